@@ -1,0 +1,1 @@
+"""Typed stubs for the CodeBuild API, generated from botocore."""

@@ -1,0 +1,1 @@
+"""Model-driven AWS JSON 1.1 protocol: parse, validate, dispatch, serialize."""

@@ -1,0 +1,30 @@
+"""Every table module, imported in one place so Base.metadata is complete.
+
+Alembic (migrations/env.py) and the reset endpoint both need the full set of tables;
+a service that adds tables lists its module here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+
+from services.core.db import Base
+
+TABLE_MODULES = (
+    "services.core.auth.tables",
+    "services.core.events.tables",
+    "services.core.work.tables",
+    "services.core.resources",
+    "services.repo.tables",
+)
+
+# Identity survives a reset: wiping it would invalidate every test suite's credentials.
+KEPT_ON_RESET = frozenset({"accounts", "access_keys", "alembic_version"})
+
+
+def load_metadata() -> MetaData:
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
+    return Base.metadata

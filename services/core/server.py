@@ -1,0 +1,244 @@
+"""The HTTP face of Forgeline: one FastAPI app per service, or all of them behind the gateway.
+
+`create_app(apps=None)` serves every service in this process (the embedded default and the
+gateway); `create_app(apps=["build"])` serves one, as the production stack runs it. With
+FORGELINE_SERVICE_URLS set, the gateway forwards each API call to the service that owns it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from services.core import identity, lifecycle
+from services.core.context import RequestContext
+from services.core.observability import LATENCY, REQUESTS, metrics_text
+from services.core.protocol.catalog import APIS, target_prefixes
+from services.core.protocol.dispatch import Dispatcher, ResolvedOperation, error_status
+from services.core.protocol.errors import AwsError
+from services.core.providers import load_providers
+from services.core.settings import SERVICE_NAMES, Settings, get_settings, is_loopback_host
+
+log = logging.getLogger("forgeline.api")
+
+JSON_CONTENT_TYPES = (
+    "application/x-amz-json-1.1",
+    "application/x-amz-json-1.0",
+    "application/json",
+)
+
+
+def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type="application/x-amz-json-1.1",
+        headers={"x-amzn-RequestId": request_id},
+    )
+
+
+class AwsJsonEndpoint:
+    """Handles `POST /` for the APIs this process serves."""
+
+    def __init__(self, settings: Settings, apps: list[str]) -> None:
+        self.settings = settings
+        self.apps = apps
+        self.dispatcher = Dispatcher(load_providers(apps))
+
+    async def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-amzn-requestid-override") or identity.new_request_id()
+        resolved: ResolvedOperation | None = None
+        account = None
+        try:
+            body = await self._read_body(request)
+            resolved = self.dispatcher.resolve(request.headers.get("x-amz-target"))
+            self._check_content_type(request)
+            result, account = await run_in_threadpool(
+                self._run, request, body, resolved, request_id
+            )
+            status, payload = 200, result
+        except AwsError as error:
+            status, payload = error_status(resolved, error), error.body()
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            status = 500
+            payload = {
+                "__type": "InternalFailure",
+                "message": "The server hit an unexpected error.",
+            }
+        service = resolved.spec.model_name if resolved else "unknown"
+        operation = resolved.name if resolved else "unknown"
+        elapsed = time.perf_counter() - started
+        REQUESTS.labels(service, operation, str(status)).inc()
+        LATENCY.labels(service, operation).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "account": account,
+                "service": service,
+                "operation": operation,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "error": payload.get("__type") if status >= 400 else None,
+            },
+        )
+        return _json(status, payload, request_id)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _check_content_type(request: Request) -> None:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type and content_type not in JSON_CONTENT_TYPES:
+            raise AwsError(
+                f"Content type {content_type!r} is not supported; send application/x-amz-json-1.1.",
+                code="UnsupportedMediaTypeException",
+                status=415,
+            )
+
+    def _run(
+        self, request: Request, body: bytes, resolved: ResolvedOperation, request_id: str
+    ) -> tuple[dict[str, Any], str]:
+        who = identity.authenticate(
+            method=request.method,
+            raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
+            query_string=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=request.headers.items(),
+            body=body,
+            signing_name=resolved.operation.service_model.signing_name,
+            settings=self.settings,
+        )
+        params = self.dispatcher.parse_body(resolved, body)
+        ctx = RequestContext(
+            account_id=who.account_id,
+            region=who.region,
+            principal_arn=who.principal_arn,
+            access_key_id=who.access_key_id,
+            service=resolved.spec.model_name,
+            operation=resolved.name,
+            request_id=request_id,
+        )
+        return self.dispatcher.invoke(resolved, ctx, params), who.account_id
+
+
+class GatewayProxy:
+    """Gateway in the production stack: forwards each API call to the owning service."""
+
+    def __init__(self, upstreams: dict[str, str]) -> None:
+        self.upstreams = upstreams
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0))
+        self.app_by_prefix = {
+            prefix: next(spec.app for spec in APIS if spec.model_name == model)
+            for prefix, model in target_prefixes().items()
+        }
+
+    async def __call__(self, request: Request) -> Response:
+        target = request.headers.get("x-amz-target", "")
+        app = self.app_by_prefix.get(target.partition(".")[0])
+        upstream = self.upstreams.get(app or "")
+        if upstream is None:
+            error = AwsError(
+                f"Operation {target!r} is not recognized by this endpoint.",
+                code="UnknownOperationException",
+            )
+            return _json(400, error.body(), identity.new_request_id())
+        headers = [
+            (k, v)
+            for k, v in request.headers.items()
+            if k.lower() not in ("host", "content-length")
+        ]
+        # Services verify SigV4 over the Host the client signed, so pass it through.
+        headers.append(("host", request.headers.get("host", "")))
+        upstream_response = await self.client.request(
+            request.method, upstream + "/", content=await request.body(), headers=headers
+        )
+        return Response(
+            upstream_response.content,
+            status_code=upstream_response.status_code,
+            headers={
+                k: v
+                for k, v in upstream_response.headers.items()
+                if k.lower() in ("content-type", "x-amzn-requestid")
+            },
+        )
+
+
+def _too_large(limit: int) -> AwsError:
+    return AwsError(
+        f"The request body exceeds the limit of {limit} bytes.",
+        code="RequestEntityTooLargeException",
+        status=413,
+    )
+
+
+def create_app(apps: list[str] | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    apps = list(apps or SERVICE_NAMES)
+    proxy_map = settings.service_url_map() if len(apps) == len(SERVICE_NAMES) else {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime = lifecycle.start(settings)
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(
+        title="Forgeline", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    endpoint = GatewayProxy(proxy_map) if proxy_map else AwsJsonEndpoint(settings, apps)
+    app.add_api_route("/", endpoint, methods=["POST"], include_in_schema=False)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "services": apps}
+
+    @app.get("/ready", include_in_schema=False)
+    def ready() -> Response:
+        checks = lifecycle.readiness(settings)
+        status = 200 if all(item["ok"] for item in checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(metrics_text(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/_forgeline/reset", include_in_schema=False)
+    def reset(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if not (
+            settings.allow_reset and is_loopback_host(settings.host) and is_loopback_host(client)
+        ):
+            return JSONResponse(
+                {
+                    "__type": "AccessDeniedException",
+                    "message": "Reset is disabled; set FORGELINE_ALLOW_RESET=1 on a loopback server.",
+                },
+                status_code=403,
+            )
+        wiped = lifecycle.reset_state(settings)
+        return JSONResponse({"reset": True, "tables": wiped})
+
+    return app

@@ -1,0 +1,144 @@
+"""Process-wide configuration, read from FORGELINE_* environment variables.
+
+Every knob an operator can turn lives here so the README's configuration table and
+the code cannot drift apart: `forgeline config` prints this model's fields.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("repo", "build", "deploy", "pipeline")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORGELINE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".forgeline"),
+        description="Directory for the SQLite database, blobs, git repositories, "
+        "the server key and the generated credentials file.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(default=4750, description="Port the HTTP server binds.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the state store; default: SQLite in the data "
+        "directory. Production: postgresql+psycopg://user@host/db.",
+    )
+    broker_url: str = Field(
+        default="memory://",
+        description="Celery broker. `memory://` runs the worker inside the server process; "
+        "production: redis://host:6379/0.",
+    )
+    events_fanout_url: str | None = Field(
+        default=None,
+        description="Redis URL for event fan-out between processes; default: the broker "
+        "when it is Redis, otherwise in-process.",
+    )
+    worker: Literal["embedded", "external"] = Field(
+        default="embedded",
+        description="`embedded` runs a Celery worker thread and the lease reaper inside "
+        "`forgeline serve`; `external` leaves them to `forgeline worker` and `forgeline beat`.",
+    )
+    worker_concurrency: int = Field(default=2, description="Task slots per worker.")
+    auth: Literal["enforce", "permissive"] = Field(
+        default="enforce",
+        description="`enforce` verifies every SigV4 signature; `permissive` (loopback only) "
+        "accepts any well-formed SigV4 request and maps unknown keys to the default account.",
+    )
+    default_account: str = Field(
+        default="000000000000",
+        description="Account id unknown access keys map to in permissive mode.",
+    )
+    default_region: str = Field(
+        default="us-east-1", description="Region used where a request names none."
+    )
+    server_key: str | None = Field(
+        default=None,
+        description="Key (Fernet, urlsafe base64) that encrypts secrets at rest; default: "
+        "generated once into <data-dir>/server.key.",
+    )
+    allow_reset: bool = Field(
+        default=False,
+        description="Enables POST /_forgeline/reset, which wipes all state (loopback only).",
+    )
+    blob_store: Literal["local", "s3"] = Field(
+        default="local", description="Where blobs live: `local` (data dir) or `s3`."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint.")
+    s3_bucket: str = Field(default="forgeline", description="Bucket for blobs in S3 mode.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret key.")
+    s3_region: str = Field(default="us-east-1", description="S3 region name.")
+    service_urls: str | None = Field(
+        default=None,
+        description="Gateway proxy mode: comma-separated `service=url` pairs "
+        "(repo=http://repo:4750,…); unset: the gateway serves every service in-process.",
+    )
+    public_url: str | None = Field(
+        default=None, description="Base URL clients use to reach Forgeline (clone URLs)."
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, description="Largest API request body accepted."
+    )
+    lease_seconds: int = Field(
+        default=30, description="How long a worker's claim on a task lasts unless renewed."
+    )
+    reap_interval_seconds: float = Field(
+        default=5.0, description="How often expired leases are reaped."
+    )
+    log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Apply database migrations when a server starts (serialized by a lock "
+        "on Postgres); the production stack runs `forgeline db upgrade` instead.",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'forgeline.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_fanout_url(self) -> str | None:
+        if self.events_fanout_url:
+            return self.events_fanout_url
+        if self.broker_url.startswith("redis"):
+            return self.broker_url
+        return None
+
+    def service_url_map(self) -> dict[str, str]:
+        if not self.service_urls:
+            return {}
+        pairs = (item.split("=", 1) for item in self.service_urls.split(",") if "=" in item)
+        return {name.strip(): url.strip().rstrip("/") for name, url in pairs}
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

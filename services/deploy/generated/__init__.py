@@ -1,0 +1,1 @@
+"""Typed stubs for the CodeDeploy API, generated from botocore."""

@@ -1,0 +1,1 @@
+"""Typed stubs for the CodePipeline API, generated from botocore."""

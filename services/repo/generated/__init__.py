@@ -1,0 +1,1 @@
+"""Typed stubs for the CodeCommit API, generated from botocore."""

@@ -1,0 +1,156 @@
+"""CodeCommit repositories: create, read, list, rename, describe, delete, tag."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.core import tagging
+from services.core.context import RequestContext
+from services.core.db import utcnow
+from services.core.settings import get_settings
+from services.repo import storage
+from services.repo.generated import errors
+from services.repo.tables import Repository
+
+TAG_ERRORS = tagging.TagErrors(
+    too_many="TooManyTagsException",
+    reserved_key="InvalidSystemTagUsageException",
+    invalid="InvalidTagsMapException",
+)
+# CodeCommit's quota of repositories per account (AWS: 5,000, raisable; we keep the default).
+MAX_REPOSITORIES = 5000
+LIST_PAGE_SIZE = 1000
+
+
+def check_name(name: str) -> None:
+    """AWS's rules beyond the model's pattern: whole-name match, no `.git` suffix."""
+    if (
+        not name
+        or len(name) > 100
+        or name.endswith(".git")
+        or not all(ch.isalnum() and ch.isascii() or ch in "._-" for ch in name)
+    ):
+        raise errors.InvalidRepositoryNameException(
+            f"{name!r} is not a valid repository name: use 1-100 letters, numbers, periods, "
+            "underscores and dashes, not ending in .git."
+        )
+
+
+def find(session: Session, ctx: RequestContext, name: str) -> Repository | None:
+    return session.scalars(
+        select(Repository).where(
+            Repository.account_id == ctx.account_id,
+            Repository.region == ctx.region,
+            Repository.name == name,
+        )
+    ).first()
+
+
+def get(session: Session, ctx: RequestContext, name: str) -> Repository:
+    check_name(name)
+    repository = find(session, ctx, name)
+    if repository is None:
+        raise errors.RepositoryDoesNotExistException(f"{name} does not exist")
+    return repository
+
+
+def metadata(repository: Repository) -> dict[str, Any]:
+    settings = get_settings()
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return {
+        "accountId": repository.account_id,
+        "repositoryId": repository.id,
+        "repositoryName": repository.name,
+        "repositoryDescription": repository.description,
+        "defaultBranch": repository.default_branch,
+        "lastModifiedDate": repository.updated_at,
+        "creationDate": repository.created_at,
+        "cloneUrlHttp": f"{base.rstrip('/')}/v1/repos/{repository.name}",
+        "Arn": repository.arn(),
+        "kmsKeyId": repository.kms_key_id,
+    }
+
+
+def create(session: Session, ctx: RequestContext, params: dict[str, Any]) -> Repository:
+    name = params["repositoryName"]
+    check_name(name)
+    tags = params.get("tags") or {}
+    tagging.validate_tags(tags, TAG_ERRORS)
+    if find(session, ctx, name) is not None:
+        raise errors.RepositoryNameExistsException(f"Repository named {name} already exists")
+    count = (
+        session.query(Repository).filter_by(account_id=ctx.account_id, region=ctx.region).count()
+    )
+    if count >= MAX_REPOSITORIES:
+        raise errors.RepositoryLimitExceededException(
+            f"The account has reached its limit of {MAX_REPOSITORIES} repositories in {ctx.region}."
+        )
+    now = utcnow()
+    repository = Repository(
+        id=str(uuid.uuid4()),
+        account_id=ctx.account_id,
+        region=ctx.region,
+        name=name,
+        description=params.get("repositoryDescription"),
+        kms_key_id=params.get("kmsKeyId"),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(repository)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise errors.RepositoryNameExistsException(
+            f"Repository named {name} already exists"
+        ) from None
+    if tags:
+        tagging.put_tags(session, ctx.account_id, repository.arn(), tags, TAG_ERRORS)
+    # The directory is made last: if the transaction fails it is an orphan, never a half-row.
+    storage.create_bare(get_settings(), repository.id)
+    return repository
+
+
+def delete(session: Session, ctx: RequestContext, name: str) -> str | None:
+    check_name(name)
+    repository = find(session, ctx, name)
+    if repository is None:
+        return None  # AWS answers a null id for a repository that is already gone.
+    tagging.delete_all_tags(session, repository.arn())
+    session.delete(repository)
+    session.flush()
+    storage.delete(get_settings(), repository.id)
+    return repository.id
+
+
+def rename(session: Session, ctx: RequestContext, old: str, new: str) -> None:
+    repository = get(session, ctx, old)
+    check_name(new)
+    if old == new:
+        return
+    if find(session, ctx, new) is not None:
+        raise errors.RepositoryNameExistsException(f"Repository named {new} already exists")
+    old_arn = repository.arn()
+    tags = tagging.get_tags(session, old_arn)
+    tagging.delete_all_tags(session, old_arn)
+    repository.name = new
+    repository.updated_at = utcnow()
+    session.flush()
+    if tags:
+        tagging.put_tags(session, ctx.account_id, repository.arn(), tags, TAG_ERRORS)
+
+
+def by_arn(session: Session, ctx: RequestContext, arn: str) -> Repository:
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "codecommit"] or not parts[5]:
+        raise errors.InvalidResourceArnException(
+            f"{arn!r} is not a valid CodeCommit repository ARN."
+        )
+    region, account, name = parts[3], parts[4], parts[5]
+    if region != ctx.region or account != ctx.account_id:
+        raise errors.RepositoryDoesNotExistException(f"{name} does not exist")
+    return get(session, ctx, name)

@@ -1,0 +1,36 @@
+"""Bare git repositories on disk, one directory per repository id.
+
+Keying by id (not name) makes a rename a metadata change only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from services.core.settings import Settings
+
+
+def repositories_root(settings: Settings) -> Path:
+    return settings.data_dir / "repositories"
+
+
+def repository_path(settings: Settings, repository_id: str) -> Path:
+    return repositories_root(settings) / f"{repository_id}.git"
+
+
+def create_bare(settings: Settings, repository_id: str) -> Path:
+    path = repository_path(settings, repository_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "init", "--quiet", "--bare", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return path
+
+
+def delete(settings: Settings, repository_id: str) -> None:
+    shutil.rmtree(repository_path(settings, repository_id), ignore_errors=True)
