@@ -216,15 +216,14 @@ def codegen() -> None:
 
 
 @main.command()
-@click.option("--write", is_flag=True, help="Rewrite the table in README.md.")
+@click.option("--write", is_flag=True, help="Rewrite the coverage and configuration tables in README.md.")
 def coverage(write: bool) -> None:
-    """Print (or write into README.md) the per-service operation coverage table."""
-    from services.core.coverage import coverage_table, write_readme_table
+    """Print the per-service operation coverage table (and with --write, update README.md)."""
+    from services.core.coverage import coverage_table, write_readme_tables
 
-    table = coverage_table()
     if write:
-        write_readme_table(Path(__file__).resolve().parents[2] / "README.md", table)
-    click.echo(table)
+        write_readme_tables(Path(__file__).resolve().parents[2] / "README.md")
+    click.echo(coverage_table())
 
 
 @main.command()

@@ -9,7 +9,10 @@ from services.core.protocol.catalog import APIS, service_model
 from services.core.providers import load_providers
 from services.core.settings import Settings
 
-BEGIN, END = "<!-- coverage:begin -->", "<!-- coverage:end -->"
+MARKERS = {
+    "coverage": ("<!-- coverage:begin -->", "<!-- coverage:end -->"),
+    "config": ("<!-- config:begin -->", "<!-- config:end -->"),
+}
 
 
 def coverage_rows() -> list[tuple[str, str, int, int]]:
@@ -32,13 +35,29 @@ def coverage_table() -> str:
     return "\n".join(lines)
 
 
-def write_readme_table(readme: Path, table: str) -> None:
+def _block_pattern(name: str) -> re.Pattern[str]:
+    begin, end = MARKERS[name]
+    return re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+
+
+def readme_block(readme: Path, name: str) -> str | None:
+    """The table currently between the README's markers for `name`."""
+    found = _block_pattern(name).search(readme.read_text())
+    if found is None:
+        return None
+    begin, end = MARKERS[name]
+    return found.group(0)[len(begin) : -len(end)].strip()
+
+
+def write_readme_tables(readme: Path) -> None:
     text = readme.read_text()
-    block = f"{BEGIN}\n{table}\n{END}"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    readme.write_text(
-        pattern.sub(block, text) if pattern.search(text) else text + "\n" + block + "\n"
-    )
+    for name, table in (("coverage", coverage_table()), ("config", config_table())):
+        begin, end = MARKERS[name]
+        block = f"{begin}\n{table}\n{end}"
+        # Split/join instead of re.sub: a replacement string would interpret backslashes.
+        parts = _block_pattern(name).split(text, maxsplit=1)
+        text = block.join(parts) if len(parts) == 2 else text
+    readme.write_text(text)
 
 
 def config_table() -> str:

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, description="Largest API request body accepted."
     )
+    extra_task_modules: str = Field(
+        default="",
+        description="Comma-separated extra modules a worker imports to register job kinds.",
+    )
     lease_seconds: int = Field(
         default=30, description="How long a worker's claim on a task lasts unless renewed."
     )

@@ -364,7 +364,6 @@ def test_reaper_requeues_or_fails_expired_leases_and_re_rings_stale_jobs(tables:
             assert claim(session, Job, job_id, "dead-worker", lease_seconds=1, now=now)
         assert claim(session, Job, live_id, "live-worker", lease_seconds=600, now=now)
 
-    flush_redis()
     app = create_celery(Settings(database_url=tables, broker_url=databases.broker_url(REDIS_DB)))
     later = now + dt.timedelta(seconds=120)
     counts = reap_expired(get_sessionmaker(tables), now=later, app=app, redispatch_after=60)

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import git_remote_codecommit
 import pytest
@@ -316,11 +316,10 @@ def test_presigned_json_post_moves_the_body_into_the_query() -> None:
 def test_presigned_with_unsigned_payload() -> None:
     # S3-style presigning signs UNSIGNED-PAYLOAD instead of the body's hash.
     url = ENDPOINT + "/bucket/key"
-    request = AWSRequest(method="PUT", url=url, data=b"uploaded later")
+    request = AWSRequest(method="PUT", url=url)
     S3SigV4QueryAuth(CREDS, "s3", "us-east-1", expires=60).add_auth(request)
-    incoming = _wire(request, url)
+    incoming = replaced(_wire(request, url), body=b"content chosen after signing")
     assert accepted(incoming)
-    assert accepted(replaced(incoming, body=b"any body at all"))
     assert not accepted(incoming, "wrong-secret")
 
 
@@ -390,9 +389,29 @@ def test_missing_signed_header_or_unsigned_host(json_request: IncomingRequest) -
     without_target = [(k, v) for k, v in json_request.header_pairs if k != "x-amz-target"]
     assert not accepted(replaced(json_request, headers=without_target))
     authorization = json_request.header("authorization") or ""
-    no_host = authorization.replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;")
+    no_host = authorization.replace(
+        "SignedHeaders=content-type;host;", "SignedHeaders=content-type;"
+    )
     assert no_host != authorization
     assert not accepted(with_header(json_request, "Authorization", no_host))
+
+
+class _HostlessSigner(SigV4Auth):
+    """botocore's signer, told to leave the Host header out of the signature."""
+
+    def headers_to_sign(self, request):  # type: ignore[no-untyped-def]
+        headers = super().headers_to_sign(request)
+        del headers["host"]
+        return headers
+
+
+def test_signature_without_host_is_refused() -> None:
+    url = ENDPOINT + "/"
+    request = AWSRequest(method="POST", url=url, headers=dict(JSON_HEADERS), data=b"{}")
+    _HostlessSigner(CREDS, "codebuild", "us-east-1").add_auth(request)
+    incoming = _wire(request, url)
+    assert "host" not in parse_authorization(incoming).signed_headers
+    assert not accepted(incoming)
 
 
 # --- malformed or missing authentication -------------------------------------------------
@@ -430,7 +449,9 @@ def test_missing_parts_are_all_named() -> None:
 def test_malformed_authorization_headers() -> None:
     assert "missing equal-sign" in _parse_with("AWS4-HMAC-SHA256 Credential", DATE).message
     assert "Unsupported" in _parse_with("AWS4-HMAC-SHA512 Credential=a", DATE).message
-    assert "requires 'Credential'" in _parse_with("Basic dXNlcjpwYXNz", DATE).message
+    basic = _parse_with("Basic dXNlcjpwYXNz", DATE).message
+    assert "requires 'Credential'" in basic
+    assert "dXNlcjpwYXNz" not in basic
     short = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1, SignedHeaders=host, Signature=00"
     assert "exactly 5 slash-delimited" in _parse_with(short, DATE).message
     wrong_terminator = short.replace("us-east-1", "us-east-1/codebuild/aws5_request")
@@ -522,12 +543,42 @@ def test_git_password_shape_and_round_trip() -> None:
     regions = ["us-east-1", "eu-west-1"]
     assert verify_git_password(SECRET, password, REPO_PATH, "git.example:4750", regions, now)
     assert verify_git_password(SECRET, password, REPO_PATH, "git.example:4750", "eu-west-1", now)
-    assert verify_git_password("other", password, REPO_PATH, "git.example:4750", regions, now) is None
-    assert verify_git_password(SECRET, password, "/v1/repos/x", "git.example:4750", regions, now) is None
-    assert verify_git_password(SECRET, password, REPO_PATH, "git.example:4750", "us-east-1", now) is None
+    assert (
+        verify_git_password("other", password, REPO_PATH, "git.example:4750", regions, now) is None
+    )
+    assert (
+        verify_git_password(SECRET, password, "/v1/repos/x", "git.example:4750", regions, now)
+        is None
+    )
+    assert (
+        verify_git_password(SECRET, password, REPO_PATH, "git.example:4750", "us-east-1", now)
+        is None
+    )
     late = now + dt.timedelta(minutes=16)
-    assert verify_git_password(SECRET, password, REPO_PATH, "git.example:4750", regions, late) is None
+    assert (
+        verify_git_password(SECRET, password, REPO_PATH, "git.example:4750", regions, late) is None
+    )
     assert verify_git_password(SECRET, "garbage", REPO_PATH, "git.example", regions, now) is None
+
+
+def test_naive_times_are_utc() -> None:
+    naive = dt.datetime(2026, 1, 1, 12, 0, 0)
+    assert git_password(SECRET, REPO_PATH, "h", "us-east-1", naive).startswith("20260101T120000Z")
+    check_clock_skew("20260101T120000Z", naive, max_skew=dt.timedelta(seconds=1))
+
+
+def test_git_password_host_variants() -> None:
+    now = at("20260101T120000Z")
+    for signed_host, received_host in [
+        ("git.example", "git.example:4750"),
+        ("[::1]", "[::1]:4750"),
+        ("[::1]:4750", "[::1]:4750"),
+    ]:
+        password = git_password(SECRET, REPO_PATH, signed_host, "us-east-1", now)
+        found = verify_git_password(SECRET, password, REPO_PATH, received_host, "us-east-1", now)
+        assert found == "us-east-1", (signed_host, received_host)
+    password = git_password(SECRET, REPO_PATH, "other.example", "us-east-1", now)
+    assert verify_git_password(SECRET, password, REPO_PATH, "git.example", "us-east-1", now) is None
 
 
 def test_git_password_matches_git_remote_codecommit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -540,8 +591,6 @@ def test_git_password_matches_git_remote_codecommit(monkeypatch: pytest.MonkeyPa
     token_creds = Credentials(ACCESS_KEY, SECRET, "session/token")
     url = urlsplit(git_remote_codecommit.git_url("demo", "v1", "eu-west-1", token_creds))
     assert (url.hostname, url.port, url.path) == ("127.0.0.1", 4750, REPO_PATH)
-    from urllib.parse import unquote
-
     assert split_git_username(unquote(url.username or "")) == (ACCESS_KEY, "session/token")
     region = verify_git_password(
         SECRET, unquote(url.password or ""), REPO_PATH, host, ["us-east-1", "eu-west-1"]

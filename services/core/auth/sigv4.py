@@ -220,7 +220,9 @@ def _parse_header_auth(request: IncomingRequest, authorization: str) -> ParsedAu
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
         )
     if problems:
-        raise IncompleteSignature(" ".join(problems) + f" Authorization={authorization}")
+        # Echo the header like AWS does, but never another scheme's credentials.
+        shown = authorization if algorithm == ALGORITHM else f"{algorithm} ..."
+        raise IncompleteSignature(" ".join(problems) + f" Authorization={shown}")
     assert amz_date is not None
     access_key_id, date, region, service = _parse_credential(fields["Credential"], amz_date)
     return ParsedAuth(
@@ -382,7 +384,7 @@ def canonical_headers(request: IncomingRequest, signed_headers: Iterable[str]) -
         values = request.header_values(name)
         if not values:
             return None
-        joined = ",".join(value.strip() for value in values)
+        joined = ",".join(" ".join(value.split()) for value in values)
         lines.append(f"{name.lower()}:{joined}")
     return "\n".join(lines)
 
@@ -469,8 +471,13 @@ def verify(parsed: ParsedAuth, secret_key: str, request: IncomingRequest) -> boo
 # --- signing time -------------------------------------------------------------------------
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    """`now` in UTC (naive means UTC), or the current time."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=dt.UTC)
+    return now.astimezone(dt.UTC)
 
 
 def _span(delta: dt.timedelta) -> str:
@@ -487,7 +494,7 @@ def _check_window(
         raise IncompleteSignature(
             f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'."
         ) from None
-    now = (now or _utcnow()).astimezone(dt.UTC).replace(microsecond=0)
+    now = _utc(now).replace(microsecond=0)
     stamp = now.strftime(AMZ_DATE_FORMAT)
     earliest = now - past
     if signed_at < earliest:
@@ -542,7 +549,7 @@ def git_password(
     client signed (with the port for git-remote-codecommit, without it for the AWS CLI's
     credential helper).
     """
-    stamp = (now or _utcnow()).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = _utc(now).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}Z{_git_signature(secret_key, repo_path, host, region, stamp)}"
 
 

@@ -36,8 +36,8 @@ class ForgelineCelery(Celery):
     forgeline_settings: Settings
 
 
-def task_modules() -> list[str]:
-    extra = os.environ.get(EXTRA_TASK_MODULES_ENV, "")
+def task_modules(settings: Settings | None = None) -> list[str]:
+    extra = (settings or get_settings()).extra_task_modules
     names = TASK_MODULES + [name.strip() for name in extra.split(",") if name.strip()]
     return list(dict.fromkeys(names))
 
@@ -51,7 +51,7 @@ def _transport_options(broker_url: str) -> dict[str, Any]:
 
 
 def create_celery(settings: Settings) -> ForgelineCelery:
-    app = ForgelineCelery("forgeline", include=task_modules(), set_as_current=False)
+    app = ForgelineCelery("forgeline", include=task_modules(settings), set_as_current=False)
     app.forgeline_settings = settings
     app.conf.update(
         broker_url=settings.broker_url,
@@ -85,18 +85,12 @@ def settings_of(app: Celery) -> Settings:
     return getattr(app, "forgeline_settings", None) or get_settings()
 
 
-def install(worker_app: Celery) -> Celery:
-    """Make `worker_app` the process's default app, which Celery's thread pool runs
-    tasks with, and the one `enqueue` rings by default. Returns the previous active app."""
-    worker_app.set_default()
-    return activate(worker_app)
-
-
 app = create_celery(get_settings())
+# Celery's thread pool runs tasks with the process's default app.
 app.set_default()
 
 # The app this process rings doorbells on: `app` unless an embedded worker or a test
-# activated another one built from different settings.
+# installed one built from other settings.
 _active: Celery = app
 
 
@@ -109,6 +103,13 @@ def activate(new_app: Celery) -> Celery:
     global _active
     previous, _active = _active, new_app
     return previous
+
+
+def install(worker_app: Celery) -> Celery:
+    """Make `worker_app` both Celery's default app (which pool threads run tasks with)
+    and the active one; returns the previously active app."""
+    worker_app.set_default()
+    return activate(worker_app)
 
 
 def app_for(settings: Settings) -> ForgelineCelery:

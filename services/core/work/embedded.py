@@ -12,7 +12,7 @@ from celery import Celery
 from services.core.db import get_sessionmaker
 from services.core.settings import Settings
 from services.core.work import celery_app
-from services.core.work.reaper import reap_expired
+from services.core.work.reaper import reap_expired, redispatch_after
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +67,10 @@ class EmbeddedWorker:
 
     def _reap_forever(self) -> None:
         sessions = get_sessionmaker(self.settings.resolved_database_url)
-        redispatch_after = max(60.0, self.settings.lease_seconds * 2.0)
+        wait_limit = redispatch_after(self.settings)
         while not self._stopping.wait(self.settings.reap_interval_seconds):
             try:
-                reap_expired(sessions, app=self.app, redispatch_after=redispatch_after)
+                reap_expired(sessions, app=self.app, redispatch_after=wait_limit)
             except Exception:
                 logger.exception("the lease reaper failed; retrying next interval")
 

@@ -26,6 +26,11 @@ from services.core.work.tables import Job, JobStatus, new_job_id
 logger = logging.getLogger(__name__)
 
 Outcome = Literal["skipped", "succeeded", "failed", "requeued", "lost"]
+_OUTCOMES: dict[str, Outcome] = {
+    JobStatus.SUCCEEDED: "succeeded",
+    JobStatus.FAILED: "failed",
+    JobStatus.QUEUED: "requeued",
+}
 
 
 class RetryableJobError(Exception):
@@ -103,12 +108,17 @@ def job_kind(name: str) -> Callable[[JobFunction], JobFunction]:
 
     def register(function: JobFunction) -> JobFunction:
         existing = _kinds.get(name)
-        if existing is not None and existing.__qualname__ != function.__qualname__:
+        # The same function seen again (its module re-imported) is not a conflict.
+        if existing is not None and _identity(existing) != _identity(function):
             raise ValueError(f"job kind {name!r} is already registered")
         _kinds[name] = function
         return function
 
     return register
+
+
+def _identity(function: JobFunction) -> tuple[str, str]:
+    return function.__module__, function.__qualname__
 
 
 def registered_kinds() -> list[str]:
@@ -205,6 +215,9 @@ def execute_job(
             return "skipped"
         kind, payload, attempt, max_attempts = job.kind, job.payload, job.attempts, job.max_attempts
 
+    status: str
+    error: str | None
+    result: Any
     function = _kinds.get(kind)
     if function is None:
         status, error, result = JobStatus.FAILED, f"unknown job kind {kind!r}", None
@@ -224,11 +237,7 @@ def execute_job(
     if not done:
         logger.warning("job %s finished after losing its lease; outcome dropped", job_id)
         return "lost"
-    return {
-        JobStatus.SUCCEEDED: "succeeded",
-        JobStatus.FAILED: "failed",
-        JobStatus.QUEUED: "requeued",
-    }[status]  # type: ignore[return-value]
+    return _OUTCOMES[status]
 
 
 @shared_task(name=celery_app.RUN_JOB_TASK, bind=True, ignore_result=True)

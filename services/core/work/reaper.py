@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.core.db import get_sessionmaker, utcnow
+from services.core.settings import Settings
 from services.core.work import celery_app
 from services.core.work.jobs import ring_doorbell
 from services.core.work.leases import (
@@ -140,10 +141,14 @@ def reap_expired(
     return counts
 
 
+def redispatch_after(settings: Settings) -> float:
+    """How long a job may wait in QUEUED before its doorbell is rung again."""
+    return max(60.0, settings.lease_seconds * 2.0)
+
+
 @shared_task(name=celery_app.REAP_TASK, bind=True, ignore_result=True)
 def reap_task(self: Any) -> dict[str, int]:
     settings = celery_app.settings_of(self.app)
     sessions = get_sessionmaker(settings.resolved_database_url)
-    redispatch_after = max(60.0, settings.lease_seconds * 2.0)
-    counts = reap_expired(sessions, app=self.app, redispatch_after=redispatch_after)
+    counts = reap_expired(sessions, app=self.app, redispatch_after=redispatch_after(settings))
     return dataclasses.asdict(counts)

@@ -1,18 +1,17 @@
 """initial schema
 
-Revision ID: c1c065c01ca8
-Revises: 
-Create Date: 2026-11-28 02:04:19.579231
+Revision ID: 0001
+Revises: (none)
+Create Date: 2026-11-28 02:15:27.349028
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
+import services.core.db
 from sqlalchemy.dialects import postgresql
 
-import services.core.db
-
-revision = 'c1c065c01ca8'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
