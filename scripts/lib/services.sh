@@ -29,9 +29,9 @@ ensure_redis() {
 # network mode host or none (see docs/architecture.md).
 ensure_docker() {
   if docker info >/dev/null 2>&1; then return 0; fi
-  if ! command -v dockerd >/dev/null; then
-    echo "installing docker.io"
-    apt-get update -qq && apt-get install -y -qq docker.io >/dev/null || return 1
+  if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null; then
+    echo "installing docker.io and docker-compose"
+    apt-get update -qq && apt-get install -y -qq docker.io docker-compose >/dev/null || return 1
   fi
   echo "starting dockerd"
   mkdir -p /var/log

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -61,14 +64,81 @@ def serve(host: str | None, port: int | None, data_dir: str | None, service: str
     configure_logging(settings.log_level)
     apps = list(SERVICE_NAMES) if service == "all" else [service]
     app = create_app(apps, settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-        access_log=False,
+    http = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+            access_log=False,
+        )
     )
+    https = _https_server(app, settings)
+    with asyncio.Runner(loop_factory=http.config.get_loop_factory()) as runner:
+        runner.run(_serve_together(http, https))
+
+
+def _https_server(app: Any, settings: Any) -> tuple[Any, socket.socket] | None:
+    """The HTTPS endpoint (git-remote-codecommit speaks only HTTPS), on its own port.
+
+    The same app answers on it; the HTTP server alone runs the app's startup and shutdown.
+    """
+    import uvicorn
+
+    from services.repo import tls
+
+    port = tls.tls_port(settings)
+    if port is None:
+        return None
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, port))
+    except OSError as exc:
+        sock.close()
+        if settings.git_tls_port is not None:
+            raise click.ClickException(f"cannot serve HTTPS on port {port}: {exc}") from None
+        # Only the derived default (port + 1) may be busy without stopping the server.
+        click.echo(
+            f"warning: HTTPS (git) not served: port {port} is busy ({exc}); "
+            "set FORGELINE_GIT_TLS_PORT",
+            err=True,
+        )
+        return None
+    files = tls.ensure_certificate(settings)
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    click.echo(tls.trust_instructions(files, f"https://{shown_host}:{port}"), err=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            ssl_certfile=str(files.cert_file),
+            ssl_keyfile=str(files.key_file),
+            lifespan="off",
+            log_config=None,
+            timeout_graceful_shutdown=10,
+            access_log=False,
+        )
+    )
+    return server, sock
+
+
+async def _serve_together(http: Any, https: tuple[Any, socket.socket] | None) -> None:
+    """Run the HTTP server and, once it has started, the HTTPS one; stop both together."""
+    tasks = [asyncio.create_task(http.serve())]
+    if https is not None:
+        while not http.started and not tasks[0].done():
+            await asyncio.sleep(0.01)
+        server, sock = https
+        tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    http.should_exit = True
+    if https is not None:
+        https[0].should_exit = True
+    await asyncio.gather(*tasks)
 
 
 @main.command()
@@ -205,6 +275,80 @@ def keys_delete(access_key_id: str) -> None:
     click.echo(f"deleted {access_key_id}")
 
 
+@main.group("git-credentials")
+def git_credentials() -> None:
+    """HTTPS git credentials: a user name and password for a user, like AWS's
+    service-specific credentials for CodeCommit."""
+
+
+def _credential_json(credential: Any, password: str | None = None) -> dict[str, str]:
+    out = {
+        "serviceSpecificCredentialId": credential.id,
+        "serviceName": "codecommit.amazonaws.com",
+        "serviceUserName": credential.service_user_name,
+        "userName": credential.user_name,
+        "accountId": credential.account_id,
+        "status": credential.status,
+        "createDate": credential.created_at.isoformat(),
+    }
+    if password is not None:
+        out["servicePassword"] = password
+    return out
+
+
+@git_credentials.command("create")
+@click.option("--account-id", required=True)
+@click.option("--user", required=True, help="User name (as in the principal ARN).")
+def git_credentials_create(account_id: str, user: str) -> None:
+    """Create a git user name and password (the password is shown only now)."""
+    from services.core import lifecycle
+    from services.core.auth import keys
+    from services.core.db import session_scope
+    from services.repo import git_auth
+
+    lifecycle.prepare_database(get_settings())
+    try:
+        with session_scope() as session:
+            credential, password = git_auth.create_credential(session, account_id, user)
+            out = _credential_json(credential, password)
+    except (ValueError, keys.AccountNotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(out, indent=2))
+
+
+@git_credentials.command("list")
+@click.option("--account-id", default=None)
+@click.option("--user", default=None)
+def git_credentials_list(account_id: str | None, user: str | None) -> None:
+    """List git credentials (never their passwords)."""
+    from services.core import lifecycle
+    from services.core.db import session_scope
+    from services.repo import git_auth
+
+    lifecycle.prepare_database(get_settings())
+    with session_scope() as session:
+        rows = git_auth.list_credentials(session, account_id, user)
+        click.echo(json.dumps([_credential_json(row) for row in rows], indent=2))
+
+
+@git_credentials.command("delete")
+@click.option("--account-id", required=True)
+@click.option("--user", required=True)
+@click.option("--credential-id", default=None, help="Only this one (default: all of the user's).")
+def git_credentials_delete(account_id: str, user: str, credential_id: str | None) -> None:
+    """Delete a user's git credentials."""
+    from services.core import lifecycle
+    from services.core.db import session_scope
+    from services.repo import git_auth
+
+    lifecycle.prepare_database(get_settings())
+    with session_scope() as session:
+        deleted = git_auth.delete_credentials(session, account_id, user, credential_id)
+    if not deleted:
+        raise click.ClickException(f"no git credentials of {user} in {account_id} to delete")
+    click.echo(json.dumps({"deleted": deleted}, indent=2))
+
+
 @main.command()
 def codegen() -> None:
     """Regenerate typed stubs from the installed botocore models."""
@@ -216,7 +360,9 @@ def codegen() -> None:
 
 
 @main.command()
-@click.option("--write", is_flag=True, help="Rewrite the coverage and configuration tables in README.md.")
+@click.option(
+    "--write", is_flag=True, help="Rewrite the coverage and configuration tables in README.md."
+)
 def coverage(write: bool) -> None:
     """Print the per-service operation coverage table (and with --write, update README.md)."""
     from services.core.coverage import coverage_table, write_readme_tables

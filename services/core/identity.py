@@ -49,7 +49,7 @@ def authenticate(
     sigv4.check_request_time(parsed)
     from services.core.lifecycle import server_key
 
-    with session_scope() as session:
+    with session_scope(readonly=True) as session:
         record = keys.lookup_secret(session, parsed.access_key_id, server_key(settings))
     if record is None:
         if settings.auth == "permissive":

@@ -31,7 +31,7 @@ def server_key(settings: Settings) -> bytes:
     """The key that encrypts secrets at rest, read once per process."""
     from services.core.auth.crypto import load_server_key
 
-    cache_key = (str(settings.data_dir.resolve()), settings.server_key)
+    cache_key = (str(settings.data_dir), settings.server_key)
     key = _server_keys.get(cache_key)
     if key is None:
         key = _server_keys[cache_key] = load_server_key(settings)
@@ -52,13 +52,15 @@ class Runtime:
         dispose_engines()
 
 
-def start(settings: Settings) -> Runtime:
+def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
     from services.core.auth import keys
 
     prepare_database(settings)
     key = server_key(settings)
-    with session_scope() as session:
-        credentials = keys.ensure_bootstrap_credentials(session, settings, key)
+    credentials = None
+    if bootstrap:
+        with session_scope() as session:
+            credentials = keys.ensure_bootstrap_credentials(session, settings, key)
     runtime = Runtime(settings)
     if settings.worker == "embedded":
         from services.core.work.embedded import start_embedded_worker

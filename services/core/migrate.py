@@ -7,7 +7,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+import migrations
+
+# The Alembic scripts ship as the `migrations` package, so an installed Forgeline
+# (pip install ., the container image) finds them as well as a source checkout does.
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
 def alembic_config(database_url: str) -> Config:

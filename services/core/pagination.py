@@ -106,7 +106,7 @@ def page_tokens(invalid_token_error: str) -> PageTokens:
     from services.core.settings import get_settings
 
     settings = get_settings()
-    cache_key = (str(settings.data_dir.resolve()), invalid_token_error)
+    cache_key = (str(settings.data_dir), invalid_token_error)
     signer = _tokens.get(cache_key)
     if signer is None:
         signer = _tokens[cache_key] = PageTokens(server_key(settings), invalid_token_error)

@@ -18,6 +18,10 @@ TABLE_MODULES = (
     "services.core.work.tables",
     "services.core.resources",
     "services.repo.tables",
+    "services.repo.tables_git_credentials",
+    "services.repo.tables_pull_requests",
+    "services.repo.tables_comments",
+    "services.repo.tables_triggers",
 )
 
 # Identity survives a reset: wiping it would invalidate every test suite's credentials.

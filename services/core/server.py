@@ -8,6 +8,7 @@ FORGELINE_SERVICE_URLS set, the gateway forwards each API call to the service th
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +16,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from services.core import identity, lifecycle
@@ -37,8 +39,13 @@ JSON_CONTENT_TYPES = (
 
 
 def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
-    return JSONResponse(
-        body,
+    try:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        # Text no UTF-8 can hold (a lone surrogate) still goes out as valid JSON, escaped.
+        payload = json.dumps(body, separators=(",", ":")).encode()
+    return Response(
+        payload,
         status_code=status,
         media_type="application/x-amz-json-1.1",
         headers={"x-amzn-RequestId": request_id},
@@ -170,9 +177,19 @@ class GatewayProxy:
         ]
         # Services verify SigV4 over the Host the client signed, so pass it through.
         headers.append(("host", request.headers.get("host", "")))
-        upstream_response = await self.client.request(
-            request.method, upstream + "/", content=await request.body(), headers=headers
-        )
+        try:
+            upstream_response = await self.client.request(
+                request.method, upstream + "/", content=await request.body(), headers=headers
+            )
+        except httpx.HTTPError as exc:
+            log.warning("upstream %s unreachable: %s", app, exc)
+            # 503 is what boto3 retries: the service may be restarting.
+            error = AwsError(
+                f"The {app} service is not reachable right now; retry shortly.",
+                code="ServiceUnavailableException",
+                status=503,
+            )
+            return _json(503, error.body(), identity.new_request_id())
         return Response(
             upstream_response.content,
             status_code=upstream_response.status_code,
@@ -183,6 +200,53 @@ class GatewayProxy:
             },
         )
 
+    async def forward_git(self, request: Request) -> Response:
+        """git smart HTTP (/v1/repos/...) to the repo service, streamed both ways."""
+        upstream = self.upstreams.get("repo")
+        if upstream is None:
+            return Response("No repo service is configured.\n", status_code=404)
+        # The Host header stays: git passwords are signed over the host the client used.
+        headers = [
+            (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP_HEADERS
+        ]
+        target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        if request.url.query:
+            target += "?" + request.url.query
+        outgoing = self.client.build_request(
+            request.method,
+            upstream + target,
+            headers=headers,
+            content=request.stream() if request.method == "POST" else None,
+        )
+        try:
+            incoming = await self.client.send(outgoing, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("repo service unreachable: %s", exc)
+            return Response("The repository service is unavailable.\n", status_code=502)
+        return StreamingResponse(
+            incoming.aiter_raw(),
+            status_code=incoming.status_code,
+            headers={
+                k: v for k, v in incoming.headers.items() if k.lower() not in _HOP_BY_HOP_HEADERS
+            },
+            background=BackgroundTask(incoming.aclose),
+        )
+
+
+# Headers that describe one connection, not the message: never forwarded as they are.
+_HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+
 
 def _too_large(limit: int) -> AwsError:
     return AwsError(
@@ -192,6 +256,23 @@ def _too_large(limit: int) -> AwsError:
     )
 
 
+def _mount_service_routes(app: FastAPI, apps: list[str], settings: Settings) -> None:
+    """Routes a service serves besides the AWS API (git smart HTTP, agent endpoints).
+
+    A service package opts in with `services/<app>/http.py` defining `mount(app, settings)`.
+    """
+    import importlib
+
+    for name in apps:
+        try:
+            module = importlib.import_module(f"services.{name}.http")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"services.{name}.http":
+                raise
+            continue
+        module.mount(app, settings)
+
+
 def create_app(apps: list[str] | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     apps = list(apps or SERVICE_NAMES)
@@ -199,7 +280,9 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runtime = lifecycle.start(settings)
+        # Only the process that serves every API (embedded default or gateway) makes the
+        # first account's credentials, so services starting together cannot race to it.
+        runtime = lifecycle.start(settings, bootstrap=len(apps) == len(SERVICE_NAMES))
         try:
             yield
         finally:
@@ -210,6 +293,15 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
     )
     endpoint = GatewayProxy(proxy_map) if proxy_map else AwsJsonEndpoint(settings, apps)
     app.add_api_route("/", endpoint, methods=["POST"], include_in_schema=False)
+    if isinstance(endpoint, GatewayProxy):
+        app.add_api_route(
+            "/v1/repos/{git_path:path}",
+            endpoint.forward_git,
+            methods=["GET", "POST"],
+            include_in_schema=False,
+        )
+    else:
+        _mount_service_routes(app, apps, settings)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, Any]:

@@ -85,6 +85,25 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base URL clients use to reach Forgeline (clone URLs)."
     )
+    git_tls_port: int | None = Field(
+        default=None,
+        description="Port of the HTTPS endpoint (git over HTTPS, which git-remote-codecommit "
+        "requires; it also serves the API). Default: port + 1 (4751); 0 turns it off.",
+    )
+    git_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the HTTPS endpoint; default: a self-signed "
+        "one generated into <data-dir>/tls/ on first start.",
+    )
+    git_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of git_tls_cert_file."
+    )
+    git_regions: str = Field(
+        default="",
+        description="Comma-separated regions a CodeCommit git password may be signed for "
+        "(the password does not say which); default: every region botocore lists for "
+        "CodeCommit, plus default_region.",
+    )
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, description="Largest API request body accepted."
     )
@@ -99,6 +118,11 @@ class Settings(BaseSettings):
         default=5.0, description="How often expired leases are reaped."
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
+    strict_output: bool = Field(
+        default=False,
+        description="Treat a response member the model does not know as a server bug "
+        "(HTTP 500) instead of dropping it; the test suite turns this on.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Apply database migrations when a server starts (serialized by a lock "

@@ -84,7 +84,9 @@ def test_embedded_default_starts_quickly(tmp_path):
     with running_server(tmp_path, redis_db=4) as server:
         elapsed = time.monotonic() - started
         assert server.client("codecommit").list_repositories()["repositories"] == []
-    assert elapsed < 6.0, f"server took {elapsed:.1f}s to become ready"
+    # The 3 s figure is measured by bench/startup.py on a quiet machine; this bound only
+    # catches a start that hangs or regresses badly under a loaded CI machine.
+    assert elapsed < 15.0, f"server took {elapsed:.1f}s to become ready"
 
 
 def test_logs_are_json_with_request_fields(tmp_path):

@@ -24,7 +24,7 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,9 +96,8 @@ def forgeline_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
         build = service.get("build")
         if not isinstance(build, dict):
             return False
-        return (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")) == (
-            DOCKERFILE
-        )
+        context = ROOT / build.get("context", ".")
+        return (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
 
     return {name: spec for name, spec in compose["services"].items() if built_here(spec)}
 
@@ -303,6 +302,7 @@ class LocalStack:
             name: free_port() for name, service in self.services.items() if is_http(service)
         }
         self.processes: dict[str, StackProcess] = {}
+        self.ran: set[str] = set()  # one-shot services that completed
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -327,6 +327,8 @@ class LocalStack:
             FORGELINE_REAP_INTERVAL_SECONDS="1",
             # Set in every container; the worker's healthcheck finds its node by it.
             HOSTNAME=socket.gethostname(),
+            # `python` and `forgeline` are on the image's PATH; healthchecks call them so.
+            PATH=os.pathsep.join([str(FORGELINE_SCRIPT.parent), os.environ.get("PATH", "")]),
         )
         if "FORGELINE_SERVICE_URLS" in env:
             upstreams = Settings(service_urls=env["FORGELINE_SERVICE_URLS"]).service_url_map()
@@ -367,11 +369,18 @@ class LocalStack:
             for service in self.services.values()
         )
 
-    def start_all(self) -> None:
-        """Run one-shot services to completion and start the others, wave by wave."""
+    def start_all(self, after_one_shots: Callable[[], None] | None = None) -> None:
+        """Run one-shot services to completion and start the others, wave by wave.
+
+        `after_one_shots` runs once the one-shot services (the migration) have succeeded.
+        """
+        one_shots = {name for name in self.services if self.is_one_shot(name)}
         for wave in self.startup_waves():
+            if after_one_shots and one_shots <= self.ran:
+                after_one_shots()
+                after_one_shots = None
             for name in wave:
-                if self.is_one_shot(name):
+                if name in one_shots:
                     result = subprocess.run(
                         self.command(name),
                         env=self.env(name),
@@ -380,6 +389,7 @@ class LocalStack:
                         timeout=60,
                     )
                     assert result.returncode == 0, result.stdout + result.stderr
+                    self.ran.add(name)
                 else:
                     self.start(name)
             for name in wave:
@@ -535,8 +545,7 @@ def worker_healthcheck(stack: LocalStack) -> subprocess.Popen[str]:
     """The compose file's worker healthcheck, run against the local worker."""
     test = stack.services["worker"]["healthcheck"]["test"]
     assert test[0] == "CMD", test
-    command = [sys.executable if arg == "python" else arg for arg in test[1:]]
-    return spawn(command, stack.env("worker"))
+    return spawn(test[1:], stack.env("worker"))
 
 
 def wait_for_log(started: StackProcess, pattern: str, timeout: float = 10.0) -> None:
@@ -548,12 +557,13 @@ def wait_for_log(started: StackProcess, pattern: str, timeout: float = 10.0) -> 
 
 def test_every_compose_entry_point_starts_serves_and_stops(stack: LocalStack) -> None:
     on_redis = stack.broker_url.startswith("redis")
-    stack.start_all()
+    accounts: list[subprocess.Popen[str]] = []
+    # Credentials come from the CLI, on the same database and data directory, once migrated.
+    create_account = [str(FORGELINE_SCRIPT), "accounts", "create", "--name", "stack"]
+    stack.start_all(lambda: accounts.append(spawn(create_account, stack.env("migrate"))))
     assert set(stack.processes) == {name for name in stack.services if not stack.is_one_shot(name)}
+    assert stack.ran == {"migrate"}
 
-    accounts = spawn(
-        [str(FORGELINE_SCRIPT), "accounts", "create", "--name", "stack"], stack.env("migrate")
-    )
     ping = worker_healthcheck(stack) if on_redis else None
     for name, started in stack.processes.items():
         if started.url:  # the image's healthcheck passes against every HTTP service
@@ -563,7 +573,7 @@ def test_every_compose_entry_point_starts_serves_and_stops(stack: LocalStack) ->
             )
             assert check.returncode == 0, (name, check.stderr)
 
-    code, stdout, stderr = finished(accounts)
+    code, stdout, stderr = finished(accounts[0])
     assert code == 0, stderr
     check_apis_through_gateway(stack, json.loads(stdout))
 

@@ -233,6 +233,7 @@ def member_key(shape: Shape, name: str, wire: bool) -> str:
 
 
 def string_example(shape: Shape) -> str:
+    """The first enum value, else a short string meeting the length and pattern bounds."""
     if shape.enum:
         return shape.enum[0]
     low, high = _bounds(shape)
@@ -510,7 +511,8 @@ def _floats(low: float | None, high: float | None) -> st.SearchStrategy[float]:
 
 @functools.cache
 def _text(low: int, high: int) -> st.SearchStrategy[str]:
-    return st.text(min_size=low, max_size=high)
+    # NUL is refused in every string member (Postgres text cannot hold it).
+    return st.text(st.characters(exclude_characters="\x00"), min_size=low, max_size=high)
 
 
 @functools.cache
@@ -549,7 +551,7 @@ def _valid_strings(
         return st.just(fallback if fallback is not None else "a" * max(low, 1))
 
     def fits(value: str) -> str:
-        ok = low <= len(value) <= (high if high is not None else len(value))
+        ok = low <= len(value) <= (high if high is not None else len(value)) and "\x00" not in value
         return value if ok and satisfies_pattern(pattern, value) else fallback
 
     return strategy.map(fits)

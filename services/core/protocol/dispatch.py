@@ -62,8 +62,11 @@ class Dispatcher:
         else:
             try:
                 document = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise serialization_error(f"The request body is not valid JSON: {exc}") from None
+            except (ValueError, RecursionError) as exc:
+                # ValueError covers malformed JSON, bad UTF-8 and integers too long to
+                # convert; RecursionError, nesting deeper than the parser allows.
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+                raise serialization_error(f"The request body is not valid JSON: {reason}") from None
         return RequestValidator(resolved.spec, resolved.operation).parse(document)
 
     @staticmethod

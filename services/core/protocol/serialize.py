@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 from typing import Any
 
 from botocore.model import Shape
@@ -20,7 +19,9 @@ class OutputShapeError(TypeError):
 
 
 def _strict() -> bool:
-    return os.environ.get("FORGELINE_STRICT_OUTPUT") == "1"
+    from services.core.settings import get_settings
+
+    return get_settings().strict_output
 
 
 def serialize(shape: Shape | None, value: Any) -> Any:

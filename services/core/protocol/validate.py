@@ -107,6 +107,12 @@ class RequestValidator:
         if kind == "string":
             if not isinstance(value, str):
                 raise _type_error(path, "string", value)
+            _check_text(value, path)
+            if "\x00" in value:
+                # Postgres text cannot hold NUL; refuse it on every backend alike.
+                self._violate(path, member, shape, "pattern", value,
+                              "Member must not contain NUL characters")
+                return value
             self._check_string(shape, value, path, member)
             return value
         if kind in ("integer", "long"):
@@ -292,6 +298,16 @@ def _cap(name: str) -> str:
 
 def _wire_name(shape: Shape, member: str) -> str:
     return shape.serialization.get("name", member)
+
+
+def _check_text(value: str, path: str) -> None:
+    """JSON may escape lone UTF-16 surrogates (\\ud800) that no UTF-8 text can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serialization_error(
+            f"Value at '{path or 'body'}' is not valid Unicode text (lone surrogate)."
+        ) from None
 
 
 def _type_error(path: str, expected: str, value: Any) -> AwsError:
