@@ -191,7 +191,9 @@ class TreeEditor:
                     builder.insert(name, pygit2.Oid(hex=entry.oid), entry.mode)
                 except pygit2.GitError:
                     # libgit2 has the last word on names a checkout could misread.
-                    raise errors.InvalidPathException(f"{name!r} is not a valid file name.") from None
+                    raise errors.InvalidPathException(
+                        f"{name!r} is not a valid file name."
+                    ) from None
         for name, child in folder.folders.items():
             if not child.dirty:
                 continue

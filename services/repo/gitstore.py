@@ -145,6 +145,16 @@ def report_ref_changes(
     """Record ref changes: default branch, events, then registered listeners (triggers)."""
     if not changes:
         return
+    if ctx is None and caller_arn is not None:
+        # A push has no API request; listeners still learn who made the change.
+        ctx = RequestContext(
+            account_id=repository.account_id,
+            region=repository.region,
+            principal_arn=caller_arn,
+            access_key_id=None,
+            service="codecommit",
+            operation="GitPush",
+        )
     for change in changes:
         if (
             repository.default_branch is None

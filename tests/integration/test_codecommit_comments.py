@@ -29,12 +29,27 @@ def repo(cc):
     """A repository with two commits on main: README.md gets a third line in the second."""
     name = f"comments-{uuid.uuid4().hex[:10]}"
     cc.create_repository(repositoryName=name)
-    first = cc.put_file(repositoryName=name, branchName="main", filePath="README.md",
-                        fileContent=b"one\ntwo\n", commitMessage="first")
-    second = cc.put_file(repositoryName=name, branchName="main", filePath="README.md",
-                         fileContent=b"one\ntwo\nthree\n", parentCommitId=first["commitId"])
-    yield {"name": name, "before": first["commitId"], "after": second["commitId"],
-           "before_blob": first["blobId"], "after_blob": second["blobId"]}
+    first = cc.put_file(
+        repositoryName=name,
+        branchName="main",
+        filePath="README.md",
+        fileContent=b"one\ntwo\n",
+        commitMessage="first",
+    )
+    second = cc.put_file(
+        repositoryName=name,
+        branchName="main",
+        filePath="README.md",
+        fileContent=b"one\ntwo\nthree\n",
+        parentCommitId=first["commitId"],
+    )
+    yield {
+        "name": name,
+        "before": first["commitId"],
+        "after": second["commitId"],
+        "before_blob": first["blobId"],
+        "after_blob": second["blobId"],
+    }
     cc.delete_repository(repositoryName=name)
 
 
@@ -48,14 +63,25 @@ def reviewer(forgeline):
     made = forgeline.cli("keys", "create", "--account-id", account, "--user", "reviewer")
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)
-    client = forgeline.client("codecommit", credentials=(key["accessKeyId"], key["secretAccessKey"]))
-    return {"client": client, "arn": f"arn:aws:iam::{account}:user/reviewer",
-            "key": key["accessKeyId"], "account": account}
+    client = forgeline.client(
+        "codecommit", credentials=(key["accessKeyId"], key["secretAccessKey"])
+    )
+    return {
+        "client": client,
+        "arn": f"arn:aws:iam::{account}:user/reviewer",
+        "key": key["accessKeyId"],
+        "account": account,
+    }
 
 
 def post(cc, repo, content="Looks good", location=None, **extra):
-    params = {"repositoryName": repo["name"], "beforeCommitId": repo["before"],
-              "afterCommitId": repo["after"], "content": content, **extra}
+    params = {
+        "repositoryName": repo["name"],
+        "beforeCommitId": repo["before"],
+        "afterCommitId": repo["after"],
+        "content": content,
+        **extra,
+    }
     if location is not None:
         params["location"] = location
     return cc.post_comment_for_compared_commit(**params)
@@ -78,7 +104,10 @@ def test_post_on_a_line_echoes_the_anchor_and_blob_ids(cc, repo):
     posted = post(cc, repo, "Why a third line?", line(3))
     assert posted["repositoryName"] == repo["name"]
     assert (posted["beforeCommitId"], posted["afterCommitId"]) == (repo["before"], repo["after"])
-    assert (posted["beforeBlobId"], posted["afterBlobId"]) == (repo["before_blob"], repo["after_blob"])
+    assert (posted["beforeBlobId"], posted["afterBlobId"]) == (
+        repo["before_blob"],
+        repo["after_blob"],
+    )
     assert posted["location"] == line(3)
     comment = posted["comment"]
     assert comment["content"] == "Why a third line?" and comment["deleted"] is False
@@ -92,7 +121,10 @@ def test_post_on_a_line_echoes_the_anchor_and_blob_ids(cc, repo):
 
 def test_a_comment_on_the_before_version_checks_the_before_file(cc, repo):
     # Line 3 exists only after the change.
-    assert code_of(post, cc=cc, repo=repo, location=line(3, "BEFORE")) == "InvalidFilePositionException"
+    assert (
+        code_of(post, cc=cc, repo=repo, location=line(3, "BEFORE"))
+        == "InvalidFilePositionException"
+    )
     posted = post(cc, repo, "old line", line(2, "BEFORE"))
     assert posted["location"]["relativeFileVersion"] == "BEFORE"
 
@@ -101,12 +133,22 @@ def test_a_general_comment_needs_no_location_and_a_root_commit_no_before(cc, rep
     general = post(cc, repo, "Overall fine")
     assert "location" not in general and "afterBlobId" not in general
     root = cc.post_comment_for_compared_commit(
-        repositoryName=repo["name"], afterCommitId=repo["before"], content="first!",
-        location=line(1))
+        repositoryName=repo["name"],
+        afterCommitId=repo["before"],
+        content="first!",
+        location=line(1),
+    )
     assert "beforeCommitId" not in root and root["afterBlobId"] == repo["before_blob"]
     # Any later commit needs its before commit.
-    assert code_of(cc.post_comment_for_compared_commit, repositoryName=repo["name"],
-                   afterCommitId=repo["after"], content="x") == "CommitIdRequiredException"
+    assert (
+        code_of(
+            cc.post_comment_for_compared_commit,
+            repositoryName=repo["name"],
+            afterCommitId=repo["after"],
+            content="x",
+        )
+        == "CommitIdRequiredException"
+    )
 
 
 def test_the_same_token_posts_once_and_other_parameters_are_refused(cc, repo):
@@ -116,10 +158,13 @@ def test_the_same_token_posts_once_and_other_parameters_are_refused(cc, repo):
     assert again["comment"]["commentId"] == first["comment"]["commentId"]
     assert first["comment"]["clientRequestToken"] == token
     listed = cc.get_comments_for_compared_commit(
-        repositoryName=repo["name"], beforeCommitId=repo["before"], afterCommitId=repo["after"])
+        repositoryName=repo["name"], beforeCommitId=repo["before"], afterCommitId=repo["after"]
+    )
     assert sum(len(g["comments"]) for g in listed["commentsForComparedCommitData"]) == 1
-    assert code_of(post, cc=cc, repo=repo, content="twice",
-                   clientRequestToken=token) == "IdempotencyParameterMismatchException"
+    assert (
+        code_of(post, cc=cc, repo=repo, content="twice", clientRequestToken=token)
+        == "IdempotencyParameterMismatchException"
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,7 +173,10 @@ def test_the_same_token_posts_once_and_other_parameters_are_refused(cc, repo):
         ({"location": line(1, path="nope.md")}, "PathDoesNotExistException"),
         ({"location": line(99)}, "InvalidFilePositionException"),
         ({"location": line(0)}, "InvalidFilePositionException"),
-        ({"location": {"filePosition": 1, "relativeFileVersion": "AFTER"}}, "PathRequiredException"),
+        (
+            {"location": {"filePosition": 1, "relativeFileVersion": "AFTER"}},
+            "PathRequiredException",
+        ),
         ({"location": line(1, path="a/../README.md")}, "InvalidPathException"),
         ({"location": {"filePath": "README.md"}}, "InvalidRelativeFileVersionEnumException"),
         ({"content": ""}, "CommentContentRequiredException"),
@@ -141,23 +189,44 @@ def test_the_same_token_posts_once_and_other_parameters_are_refused(cc, repo):
     ],
 )
 def test_bad_posts_get_the_specific_error(cc, repo, change, expected):
-    params = {"repositoryName": repo["name"], "beforeCommitId": repo["before"],
-              "afterCommitId": repo["after"], "content": "c", **change}
+    params = {
+        "repositoryName": repo["name"],
+        "beforeCommitId": repo["before"],
+        "afterCommitId": repo["after"],
+        "content": "c",
+        **change,
+    }
     if params["beforeCommitId"] == "SAME":
         params["beforeCommitId"] = repo["after"]
     assert code_of(cc.post_comment_for_compared_commit, **params) == expected
 
 
 def test_a_folder_is_not_a_comment_location(cc, repo):
-    nested = cc.put_file(repositoryName=repo["name"], branchName="main", filePath="src/app.py",
-                         fileContent=b"print(1)\n", parentCommitId=repo["after"])
-    assert code_of(cc.post_comment_for_compared_commit, repositoryName=repo["name"],
-                   beforeCommitId=repo["after"], afterCommitId=nested["commitId"], content="c",
-                   location={"filePath": "src", "relativeFileVersion": "AFTER"}
-                   ) == "InvalidFileLocationException"
+    nested = cc.put_file(
+        repositoryName=repo["name"],
+        branchName="main",
+        filePath="src/app.py",
+        fileContent=b"print(1)\n",
+        parentCommitId=repo["after"],
+    )
+    assert (
+        code_of(
+            cc.post_comment_for_compared_commit,
+            repositoryName=repo["name"],
+            beforeCommitId=repo["after"],
+            afterCommitId=nested["commitId"],
+            content="c",
+            location={"filePath": "src", "relativeFileVersion": "AFTER"},
+        )
+        == "InvalidFileLocationException"
+    )
     on_file = cc.post_comment_for_compared_commit(
-        repositoryName=repo["name"], beforeCommitId=repo["after"], afterCommitId=nested["commitId"],
-        content="c", location={"filePath": "src/app.py", "relativeFileVersion": "AFTER"})
+        repositoryName=repo["name"],
+        beforeCommitId=repo["after"],
+        afterCommitId=nested["commitId"],
+        content="c",
+        location={"filePath": "src/app.py", "relativeFileVersion": "AFTER"},
+    )
     assert "beforeBlobId" not in on_file and on_file["afterBlobId"] == nested["blobId"]
 
 
@@ -169,12 +238,15 @@ def test_replies_list_with_their_thread_and_pages_walk_every_comment(cc, repo):
     assert answer["inReplyTo"] == on_line["commentId"]
 
     listed = cc.get_comments_for_compared_commit(
-        repositoryName=repo["name"], beforeCommitId=repo["before"], afterCommitId=repo["after"])
+        repositoryName=repo["name"], beforeCommitId=repo["before"], afterCommitId=repo["after"]
+    )
     groups = listed["commentsForComparedCommitData"]
     assert "nextToken" not in listed
     by_location = {g.get("location", {}).get("filePath"): g for g in groups}
     assert [c["commentId"] for c in by_location["README.md"]["comments"]] == [
-        on_line["commentId"], answer["commentId"]]
+        on_line["commentId"],
+        answer["commentId"],
+    ]
     assert by_location["README.md"]["afterBlobId"] == repo["after_blob"]
     assert [c["commentId"] for c in by_location[None]["comments"]] == [general["commentId"]]
     assert all(g["repositoryName"] == repo["name"] for g in groups)
@@ -183,39 +255,69 @@ def test_replies_list_with_their_thread_and_pages_walk_every_comment(cc, repo):
     while True:
         kwargs = {"nextToken": token} if token else {}
         page = cc.get_comments_for_compared_commit(
-            repositoryName=repo["name"], afterCommitId=repo["after"], maxResults=1, **kwargs)
-        seen += [c["commentId"] for g in page["commentsForComparedCommitData"] for c in g["comments"]]
+            repositoryName=repo["name"], afterCommitId=repo["after"], maxResults=1, **kwargs
+        )
+        seen += [
+            c["commentId"] for g in page["commentsForComparedCommitData"] for c in g["comments"]
+        ]
         token = page.get("nextToken")
         if not token:
             break
     assert seen == [on_line["commentId"], general["commentId"], answer["commentId"]]
-    assert code_of(cc.get_comments_for_compared_commit, repositoryName=repo["name"],
-                   afterCommitId=repo["after"], nextToken="forged") == "InvalidContinuationTokenException"
-    assert code_of(cc.get_comments_for_compared_commit, repositoryName=repo["name"],
-                   afterCommitId=repo["after"], maxResults=0) == "InvalidMaxResultsException"
-    assert code_of(cc.get_comments_for_compared_commit, repositoryName=repo["name"],
-                   afterCommitId=MISSING_COMMIT) == "CommitDoesNotExistException"
+    assert (
+        code_of(
+            cc.get_comments_for_compared_commit,
+            repositoryName=repo["name"],
+            afterCommitId=repo["after"],
+            nextToken="forged",
+        )
+        == "InvalidContinuationTokenException"
+    )
+    assert (
+        code_of(
+            cc.get_comments_for_compared_commit,
+            repositoryName=repo["name"],
+            afterCommitId=repo["after"],
+            maxResults=0,
+        )
+        == "InvalidMaxResultsException"
+    )
+    assert (
+        code_of(
+            cc.get_comments_for_compared_commit,
+            repositoryName=repo["name"],
+            afterCommitId=MISSING_COMMIT,
+        )
+        == "CommitDoesNotExistException"
+    )
 
 
 def test_reply_and_lookup_errors(cc):
-    assert code_of(cc.post_comment_reply, inReplyTo=str(uuid.uuid4()), content="x") == \
-        "CommentDoesNotExistException"
+    assert (
+        code_of(cc.post_comment_reply, inReplyTo=str(uuid.uuid4()), content="x")
+        == "CommentDoesNotExistException"
+    )
     assert code_of(cc.get_comment, commentId="not-an-id") == "InvalidCommentIdException"
     assert code_of(cc.get_comment, commentId=str(uuid.uuid4())) == "CommentDoesNotExistException"
 
 
 # -- editing ------------------------------------------------------------------------------
-def test_only_the_author_edits_anyone_deletes_content_and_the_comment_stays(cc, repo, reviewer,
-                                                                           forgeline):
+def test_only_the_author_edits_anyone_deletes_content_and_the_comment_stays(
+    cc, repo, reviewer, forgeline
+):
     comment = post(cc, repo, "typo hree", line(3))["comment"]
     other = reviewer["client"]
-    assert code_of(other.update_comment, commentId=comment["commentId"], content="mine now") == \
-        "CommentNotCreatedByCallerException"
+    assert (
+        code_of(other.update_comment, commentId=comment["commentId"], content="mine now")
+        == "CommentNotCreatedByCallerException"
+    )
     updated = cc.update_comment(commentId=comment["commentId"], content="typo three")["comment"]
     assert updated["content"] == "typo three"
     assert updated["lastModifiedDate"] >= updated["creationDate"]
-    assert code_of(cc.update_comment, commentId=comment["commentId"], content="") == \
-        "CommentContentRequiredException"
+    assert (
+        code_of(cc.update_comment, commentId=comment["commentId"], content="")
+        == "CommentContentRequiredException"
+    )
 
     deleted = other.delete_comment_content(commentId=comment["commentId"])["comment"]
     assert deleted["deleted"] is True and "content" not in deleted
@@ -223,13 +325,18 @@ def test_only_the_author_edits_anyone_deletes_content_and_the_comment_stays(cc, 
     assert got["deleted"] is True and "content" not in got
     for call, kwargs in ((cc.update_comment, {"content": "back"}), (cc.delete_comment_content, {})):
         assert code_of(call, commentId=comment["commentId"], **kwargs) == "CommentDeletedException"
-    listed = cc.get_comments_for_compared_commit(repositoryName=repo["name"],
-                                                 afterCommitId=repo["after"])
+    listed = cc.get_comments_for_compared_commit(
+        repositoryName=repo["name"], afterCommitId=repo["after"]
+    )
     [group] = listed["commentsForComparedCommitData"]
     assert group["comments"][0]["deleted"] is True
 
-    kinds = [e.detail["event"] for e in events_for(forgeline, "CodeCommit Comment on Commit",
-                                                     commentId=comment["commentId"])]
+    kinds = [
+        e.detail["event"]
+        for e in events_for(
+            forgeline, "CodeCommit Comment on Commit", commentId=comment["commentId"]
+        )
+    ]
     assert kinds == ["commentOnCommitCreated", "commentOnCommitUpdated", "commentOnCommitUpdated"]
 
 
@@ -241,7 +348,9 @@ def test_comment_events_carry_the_codecommit_detail(cc, repo, forgeline):
     assert detail["event"] == "commentOnCommitCreated"
     assert detail["inReplyTo"] == root["commentId"]
     assert (detail["beforeCommitId"], detail["afterCommitId"]) == (repo["before"], repo["after"])
-    assert detail["repositoryName"] == repo["name"] and detail["callerUserArn"] == answer["authorArn"]
+    assert (
+        detail["repositoryName"] == repo["name"] and detail["callerUserArn"] == answer["authorArn"]
+    )
     assert answer["commentId"] in detail["notificationBody"]
     assert event.resources[0].endswith(f":{repo['name']}")
 
@@ -264,38 +373,60 @@ def test_one_reaction_per_user_counts_and_caller_reactions(cc, repo, reviewer, f
 
     reactions = cc.get_comment_reactions(commentId=comment_id)["reactionsForComment"]
     assert reactions == [
-        {"reaction": {"emoji": "\U0001f44d", "shortCode": ":thumbsup:", "unicode": "U+1F44D"},
-         "reactionUsers": [mine["authorArn"]], "reactionsFromDeletedUsersCount": 0},
-        {"reaction": {"emoji": "\U0001f604", "shortCode": ":smile:", "unicode": "U+1F604"},
-         "reactionUsers": [reviewer["arn"]], "reactionsFromDeletedUsersCount": 0},
+        {
+            "reaction": {"emoji": "\U0001f44d", "shortCode": ":thumbsup:", "unicode": "U+1F44D"},
+            "reactionUsers": [mine["authorArn"]],
+            "reactionsFromDeletedUsersCount": 0,
+        },
+        {
+            "reaction": {"emoji": "\U0001f604", "shortCode": ":smile:", "unicode": "U+1F604"},
+            "reactionUsers": [reviewer["arn"]],
+            "reactionsFromDeletedUsersCount": 0,
+        },
     ]
     only = cc.get_comment_reactions(commentId=comment_id, reactionUserArn=reviewer["arn"])
     assert [r["reaction"]["shortCode"] for r in only["reactionsForComment"]] == [":smile:"]
     paged = cc.get_comment_reactions(commentId=comment_id, maxResults=1)
     assert len(paged["reactionsForComment"]) == 1 and paged["nextToken"]
-    rest = cc.get_comment_reactions(commentId=comment_id, maxResults=1, nextToken=paged["nextToken"])
+    rest = cc.get_comment_reactions(
+        commentId=comment_id, maxResults=1, nextToken=paged["nextToken"]
+    )
     assert rest["reactionsForComment"][0]["reaction"]["shortCode"] == ":smile:"
 
     # "none" (or blank) removes the caller's reaction.
     cc.put_comment_reaction(commentId=comment_id, reactionValue="none")
     assert cc.get_comment(commentId=comment_id)["comment"]["reactionCounts"] == {"SMILE": 1}
-    kinds = [e.detail["event"] for e in events_for(
-        forgeline, "CodeCommit Comment Reaction Change", commentId=comment_id)]
-    assert kinds == ["commentReactionCreated", "commentReactionCreated",
-                     "commentReactionUpdated", "commentReactionUpdated"]
+    kinds = [
+        e.detail["event"]
+        for e in events_for(forgeline, "CodeCommit Comment Reaction Change", commentId=comment_id)
+    ]
+    assert kinds == [
+        "commentReactionCreated",
+        "commentReactionCreated",
+        "commentReactionUpdated",
+        "commentReactionUpdated",
+    ]
 
 
 def test_reaction_errors(cc, repo):
     comment_id = post(cc, repo, "react")["comment"]["commentId"]
-    assert code_of(cc.put_comment_reaction, commentId=comment_id, reactionValue=":unicorn:") == \
-        "InvalidReactionValueException"
-    assert code_of(cc.put_comment_reaction, commentId=str(uuid.uuid4()),
-                   reactionValue=":thumbsup:") == "CommentDoesNotExistException"
-    assert code_of(cc.get_comment_reactions, commentId=comment_id,
-                   reactionUserArn="bob") == "InvalidReactionUserArnException"
+    assert (
+        code_of(cc.put_comment_reaction, commentId=comment_id, reactionValue=":unicorn:")
+        == "InvalidReactionValueException"
+    )
+    assert (
+        code_of(cc.put_comment_reaction, commentId=str(uuid.uuid4()), reactionValue=":thumbsup:")
+        == "CommentDoesNotExistException"
+    )
+    assert (
+        code_of(cc.get_comment_reactions, commentId=comment_id, reactionUserArn="bob")
+        == "InvalidReactionUserArnException"
+    )
     cc.delete_comment_content(commentId=comment_id)
-    assert code_of(cc.put_comment_reaction, commentId=comment_id, reactionValue=":heart:") == \
-        "CommentDeletedException"
+    assert (
+        code_of(cc.put_comment_reaction, commentId=comment_id, reactionValue=":heart:")
+        == "CommentDeletedException"
+    )
     assert code_of(cc.get_comment_reactions, commentId=comment_id) == "CommentDeletedException"
 
 
@@ -304,7 +435,9 @@ def test_reactions_of_deleted_users_are_counted_apart(cc, repo, forgeline):
     account = cc.get_repository(repositoryName=repo["name"])["repositoryMetadata"]["accountId"]
     made = forgeline.cli("keys", "create", "--account-id", account, "--user", "leaver")
     key = json.loads(made.stdout)
-    leaver = forgeline.client("codecommit", credentials=(key["accessKeyId"], key["secretAccessKey"]))
+    leaver = forgeline.client(
+        "codecommit", credentials=(key["accessKeyId"], key["secretAccessKey"])
+    )
     leaver.put_comment_reaction(commentId=comment_id, reactionValue=":rocket:")
     assert forgeline.cli("keys", "delete", key["accessKeyId"]).returncode == 0
     [rocket] = cc.get_comment_reactions(commentId=comment_id)["reactionsForComment"]
@@ -317,71 +450,135 @@ def test_reactions_of_deleted_users_are_counted_apart(cc, repo, forgeline):
 @pytest.fixture
 def pull_request(cc, repo):
     cc.create_branch(repositoryName=repo["name"], branchName="feature", commitId=repo["after"])
-    change = cc.put_file(repositoryName=repo["name"], branchName="feature", filePath="NEW.md",
-                         fileContent=b"new\nfile\n", parentCommitId=repo["after"])
+    change = cc.put_file(
+        repositoryName=repo["name"],
+        branchName="feature",
+        filePath="NEW.md",
+        fileContent=b"new\nfile\n",
+        parentCommitId=repo["after"],
+    )
     try:
-        created = cc.create_pull_request(title="Add NEW.md", targets=[{
-            "repositoryName": repo["name"], "sourceReference": "feature",
-            "destinationReference": "main"}])["pullRequest"]
+        created = cc.create_pull_request(
+            title="Add NEW.md",
+            targets=[
+                {
+                    "repositoryName": repo["name"],
+                    "sourceReference": "feature",
+                    "destinationReference": "main",
+                }
+            ],
+        )["pullRequest"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "NotImplementedException":
             pytest.skip("CreatePullRequest is not implemented yet")
         raise
-    return {"id": created["pullRequestId"], "source": change["commitId"],
-            "destination": repo["after"], "blob": change["blobId"]}
+    return {
+        "id": created["pullRequestId"],
+        "source": change["commitId"],
+        "destination": repo["after"],
+        "blob": change["blobId"],
+    }
 
 
 def test_pull_request_comments_thread_and_list(cc, repo, pull_request, forgeline):
     posted = cc.post_comment_for_pull_request(
-        pullRequestId=pull_request["id"], repositoryName=repo["name"],
-        beforeCommitId=pull_request["destination"], afterCommitId=pull_request["source"],
-        content="Nice file", location=line(2, path="NEW.md"))
+        pullRequestId=pull_request["id"],
+        repositoryName=repo["name"],
+        beforeCommitId=pull_request["destination"],
+        afterCommitId=pull_request["source"],
+        content="Nice file",
+        location=line(2, path="NEW.md"),
+    )
     assert posted["pullRequestId"] == pull_request["id"]
     assert posted["afterBlobId"] == pull_request["blob"] and "beforeBlobId" not in posted
     comment = posted["comment"]
     answer = cc.post_comment_reply(inReplyTo=comment["commentId"], content="thanks")["comment"]
     general = cc.post_comment_for_pull_request(
-        pullRequestId=pull_request["id"], repositoryName=repo["name"],
-        beforeCommitId=pull_request["destination"], afterCommitId=pull_request["source"],
-        content="LGTM")["comment"]
+        pullRequestId=pull_request["id"],
+        repositoryName=repo["name"],
+        beforeCommitId=pull_request["destination"],
+        afterCommitId=pull_request["source"],
+        content="LGTM",
+    )["comment"]
 
     listed = cc.get_comments_for_pull_request(pullRequestId=pull_request["id"])
     groups = listed["commentsForPullRequestData"]
     assert all(g["pullRequestId"] == pull_request["id"] for g in groups)
     assert [[c["commentId"] for c in g["comments"]] for g in groups] == [
-        [comment["commentId"], answer["commentId"]], [general["commentId"]]]
+        [comment["commentId"], answer["commentId"]],
+        [general["commentId"]],
+    ]
     narrowed = cc.get_comments_for_pull_request(
-        pullRequestId=pull_request["id"], repositoryName=repo["name"],
-        beforeCommitId=pull_request["destination"], afterCommitId=pull_request["source"])
+        pullRequestId=pull_request["id"],
+        repositoryName=repo["name"],
+        beforeCommitId=pull_request["destination"],
+        afterCommitId=pull_request["source"],
+    )
     assert sum(len(g["comments"]) for g in narrowed["commentsForPullRequestData"]) == 3
     # Pull request comments are not comments on the bare comparison.
     compared = cc.get_comments_for_compared_commit(
-        repositoryName=repo["name"], afterCommitId=pull_request["source"])
+        repositoryName=repo["name"], afterCommitId=pull_request["source"]
+    )
     assert compared["commentsForComparedCommitData"] == []
 
-    [event] = events_for(forgeline, "CodeCommit Comment on Pull Request",
-                         commentId=comment["commentId"])
+    [event] = events_for(
+        forgeline, "CodeCommit Comment on Pull Request", commentId=comment["commentId"]
+    )
     assert event.detail["event"] == "commentOnPullRequestCreated"
     assert event.detail["pullRequestId"] == pull_request["id"]
 
 
 def test_pull_request_comment_errors(cc, repo, pull_request):
-    base = {"pullRequestId": pull_request["id"], "repositoryName": repo["name"],
-            "beforeCommitId": pull_request["destination"], "afterCommitId": pull_request["source"],
-            "content": "c"}
+    base = {
+        "pullRequestId": pull_request["id"],
+        "repositoryName": repo["name"],
+        "beforeCommitId": pull_request["destination"],
+        "afterCommitId": pull_request["source"],
+        "content": "c",
+    }
     other = f"other-{uuid.uuid4().hex[:8]}"
     cc.create_repository(repositoryName=other)
     try:
-        assert code_of(cc.post_comment_for_pull_request, **{**base, "repositoryName": other}) == \
-            "RepositoryNotAssociatedWithPullRequestException"
+        assert (
+            code_of(cc.post_comment_for_pull_request, **{**base, "repositoryName": other})
+            == "RepositoryNotAssociatedWithPullRequestException"
+        )
     finally:
         cc.delete_repository(repositoryName=other)
-    assert code_of(cc.post_comment_for_pull_request, **{**base, "pullRequestId": "999999"}) == \
-        "PullRequestDoesNotExistException"
-    assert code_of(cc.post_comment_for_pull_request, **{**base, "pullRequestId": "x1"}) == \
-        "InvalidPullRequestIdException"
-    assert code_of(cc.get_comments_for_pull_request, pullRequestId=pull_request["id"],
-                   repositoryName=repo["name"]) == "CommitIdRequiredException"
-    assert code_of(cc.get_comments_for_pull_request, pullRequestId=pull_request["id"],
-                   beforeCommitId=pull_request["destination"],
-                   afterCommitId=pull_request["source"]) == "RepositoryNameRequiredException"
+    assert (
+        code_of(cc.post_comment_for_pull_request, **{**base, "pullRequestId": "999999"})
+        == "PullRequestDoesNotExistException"
+    )
+    assert (
+        code_of(cc.post_comment_for_pull_request, **{**base, "pullRequestId": "x1"})
+        == "InvalidPullRequestIdException"
+    )
+    assert (
+        code_of(
+            cc.get_comments_for_pull_request,
+            pullRequestId=pull_request["id"],
+            repositoryName=repo["name"],
+        )
+        == "CommitIdRequiredException"
+    )
+    assert (
+        code_of(
+            cc.get_comments_for_pull_request,
+            pullRequestId=pull_request["id"],
+            beforeCommitId=pull_request["destination"],
+            afterCommitId=pull_request["source"],
+        )
+        == "RepositoryNameRequiredException"
+    )
+
+
+def test_deleting_the_repository_deletes_its_comments(cc):
+    name = f"comments-gone-{uuid.uuid4().hex[:8]}"
+    cc.create_repository(repositoryName=name)
+    first = cc.put_file(repositoryName=name, branchName="main", filePath="f", fileContent=b"x\n")
+    comment_id = cc.post_comment_for_compared_commit(
+        repositoryName=name, afterCommitId=first["commitId"], content="bye"
+    )["comment"]["commentId"]
+    cc.put_comment_reaction(commentId=comment_id, reactionValue=":eyes:")
+    cc.delete_repository(repositoryName=name)
+    assert code_of(cc.get_comment, commentId=comment_id) == "CommentDoesNotExistException"

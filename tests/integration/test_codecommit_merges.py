@@ -31,7 +31,7 @@ from services.core.schema import load_metadata
 from services.core.settings import reset_settings_cache
 from services.repo import gitstore, merging, ops_merges, repositories
 from services.repo.generated import errors
-from tests.support.modelgen import OperationCase, request_strategy
+from tests.support.modelgen import OperationCase, request_strategy, valid_request_strategy
 from tests.support.signing import signed_headers
 
 EXECUTABLE = 0o100755
@@ -814,25 +814,37 @@ def fuzz_repo(client: Any, forgeline: Any) -> Iterator[Fixture]:
     client.delete_repository(repositoryName=name)
 
 
+@pytest.fixture(scope="module")
+def wire() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as http:
+        yield http
+
+
 @st.composite
 def merge_requests(draw: st.DrawFn) -> tuple[OperationCase, dict[str, Any]]:
     case = draw(st.sampled_from(MERGE_OPERATIONS))
-    request = draw(request_strategy(case.model))
-    # Aim most requests at the real repository and its commits, so the engine runs.
-    if draw(st.booleans()) or draw(st.booleans()):
+    request = draw(valid_request_strategy(case.model) | request_strategy(case.model))
+    # Aim most requests at the real repository and its branches, so the engine runs.
+    if draw(st.integers(0, 3)):
         request["repositoryName"] = "REPOSITORY"
-        for member in ("sourceCommitSpecifier", "destinationCommitSpecifier"):
-            if draw(st.booleans()) or draw(st.booleans()):
-                request[member] = draw(st.sampled_from(SPECIFIERS))
+        for member, branch in (
+            ("sourceCommitSpecifier", "feature"),
+            ("destinationCommitSpecifier", "main"),
+        ):
+            odd = draw(st.integers(0, 5)) == 0
+            request[member] = draw(st.sampled_from(SPECIFIERS)) if odd else branch
         if "filePath" in request and draw(st.booleans()):
             request["filePath"] = draw(st.sampled_from(PATHS))
         if "targetBranch" in request and draw(st.booleans()):
             request["targetBranch"] = draw(st.sampled_from(["main", "feature", "v1", "x y"]))
+        for member in ("conflictResolution", "nextToken"):
+            if draw(st.integers(0, 3)):
+                request.pop(member, None)
     return case, request
 
 
 @settings(
-    max_examples=150,
+    max_examples=120,
     derandomize=True,
     database=None,
     deadline=None,
@@ -840,7 +852,10 @@ def merge_requests(draw: st.DrawFn) -> tuple[OperationCase, dict[str, Any]]:
 )
 @given(drawn=merge_requests())
 def test_generated_merge_requests_get_declared_answers(
-    fuzz_repo: Fixture, forgeline: Any, drawn: tuple[OperationCase, dict[str, Any]]
+    fuzz_repo: Fixture,
+    forgeline: Any,
+    wire: httpx.Client,
+    drawn: tuple[OperationCase, dict[str, Any]],
 ) -> None:
     case, request = drawn
     if request.get("repositoryName") == "REPOSITORY":
@@ -853,8 +868,9 @@ def test_generated_merge_requests_get_declared_answers(
         signing_name=case.signing_name,
         credentials=forgeline.admin_credentials(),
     )
-    response = httpx.post(forgeline.url + "/", content=body, headers=headers, timeout=30)
+    response = wire.post(forgeline.url + "/", content=body, headers=headers)
     detail = f"{case.id} answered {response.status_code}: {response.text[:500]}\n{body[:500]!r}"
+    print("CODE", case.operation, response.status_code, response.json().get("__type"))
     assert response.status_code in (200, 400), detail
     if response.status_code == 400:
         code = response.json()["__type"]

@@ -56,8 +56,13 @@ class Receiver:
                 with receiver._arrived:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body,
-                         "answered": status})
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "answered": status,
+                        }
+                    )
                     receiver._arrived.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -96,8 +101,14 @@ def secret_of(server, name: str) -> str:
     """The repository's webhook secret, read as an operator would, from the server's state."""
     cc = server.client("codecommit")
     account = cc.get_repository(repositoryName=name)["repositoryMetadata"]["accountId"]
-    ctx = RequestContext(account_id=account, region="us-east-1", principal_arn="", access_key_id=None,
-                         service="codecommit", operation="")
+    ctx = RequestContext(
+        account_id=account,
+        region="us-east-1",
+        principal_arn="",
+        access_key_id=None,
+        service="codecommit",
+        operation="",
+    )
     settings = Settings(data_dir=server.data_dir, database_url=server.database_url)
     with session_scope(server.database_url) as session:
         return triggers.webhook_secret(session, repositories.get(session, ctx, name), settings)
@@ -116,7 +127,11 @@ def test_events_and_branches_select_ref_changes():
     everything = {"events": ["all"], "branches": []}
     assert all(triggers.matches(everything, c) for c in (created, updated, deleted, tag))
     only_updates = {"events": ["updateReference"], "branches": []}
-    assert [triggers.matches(only_updates, c) for c in (created, updated, deleted)] == [False, True, False]
+    assert [triggers.matches(only_updates, c) for c in (created, updated, deleted)] == [
+        False,
+        True,
+        False,
+    ]
     two = {"events": ["createReference", "deleteReference"], "branches": []}
     assert [triggers.matches(two, c) for c in (created, updated, deleted)] == [True, False, True]
     on_main = {"events": ["all"], "branches": ["main"]}
@@ -125,11 +140,19 @@ def test_events_and_branches_select_ref_changes():
 
 def test_references_are_written_as_aws_writes_them():
     assert triggers.reference_entry(RefChange("refs/heads/a", ZERO_OID, NEW)) == {
-        "commit": NEW, "ref": "refs/heads/a", "created": True}
+        "commit": NEW,
+        "ref": "refs/heads/a",
+        "created": True,
+    }
     assert triggers.reference_entry(RefChange("refs/heads/a", OLD, NEW)) == {
-        "commit": NEW, "ref": "refs/heads/a"}
+        "commit": NEW,
+        "ref": "refs/heads/a",
+    }
     assert triggers.reference_entry(RefChange("refs/heads/a", OLD, ZERO_OID)) == {
-        "commit": OLD, "ref": "refs/heads/a", "deleted": True}
+        "commit": OLD,
+        "ref": "refs/heads/a",
+        "deleted": True,
+    }
     moment = dt.datetime(2016, 1, 1, 23, 59, 59, 7000, tzinfo=dt.UTC)
     assert triggers.format_event_time(moment) == "2016-01-01T23:59:59.007+0000"
 
@@ -160,8 +183,13 @@ def repo(cc):
 
 def test_put_replaces_the_list_and_get_returns_it(cc, repo):
     assert cc.get_repository_triggers(repositoryName=repo)["triggers"] == []
-    hook = trigger("hook", "https://ci.example.test/hook", customData="build me",
-                   branches=["main", "release/1.0"], events=["createReference", "updateReference"])
+    hook = trigger(
+        "hook",
+        "https://ci.example.test/hook",
+        customData="build me",
+        branches=["main", "release/1.0"],
+        events=["createReference", "updateReference"],
+    )
     first = cc.put_repository_triggers(repositoryName=repo, triggers=[hook, trigger("sns")])
     got = cc.get_repository_triggers(repositoryName=repo)
     assert got["configurationId"] == first["configurationId"]
@@ -180,19 +208,44 @@ def test_put_replaces_the_list_and_get_returns_it(cc, repo):
         ([trigger("same"), trigger("same")], "InvalidRepositoryTriggerNameException"),
         ([trigger("")], "RepositoryTriggerNameRequiredException"),
         ([trigger(destination="")], "RepositoryTriggerDestinationArnRequiredException"),
-        ([trigger(destination="ftp://example.test/x")], "InvalidRepositoryTriggerDestinationArnException"),
-        ([trigger(destination="https://user:pw@example.test/")], "InvalidRepositoryTriggerDestinationArnException"),
-        ([trigger(destination="arn:aws:s3:::bucket")], "InvalidRepositoryTriggerDestinationArnException"),
-        ([trigger(destination="arn:aws:sns:eu-west-1:123456789012:t")], "InvalidRepositoryTriggerRegionException"),
-        ([trigger(destination="arn:aws:lambda:us-west-2:123456789012:function:f")],
-         "InvalidRepositoryTriggerRegionException"),
+        (
+            [trigger(destination="ftp://example.test/x")],
+            "InvalidRepositoryTriggerDestinationArnException",
+        ),
+        (
+            [trigger(destination="https://user:pw@example.test/")],
+            "InvalidRepositoryTriggerDestinationArnException",
+        ),
+        (
+            [trigger(destination="arn:aws:s3:::bucket")],
+            "InvalidRepositoryTriggerDestinationArnException",
+        ),
+        (
+            [trigger(destination="arn:aws:sns:eu-west-1:123456789012:t")],
+            "InvalidRepositoryTriggerRegionException",
+        ),
+        (
+            [trigger(destination="arn:aws:lambda:us-west-2:123456789012:function:f")],
+            "InvalidRepositoryTriggerRegionException",
+        ),
         ([trigger(customData="x" * 1001)], "InvalidRepositoryTriggerCustomDataException"),
-        ([{**trigger(), "branches": ["bad..branch"]}], "InvalidRepositoryTriggerBranchNameException"),
-        ([{**trigger(), "branches": [f"b{i}" for i in range(101)]}], "MaximumBranchesExceededException"),
-        ([{k: v for k, v in trigger().items() if k != "branches"}],
-         "RepositoryTriggerBranchNameListRequiredException"),
+        (
+            [{**trigger(), "branches": ["bad..branch"]}],
+            "InvalidRepositoryTriggerBranchNameException",
+        ),
+        (
+            [{**trigger(), "branches": [f"b{i}" for i in range(101)]}],
+            "MaximumBranchesExceededException",
+        ),
+        (
+            [{k: v for k, v in trigger().items() if k != "branches"}],
+            "RepositoryTriggerBranchNameListRequiredException",
+        ),
         ([{**trigger(), "events": []}], "RepositoryTriggerEventsListRequiredException"),
-        ([{**trigger(), "events": ["all", "createReference"]}], "InvalidRepositoryTriggerEventsException"),
+        (
+            [{**trigger(), "events": ["all", "createReference"]}],
+            "InvalidRepositoryTriggerEventsException",
+        ),
     ],
 )
 def test_bad_trigger_lists_get_the_specific_error(cc, repo, triggers_, expected):
@@ -206,21 +259,31 @@ def test_lambda_arns_and_missing_repositories(cc, repo):
     cc.put_repository_triggers(repositoryName=repo, triggers=[fn])
     assert cc.get_repository_triggers(repositoryName=repo)["triggers"] == [fn]
     for call in (cc.put_repository_triggers, cc.test_repository_triggers):
-        assert code_of(call, repositoryName="no-such-repo-x", triggers=[]) == \
-            "RepositoryDoesNotExistException"
-    assert code_of(cc.get_repository_triggers, repositoryName="no-such-repo-x") == \
-        "RepositoryDoesNotExistException"
+        assert (
+            code_of(call, repositoryName="no-such-repo-x", triggers=[])
+            == "RepositoryDoesNotExistException"
+        )
+    assert (
+        code_of(cc.get_repository_triggers, repositoryName="no-such-repo-x")
+        == "RepositoryDoesNotExistException"
+    )
 
 
-def test_test_triggers_delivers_signed_test_events_and_reports_failures(cc, repo, receiver, forgeline):
-    head = cc.put_file(repositoryName=repo, branchName="main", filePath="a.txt",
-                       fileContent=b"a")["commitId"]
+def test_test_triggers_delivers_signed_test_events_and_reports_failures(
+    cc, repo, receiver, forgeline
+):
+    head = cc.put_file(repositoryName=repo, branchName="main", filePath="a.txt", fileContent=b"a")[
+        "commitId"
+    ]
     dead_port = free_port()  # nothing listens there
-    tested = cc.test_repository_triggers(repositoryName=repo, triggers=[
-        trigger("hook", f"{receiver.url}/hook", customData="from-test", branches=["main"]),
-        trigger("dead", f"http://127.0.0.1:{dead_port}/hook"),
-        trigger("sns"),
-    ])
+    tested = cc.test_repository_triggers(
+        repositoryName=repo,
+        triggers=[
+            trigger("hook", f"{receiver.url}/hook", customData="from-test", branches=["main"]),
+            trigger("dead", f"http://127.0.0.1:{dead_port}/hook"),
+            trigger("sns"),
+        ],
+    )
     assert tested["successfulExecutions"] == ["hook", "sns"]
     [failure] = tested["failedExecutions"]
     assert failure["trigger"] == "dead" and str(dead_port) in failure["failureMessage"]
@@ -229,8 +292,9 @@ def test_test_triggers_delivers_signed_test_events_and_reports_failures(cc, repo
     assert request["path"] == "/hook"
     assert request["headers"]["Content-Type"] == "application/json"
     assert request["headers"][webhooks.EVENT_HEADER] == "TriggerEventTest"
-    assert webhooks.verify(secret_of(forgeline, repo), request["body"],
-                           request["headers"][webhooks.SIGNATURE_HEADER])
+    assert webhooks.verify(
+        secret_of(forgeline, repo), request["body"], request["headers"][webhooks.SIGNATURE_HEADER]
+    )
     [record] = records_of(request)
     assert record["eventName"] == "TriggerEventTest" and record["eventTriggerName"] == "hook"
     assert record["codecommit"]["references"] == [{"commit": head, "ref": "refs/heads/main"}]
@@ -250,8 +314,9 @@ def test_test_triggers_delivers_signed_test_events_and_reports_failures(cc, repo
 
 
 def test_test_triggers_in_an_empty_repository_sends_sample_data(cc, repo, receiver):
-    cc.test_repository_triggers(repositoryName=repo, triggers=[
-        trigger("hook", receiver.url, branches=["develop"])])
+    cc.test_repository_triggers(
+        repositoryName=repo, triggers=[trigger("hook", receiver.url, branches=["develop"])]
+    )
     [record] = records_of(receiver.wait_for(1)[0])
     assert record["codecommit"]["references"] == [{"commit": ZERO_OID, "ref": "refs/heads/develop"}]
 
@@ -259,8 +324,9 @@ def test_test_triggers_in_an_empty_repository_sends_sample_data(cc, repo, receiv
 def test_a_receiver_error_is_a_failed_test_execution(cc, repo):
     failing = Receiver(statuses=[500])
     try:
-        tested = cc.test_repository_triggers(repositoryName=repo, triggers=[
-            trigger("hook", failing.url)])
+        tested = cc.test_repository_triggers(
+            repositoryName=repo, triggers=[trigger("hook", failing.url)]
+        )
     finally:
         failing.close()
     assert tested["successfulExecutions"] == []
@@ -295,11 +361,14 @@ def delivery_jobs(server) -> list[Job]:
 
 def test_ref_changes_fire_matching_triggers_with_signed_webhooks(hooked, hooked_repo, receiver):
     cc, name = hooked_repo
-    cc.put_repository_triggers(repositoryName=name, triggers=[
-        trigger("main-only", f"{receiver.url}/main", customData="ci", branches=["main"]),
-        trigger("deletions", f"{receiver.url}/gone", events=["deleteReference"]),
-        trigger("sns"),
-    ])
+    cc.put_repository_triggers(
+        repositoryName=name,
+        triggers=[
+            trigger("main-only", f"{receiver.url}/main", customData="ci", branches=["main"]),
+            trigger("deletions", f"{receiver.url}/gone", events=["deleteReference"]),
+            trigger("sns"),
+        ],
+    )
     first = cc.put_file(repositoryName=name, branchName="main", filePath="a", fileContent=b"1")
     [created] = receiver.wait_for(1)
     assert created["path"] == "/main"
@@ -308,26 +377,37 @@ def test_ref_changes_fire_matching_triggers_with_signed_webhooks(hooked, hooked_
     [record] = records_of(created)
     assert record["eventName"] == "ReferenceChanges" and record["eventTriggerName"] == "main-only"
     assert record["codecommit"]["references"] == [
-        {"commit": first["commitId"], "ref": "refs/heads/main", "created": True}]
+        {"commit": first["commitId"], "ref": "refs/heads/main", "created": True}
+    ]
     assert record["customData"] == "ci" and record["eventSourceARN"].endswith(f":{name}")
-    assert record["eventTriggerConfigId"] == cc.get_repository_triggers(
-        repositoryName=name)["configurationId"]
+    assert (
+        record["eventTriggerConfigId"]
+        == cc.get_repository_triggers(repositoryName=name)["configurationId"]
+    )
 
     # A branch the trigger does not name fires nothing there; deleting it fires "deletions".
     cc.create_branch(repositoryName=name, branchName="topic", commitId=first["commitId"])
     cc.delete_branch(repositoryName=name, branchName="topic")
-    second = cc.put_file(repositoryName=name, branchName="main", filePath="a", fileContent=b"2",
-                         parentCommitId=first["commitId"])
+    second = cc.put_file(
+        repositoryName=name,
+        branchName="main",
+        filePath="a",
+        fileContent=b"2",
+        parentCommitId=first["commitId"],
+    )
     arrived = receiver.wait_for(3)
     assert sorted(r["path"] for r in arrived) == ["/gone", "/main", "/main"]
     [gone] = [r for r in arrived if r["path"] == "/gone"]
     assert records_of(gone)[0]["codecommit"]["references"] == [
-        {"commit": first["commitId"], "ref": "refs/heads/topic", "deleted": True}]
+        {"commit": first["commitId"], "ref": "refs/heads/topic", "deleted": True}
+    ]
     [updated] = [r for r in arrived[1:] if r["path"] == "/main"]
     assert records_of(updated)[0]["codecommit"]["references"] == [
-        {"commit": second["commitId"], "ref": "refs/heads/main"}]
-    assert all(webhooks.verify(secret, r["body"], r["headers"][webhooks.SIGNATURE_HEADER])
-               for r in arrived)
+        {"commit": second["commitId"], "ref": "refs/heads/main"}
+    ]
+    assert all(
+        webhooks.verify(secret, r["body"], r["headers"][webhooks.SIGNATURE_HEADER]) for r in arrived
+    )
     time.sleep(0.5)
     assert len(receiver.requests) == 3  # nothing for topic's creation
 
@@ -369,3 +449,16 @@ def test_an_unreachable_receiver_fails_after_its_attempts(hooked, hooked_repo):
     [job] = jobs
     assert job.status == "FAILED" and job.attempts == webhooks.MAX_ATTEMPTS
     assert "Could not deliver" in job.last_error
+
+
+def test_deleting_the_repository_drops_its_trigger_configuration(cc, forgeline):
+    from services.repo.tables_triggers import RepositoryTriggerConfig
+
+    name = f"triggers-gone-{uuid.uuid4().hex[:8]}"
+    made = cc.create_repository(repositoryName=name)["repositoryMetadata"]
+    cc.put_repository_triggers(repositoryName=name, triggers=[trigger("sns")])
+    with session_scope(forgeline.database_url) as session:
+        assert session.get(RepositoryTriggerConfig, made["repositoryId"]) is not None
+    cc.delete_repository(repositoryName=name)
+    with session_scope(forgeline.database_url) as session:
+        assert session.get(RepositoryTriggerConfig, made["repositoryId"]) is None

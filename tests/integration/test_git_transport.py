@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -466,11 +467,12 @@ def _import_empty_commits(work: Path, branch: str, count: int) -> None:
         ["git", "rev-parse", branch], cwd=work, capture_output=True, text=True, check=True
     ).stdout.strip()
     stream = []
+    now = int(time.time())  # newer than the fetched history, so negotiation walks them first
     for i in range(count):
         message = f"local {i}\n"
         stream.append(
             f"commit refs/heads/{branch}\n"
-            f"committer Tester <tester@example.com> {1_700_000_000 + i} +0000\n"
+            f"committer Tester <tester@example.com> {now + i} +0000\n"
             f"data {len(message)}\n{message}"
         )
         if i == 0:
