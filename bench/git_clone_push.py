@@ -12,7 +12,7 @@ files (in 40 directories) with random bytes, so the pack cannot compress below t
 requested size. Clients authenticate the way git-remote-codecommit does (a SigV4-derived
 password in the URL). Clones are bare, so both sides measure the transport, not checkout.
 
-    python bench/git_clone_push.py [--commits 20000] [--megabytes 52] [--runs 3] [--backend sqlite|postgres]
+    python bench/git_clone_push.py [--commits 20000] [--megabytes 52] [--runs 5] [--backend sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -90,11 +90,16 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def median_of(
-    runs: int, prepare: Callable[[int], Callable[[], object]]
-) -> tuple[float, list[float]]:
-    samples = [timed(prepare(run)) for run in range(runs)]
-    return statistics.median(samples), samples
+Prepare = Callable[[int], Callable[[], object]]
+
+
+def interleaved(runs: int, ours: Prepare, baseline: Prepare) -> tuple[list[float], list[float]]:
+    """Alternate the two sides run by run, so a change in machine load hits both alike."""
+    ours_samples, base_samples = [], []
+    for run in range(runs):
+        ours_samples.append(timed(ours(run)))
+        base_samples.append(timed(baseline(run)))
+    return ours_samples, base_samples
 
 
 class Forgeline:
@@ -119,7 +124,7 @@ def main() -> None:
     )
     parser.add_argument("--commits", type=int, default=20_000)
     parser.add_argument("--megabytes", type=int, default=52)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
     os.environ["FORGELINE_TEST_BACKEND"] = args.backend
@@ -148,7 +153,7 @@ def main() -> None:
 
         # Push: the whole history into an empty repository, each run a new one.
         def push_forgeline(run: int) -> Callable[[], object]:
-            url, _ = forgeline.new_repository(f"bench-push-{run}")
+            url, _ = forgeline.new_repository(f"bench-push-{run + 1}")
             return lambda: git("push", "-q", url, "main", cwd=source)
 
         def push_local(run: int) -> Callable[[], object]:
@@ -156,8 +161,9 @@ def main() -> None:
             git("init", "-q", "--bare", str(target))
             return lambda: git("push", "-q", f"file://{target}", "main", cwd=source)
 
-        push_fl, push_fl_runs = median_of(args.runs, push_forgeline)
-        push_git, push_git_runs = median_of(args.runs, push_local)
+        # One unmeasured round first: page cache, the server's first-request imports.
+        interleaved(1, lambda _: push_forgeline(-1), lambda _: push_local(-1))
+        push_fl_runs, push_git_runs = interleaved(args.runs, push_forgeline, push_local)
 
         # Clone: one repository served by Forgeline, and the very same directory on disk.
         url, served_path = forgeline.new_repository("bench-clone")
@@ -173,17 +179,17 @@ def main() -> None:
             target = work / f"clone-local-{run}.git"
             return lambda: git("clone", "-q", "--bare", "--no-local", str(served_path), str(target))
 
-        clone_local(99)()  # warm the page cache for both sides
-        clone_fl, clone_fl_runs = median_of(args.runs, clone_forgeline)
-        clone_git, clone_git_runs = median_of(args.runs, clone_local)
+        interleaved(1, lambda _: clone_forgeline(-1), lambda _: clone_local(-1))
+        clone_fl_runs, clone_git_runs = interleaved(args.runs, clone_forgeline, clone_local)
 
         rows = [
-            ("clone", clone_fl, clone_fl_runs, clone_git, clone_git_runs, "git clone --no-local"),
-            ("push", push_fl, push_fl_runs, push_git, push_git_runs, "git push file://"),
+            ("clone", clone_fl_runs, clone_git_runs, "git clone --no-local"),
+            ("push", push_fl_runs, push_git_runs, "git push file://"),
         ]
         print(f"\nmedian of {args.runs} runs ({args.backend}):")
         verdicts = []
-        for name, ours, ours_runs, base, base_runs, baseline in rows:
+        for name, ours_runs, base_runs, baseline in rows:
+            ours, base = statistics.median(ours_runs), statistics.median(base_runs)
             ratio = ours / base
             verdicts.append(ratio <= TARGET_RATIO)
             print(

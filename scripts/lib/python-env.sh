@@ -10,8 +10,12 @@ ensure_venv() {
   fi
   # Reinstall only when pyproject.toml changed since the last install.
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    "$VENV/bin/pip" install --quiet --upgrade pip >/dev/null 2>&1 || true
-    "$VENV/bin/pip" install --quiet -e "$ROOT${extras:+[$extras]}"
+    echo "installing Forgeline into $VENV (log: $VENV/install.log)" >&2
+    "$VENV/bin/pip" install --upgrade pip >"$VENV/install.log" 2>&1 || true
+    if ! "$VENV/bin/pip" install -e "$ROOT${extras:+[$extras]}" >>"$VENV/install.log" 2>&1; then
+      tail -n 30 "$VENV/install.log" >&2
+      return 1
+    fi
     touch "$stamp"
   fi
 }

@@ -349,6 +349,40 @@ def git_credentials_delete(account_id: str, user: str, credential_id: str | None
     click.echo(json.dumps({"deleted": deleted}, indent=2))
 
 
+@main.group("repo")
+def repo_group() -> None:
+    """CodeCommit repositories (operator commands beyond the AWS API)."""
+
+
+@repo_group.command("webhook-secret")
+@click.option("--account-id", required=True)
+@click.option("--region", default=None, help="Default: FORGELINE_DEFAULT_REGION.")
+@click.option("--repository", required=True, help="Repository name.")
+@click.option("--rotate", is_flag=True, help="Replace the secret with a new one.")
+def repo_webhook_secret(account_id: str, region: str | None, repository: str, rotate: bool) -> None:
+    """Print the secret that signs a repository's trigger webhooks (X-Forgeline-Signature)."""
+    from services.core import lifecycle
+    from services.core.db import session_scope
+    from services.repo import triggers
+    from services.repo.tables import Repository
+
+    settings = lifecycle.prepare_database(get_settings())
+    with session_scope() as session:
+        row = (
+            session.query(Repository)
+            .filter_by(account_id=account_id, region=region or settings.default_region, name=repository)
+            .one_or_none()
+        )
+        if row is None:
+            raise click.ClickException(f"no repository {repository!r} in account {account_id}")
+        secret = (
+            triggers.rotate_webhook_secret(session, row, settings)
+            if rotate
+            else triggers.webhook_secret(session, row, settings)
+        )
+    click.echo(secret)
+
+
 @main.command()
 def codegen() -> None:
     """Regenerate typed stubs from the installed botocore models."""

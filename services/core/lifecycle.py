@@ -67,14 +67,21 @@ def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
 
         runtime.worker = start_embedded_worker(settings)
     log.info(
-        "Forgeline ready on http://%s:%s (state: %s; worker: %s; auth: %s). Credentials: %s",
+        "Forgeline ready on http://%s:%s (state: %s; worker: %s; auth: %s)",
         settings.host,
         settings.port,
         _describe_db(settings),
         settings.worker,
         settings.auth,
-        credentials,
     )
+    if credentials is not None:
+        log.info(
+            "Try: AWS_SHARED_CREDENTIALS_FILE=%s aws --profile forgeline "
+            "--endpoint-url http://%s:%s codecommit list-repositories",
+            credentials.resolve(),
+            settings.host,
+            settings.port,
+        )
     return runtime
 
 

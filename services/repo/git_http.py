@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import logging
 import os
 import re
@@ -46,6 +47,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 READ_SIZE = 256 * 1024
+PIPE_SIZE = 1024 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _ROUTE_RE = re.compile(r"(/v1/repos/([^/]+))/(info/refs|git-upload-pack|git-receive-pack)")
 # GIT_PROTOCOL is "key[=value]" entries joined by colons, e.g. "version=2".
 _PROTOCOL_RE = re.compile(r"[A-Za-z0-9._=:-]{1,256}")
@@ -261,31 +264,47 @@ class GitHttpApp:
         send: Send,
         ref_log: str | None,
     ) -> int:
-        process = await asyncio.create_subprocess_exec(
-            *self._command(request, target),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._environment(request, ref_log),
-        )
-        assert process.stdin and process.stdout and process.stderr
+        # git's stdin and stdout are pipes of our own, enlarged: a pack streams through
+        # them in fewer, larger steps than the default 64 KiB pipes allow.
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        try:
+            for fd in (stdin_write, stdout_write):
+                _enlarge_pipe(fd)
+            process = await asyncio.create_subprocess_exec(
+                *self._command(request, target),
+                stdin=stdin_read,
+                stdout=stdout_write,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._environment(request, ref_log),
+            )
+        except BaseException:
+            os.close(stdin_write)
+            os.close(stdout_read)
+            raise
+        finally:
+            os.close(stdin_read)
+            os.close(stdout_write)
+        stdin = await _writer(stdin_write)
+        stdout, stdout_transport = await _reader(stdout_read)
+        assert process.stderr
         errors = asyncio.create_task(_tail(process.stderr))
         if request.advertise:
-            process.stdin.close()
+            stdin.close()
             feeder: asyncio.Task[None] | None = None
         else:
             gzipped = request.headers.get("content-encoding", "").strip().lower() in (
                 "gzip",
                 "x-gzip",
             )
-            feeder = asyncio.create_task(_feed(receive, process.stdin, gzipped))
+            feeder = asyncio.create_task(_feed(receive, stdin, gzipped))
         watcher = asyncio.create_task(self._stop_on_disconnect(request, process, feeder, receive))
         response_started = False
         try:
             pending = _pkt_line(f"# service={request.service}\n") + b"0000"
             if not request.advertise:
                 pending = b""
-            while chunk := await process.stdout.read(READ_SIZE):
+            while chunk := await stdout.read(READ_SIZE):
                 if not response_started:
                     await _start(send, 200, request.content_type)
                     response_started = True
@@ -311,6 +330,8 @@ class GitHttpApp:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return 200
         finally:
+            stdout_transport.close()
+            stdin.close()
             watcher.cancel()
             for task in (feeder, errors):
                 if task is not None and not task.done():
@@ -398,6 +419,30 @@ async def _feed(receive: Receive, stdin: asyncio.StreamWriter, gzipped: bool) ->
         stdin.close()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             await stdin.wait_closed()
+
+
+def _enlarge_pipe(fd: int) -> None:
+    # Linux lets any process grow a pipe to fs.pipe-max-size (1 MiB by default).
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+
+
+async def _writer(fd: int) -> asyncio.StreamWriter:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
+        os.fdopen(fd, "wb", buffering=0),
+    )
+    return asyncio.StreamWriter(transport, protocol, None, loop)
+
+
+async def _reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=PIPE_SIZE)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    return reader, transport
 
 
 async def _outcome(task: asyncio.Task[None] | None) -> BaseException | None:

@@ -15,6 +15,7 @@ the same change made on both sides merges cleanly. MergeHunkDetail line numbers 
 from __future__ import annotations
 
 import base64
+import bisect
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
@@ -184,6 +185,9 @@ class ConflictInfo:
 
 @dataclasses.dataclass(frozen=True)
 class MergeResult:
+    """What plan_merge made. It raises rather than return an unmergeable result, so
+    `conflicts` is empty and `mergeable` true; both are kept for callers that report."""
+
     commit_id: str  # the new commit; the source for a fast-forward; unchanged if merged
     tree_id: str
     base_commit_id: str
@@ -715,7 +719,6 @@ class _Analysis:
         level: str,
     ) -> None:
         self.git = git
-        self.level = level
         self.trees = (base.tree, source.tree, destination.tree)
         self.destination_tree = destination.tree
         self._loaded = 0
@@ -812,21 +815,19 @@ class _Analysis:
 
     def _flag_files_over_directories(self) -> None:
         """A path settled to a file while something still lands beneath it conflicts."""
-        for index, path in enumerate(self.paths):
+        for path in self.paths:
             merge = self.merges[path]
             if merge.is_conflict or merge.deleted:
                 continue
             prefix = path + "/"
-            for below in self.paths[index + 1 :]:
-                if not below.startswith(prefix):
-                    if below > prefix:
-                        break
-                    continue
-                other = self.merges[below]
-                if other.is_conflict or not other.deleted:
+            index = bisect.bisect_left(self.paths, prefix)
+            while index < len(self.paths) and self.paths[index].startswith(prefix):
+                below = self.merges[self.paths[index]]
+                if below.is_conflict or not below.deleted:
                     merge.type_conflict = True
                     merge.oid = merge.data = merge.mode = None
                     break
+                index += 1
 
     # .. resolution .......................................................................
     def settle(self, strategy: str, resolution: _Resolution) -> _Outcome:
@@ -914,7 +915,7 @@ class _Analysis:
         return None
 
     def conflict_info(self, merge: _PathMerge) -> ConflictInfo:
-        info = ConflictInfo(
+        return ConflictInfo(
             path=merge.path,
             base=merge.base,
             source=merge.source,
@@ -925,7 +926,6 @@ class _Analysis:
             conflict_detail_level=merge.level,
             git=self.git,
         )
-        return info
 
     # .. writing ..........................................................................
     def write_tree(self, results: Mapping[str, _Settled], keep_empty_folders: bool) -> str:

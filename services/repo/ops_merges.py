@@ -349,15 +349,15 @@ def _merge_detail(
     return detail
 
 
-def _target_branch(git: pygit2.Repository, params: dict[str, Any]) -> str:
+def _target_branch(git: pygit2.Repository, repository: Repository, params: dict[str, Any]) -> str:
     """The branch the merge moves: targetBranch, else the destination when it is a branch."""
     target = params.get("targetBranch")
     if target is None:
-        specifier = params.get("destinationCommitSpecifier") or ""
-        name = specifier.removeprefix(gitstore.BRANCH_PREFIX)
+        name = _branch_named(repository, params.get("destinationCommitSpecifier") or "")
         if gitstore.branch_head(git, name) is not None:
             return name
-        if git.references.get(gitstore.TAG_PREFIX + name) is not None:
+        tag = name.removeprefix(gitstore.TAG_PREFIX)
+        if git.references.get(gitstore.TAG_PREFIX + tag) is not None:
             raise errors.BranchNameIsTagNameException(
                 f"{name} is a tag, not a branch: name the branch to merge into in targetBranch."
             )
@@ -372,18 +372,23 @@ def _target_branch(git: pygit2.Repository, params: dict[str, Any]) -> str:
     return target
 
 
+def _branch_named(repository: Repository, specifier: str) -> str:
+    """The branch a commit specifier names, if it names one."""
+    if specifier == "HEAD" and repository.default_branch:
+        return repository.default_branch
+    return specifier.removeprefix(gitstore.BRANCH_PREFIX)
+
+
 def _merge_into_branch(ctx: RequestContext, params: dict[str, Any], option: str) -> dict[str, Any]:
     repository, git, source, destination = _open(ctx, params)
-    target = _target_branch(git, params)
+    target = _target_branch(git, repository, params)
     head = gitstore.branch_head(git, target)
     if head is None:  # deleted since it was checked
         raise errors.BranchDoesNotExistException(f"Branch {target} does not exist.")
     result = _plan(ctx, git, source, destination, option, params)
     if result.commit_id != head:
         if not _contains(git, result.commit_id, head):
-            if target == params.get("destinationCommitSpecifier", "").removeprefix(
-                gitstore.BRANCH_PREFIX
-            ):
+            if target == _branch_named(repository, params["destinationCommitSpecifier"]):
                 raise errors.ConcurrentReferenceUpdateException(
                     f"Branch {target} moved while the merge was computed; try again."
                 )

@@ -26,6 +26,7 @@ from services.core.settings import Settings
 from services.core.work.tables import Job
 from services.repo import repositories, triggers, webhooks
 from services.repo.gitstore import ZERO_OID, RefChange
+from services.repo.tables_triggers import RepositoryTriggerConfig
 from tests.support.server import free_port, running_server
 
 OLD, NEW = "1" * 40, "2" * 40
@@ -452,8 +453,6 @@ def test_an_unreachable_receiver_fails_after_its_attempts(hooked, hooked_repo):
 
 
 def test_deleting_the_repository_drops_its_trigger_configuration(cc, forgeline):
-    from services.repo.tables_triggers import RepositoryTriggerConfig
-
     name = f"triggers-gone-{uuid.uuid4().hex[:8]}"
     made = cc.create_repository(repositoryName=name)["repositoryMetadata"]
     cc.put_repository_triggers(repositoryName=name, triggers=[trigger("sns")])

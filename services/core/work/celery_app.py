@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 TASK_MODULES: list[str] = [
     "services.core.work.jobs",
     "services.core.work.reaper",
+    "services.repo.webhooks",
 ]
 EXTRA_TASK_MODULES_ENV = "FORGELINE_EXTRA_TASK_MODULES"
 

@@ -140,6 +140,9 @@ def ring_after_commit(session: Session, job_id: str, app: Celery | None = None) 
 
 @event.listens_for(Session, "after_commit")
 def _ring_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A released savepoint is not a commit: the row is not visible to workers yet.
+        return
     for app, job_id in session.info.pop(_PENDING, []):
         try:
             ring_doorbell(app, job_id)
