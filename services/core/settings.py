@@ -105,7 +105,9 @@ class Settings(BaseSettings):
         "CodeCommit, plus default_region.",
     )
     max_body_bytes: int = Field(
-        default=8 * 1024 * 1024, description="Largest API request body accepted."
+        # CodeCommit takes files up to 6 MB, base64-encoded in JSON: 8 MiB and a margin.
+        default=12 * 1024 * 1024,
+        description="Largest API request body accepted.",
     )
     extra_task_modules: str = Field(
         default="",

@@ -15,7 +15,6 @@ import pygit2
 from services.core.context import RequestContext
 from services.repo import content_commits, content_paths, content_refs, gitstore
 from services.repo.content_objects import (
-    BLOB_MODES,
     MODE_BY_NAME,
     MODE_NORMAL,
     mode_name,
@@ -245,18 +244,15 @@ def create_commit(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     for path in deletes:
         editor.delete(path)
     for put in puts:
+        existing = editor.file(put.path)
         if put.content is not None:
             oid = str(git.create_blob(put.content))
-            default_mode = MODE_NORMAL
+            # New content keeps the mode of the file it replaces unless told otherwise.
+            mode = existing.mode if existing is not None else MODE_NORMAL
         else:
-            oid, default_mode = sources[put.path]
-        existing = editor.file(put.path)
+            oid, mode = sources[put.path]  # a copy or move keeps its source's mode
         if put.mode is not None:
             mode = put.mode
-        elif existing is not None and existing.mode in BLOB_MODES:
-            mode = existing.mode
-        else:
-            mode = default_mode
         editor.put(put.path, oid, mode)
     for path, mode in modes:
         editor.set_mode(path, mode)

@@ -175,7 +175,8 @@ class GitHttpApp:
     # --- who and which repository ----------------------------------------------------------
 
     def _resolve(self, request: GitRequest) -> Target:
-        with session_scope(self.settings.resolved_database_url) as session:
+        # Read-only: on SQLite, git requests then never queue behind API writes.
+        with session_scope(self.settings.resolved_database_url, readonly=True) as session:
             try:
                 identity = git_auth.authenticate(
                     session,
@@ -191,12 +192,20 @@ class GitHttpApp:
             repository = self._find_repository(session, identity, request.name)
             if repository is None:
                 raise HttpError(404, f"Repository {request.name} does not exist.")
-            path = storage.repository_path(self.settings, repository.id)
-            if not path.is_dir():
-                raise HttpError(404, f"Repository {request.name} has no storage.")
-            if request.advertise and request.service == "git-upload-pack":
-                git_hooks.sync_head(path, repository.default_branch)
-            return Target(repository.id, repository.account_id, path, identity.principal_arn)
+            target = Target(
+                repository.id,
+                repository.account_id,
+                storage.repository_path(self.settings, repository.id),
+                identity.principal_arn,
+            )
+            default_branch = repository.default_branch
+        if not target.path.is_dir():
+            raise HttpError(404, f"Repository {request.name} has no storage.")
+        if request.advertise:
+            # HEAD follows the default branch, whoever changed it: clones check it out, and
+            # git refuses to delete it by push, as CodeCommit refuses to delete the default.
+            git_hooks.sync_head(target.path, default_branch)
+        return target
 
     def _find_repository(
         self, session: Session, identity: git_auth.GitIdentity, name: str

@@ -9,6 +9,7 @@ from typing import Any
 
 from services.core.context import RequestContext
 from services.repo import (
+    content_blob_diff,
     content_branches,
     content_diff,
     content_history,
@@ -36,6 +37,9 @@ class BranchContentOperations:
     def update_default_branch(self, ctx: RequestContext, params: Any) -> Any:
         content_branches.update_default_branch(ctx, params)
         return {}
+
+    def get_blob_differences(self, ctx: RequestContext, params: Any) -> Any:
+        return content_blob_diff.get_blob_differences(ctx, params)
 
     # -- reading content ---------------------------------------------------------------------
     def get_file(self, ctx: RequestContext, params: Any) -> Any:

@@ -101,6 +101,16 @@ class RepositoryOperations:
             repository.updated_at = utcnow()
         return {}
 
+    def update_repository_encryption_key(self, ctx: RequestContext, params: Any) -> Any:
+        key_id = params["kmsKeyId"]
+        repositories.check_kms_key_id(key_id)
+        with session_scope() as session:
+            repository = repositories.get(session, ctx, params["repositoryName"])
+            original = repository.kms_key_id
+            repository.kms_key_id = key_id
+            repository.updated_at = utcnow()
+            return {"repositoryId": repository.id, "kmsKeyId": key_id, "originalKmsKeyId": original}
+
     # -- tags ----------------------------------------------------------------------------
     def tag_resource(self, ctx: RequestContext, params: Any) -> Any:
         with session_scope() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -39,6 +40,19 @@ def check_name(name: str) -> None:
             f"{name!r} is not a valid repository name: use 1-100 letters, numbers, periods, "
             "underscores and dashes, not ending in .git."
         )
+
+
+_KMS_KEY_ID = re.compile(
+    r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key/[A-Za-z0-9-]+|alias/[\w/.-]+))"
+    r"|(?:alias/[\w/.-]+)|(?:[A-Za-z0-9-]{1,128})"
+)
+
+
+def check_kms_key_id(key_id: str) -> None:
+    """A KMS key id, key ARN, alias name or alias ARN. Forgeline keeps it as metadata:
+    repositories are stored on the server's disk, not encrypted with a KMS key."""
+    if not _KMS_KEY_ID.fullmatch(key_id):
+        raise errors.EncryptionKeyInvalidIdException(f"{key_id!r} is not a valid KMS key identifier.")
 
 
 def find(session: Session, ctx: RequestContext, name: str) -> Repository | None:
@@ -90,6 +104,8 @@ def create(session: Session, ctx: RequestContext, params: dict[str, Any]) -> Rep
         raise errors.RepositoryLimitExceededException(
             f"The account has reached its limit of {MAX_REPOSITORIES} repositories in {ctx.region}."
         )
+    if params.get("kmsKeyId"):
+        check_kms_key_id(params["kmsKeyId"])
     now = utcnow()
     repository = Repository(
         id=str(uuid.uuid4()),

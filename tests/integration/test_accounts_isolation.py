@@ -101,3 +101,22 @@ def test_permissive_mode_maps_unknown_keys_to_the_default_account(tmp_path):
         with pytest.raises(ClientError) as refused:
             impostor.list_repositories()
         assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_encryption_key_is_kept_as_metadata(forgeline):
+    import uuid
+
+    client = forgeline.client("codecommit")
+    name = f"kms-{uuid.uuid4().hex[:8]}"
+    made = client.create_repository(repositoryName=name)["repositoryMetadata"]
+    try:
+        changed = client.update_repository_encryption_key(repositoryName=name, kmsKeyId="alias/team-key")
+        assert changed["repositoryId"] == made["repositoryId"]
+        assert changed["kmsKeyId"] == "alias/team-key"
+        assert changed.get("originalKmsKeyId") == made.get("kmsKeyId")
+        assert client.get_repository(repositoryName=name)["repositoryMetadata"]["kmsKeyId"] == "alias/team-key"
+        with pytest.raises(ClientError) as bad:
+            client.update_repository_encryption_key(repositoryName=name, kmsKeyId="not a key!")
+        assert bad.value.response["Error"]["Code"] == "EncryptionKeyInvalidIdException"
+    finally:
+        client.delete_repository(repositoryName=name)

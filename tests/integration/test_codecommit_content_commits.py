@@ -295,3 +295,20 @@ def test_missing_file_mode_is_file_mode_required(forgeline, seeded):
         )
         == "FileModeRequiredException"
     )
+
+
+def test_copies_keep_the_source_mode_and_new_content_keeps_the_replaced_mode(cc, seeded):
+    repo, first = seeded
+    result = cc.create_commit(
+        repositoryName=repo,
+        branchName="main",
+        parentCommitId=first["commitId"],
+        putFiles=[
+            {"filePath": "bin/run-copy", "sourceFile": {"filePath": "tools/run.sh"}},
+            {"filePath": "tools/run.sh", "fileContent": b"#!/bin/sh\necho new\n"},
+        ],
+    )
+    modes = {
+        e["absolutePath"]: e["fileMode"] for e in result["filesAdded"] + result["filesUpdated"]
+    }
+    assert modes == {"bin/run-copy": "EXECUTABLE", "tools/run.sh": "EXECUTABLE"}

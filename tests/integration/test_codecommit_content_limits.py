@@ -51,11 +51,6 @@ def test_a_file_of_exactly_6_mb_is_accepted_and_read_back(cc, repo):
     assert cc.get_blob(repositoryName=repo, blobId=put["blobId"])["content"] == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the protocol layer answers ValidationException for a blob over the model's "
-    "6 MB maximum before the handler can name FileContentSizeLimitExceededException",
-)
 def test_a_file_over_6_mb_is_refused(cc, repo):
     assert (
         code_of(

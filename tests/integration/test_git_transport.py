@@ -557,6 +557,9 @@ def test_push_events_for_created_updated_and_deleted_refs(server, git, tmp_path)
     git.run("push", url, "--delete", "feature", cwd=work)
     git.run("tag", "v1", first, cwd=work)
     git.run("push", url, "v1", cwd=work)
+    # The default branch cannot be deleted by a push, as DeleteBranch refuses it too.
+    refused = git.run("push", url, "--delete", "main", cwd=work, check=False)
+    assert refused.returncode != 0 and "deletion of the current branch prohibited" in refused.stderr
 
     events = repository_events(server, name)
     seen = [
@@ -572,6 +575,13 @@ def test_push_events_for_created_updated_and_deleted_refs(server, git, tmp_path)
     ]
     assert {e["callerUserArn"] for e in events} == {f"arn:aws:iam::{DEFAULT_ACCOUNT}:user/admin"}
     assert {e["repositoryId"] for e in events} == {meta["repositoryId"]}
+
+
+def test_an_empty_repository_clones(server, git, tmp_path):
+    _, name, _ = new_repository(server)
+    result = git.run("clone", signed_url(server, name), str(tmp_path / "empty"))
+    assert "empty repository" in result.stderr
+    assert git.run("status", "--porcelain", cwd=tmp_path / "empty").stdout == ""
 
 
 def test_force_push_is_accepted(server, git, tmp_path):

@@ -139,7 +139,7 @@ def test_wrong_content_type(forgeline, repo_count):
 
 
 def test_huge_body(forgeline, repo_count):
-    body = json.dumps({"repositoryName": "big", "repositoryDescription": "x" * (9 * 1024 * 1024)}).encode()
+    body = json.dumps({"repositoryName": "big", "repositoryDescription": "x" * (13 * 1024 * 1024)}).encode()
     response = _post(forgeline, "CreateRepository", body)
     assert _error(response)[:2] == (413, "RequestEntityTooLargeException")
 

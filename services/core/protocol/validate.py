@@ -264,6 +264,16 @@ class RequestValidator:
         return AwsError(message, code=code, status=_error_status(self.operation, code))
 
 
+# Members whose errors are not named after them: (API, member) -> error per kind.
+_MEMBER_ERRORS: dict[tuple[str, str], dict[str, str]] = {
+    ("codecommit", "kmsKeyId"): {
+        "required": "EncryptionKeyRequiredException",
+        "invalid": "EncryptionKeyInvalidIdException",
+    },
+    ("codecommit", "fileContent"): {"invalid": "FileContentSizeLimitExceededException"},
+}
+
+
 def error_code_for(spec: ApiSpec, operation: OperationModel, violation: Violation) -> str:
     """The most specific error the operation declares for this member, else the service's generic one.
 
@@ -272,6 +282,10 @@ def error_code_for(spec: ApiSpec, operation: OperationModel, violation: Violatio
     and CodePipeline answer one generic validation error.
     """
     declared = {shape.name for shape in operation.error_shapes}
+    named = _MEMBER_ERRORS.get((spec.model_name, violation.member), {})
+    explicit = named.get("required" if violation.kind == "required" else "invalid")
+    if explicit is not None and explicit in declared:
+        return explicit
     stems = [_cap(violation.member), violation.shape_name]
     if violation.kind == "required":
         candidates = [f"{stem}RequiredException" for stem in stems]
