@@ -40,14 +40,17 @@ def ensure_tools() -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     if not (MOTO_VENV / "bin" / "moto_server").exists():
         subprocess.run([sys.executable, "-m", "venv", str(MOTO_VENV)], check=True)
-        subprocess.run([str(MOTO_VENV / "bin" / "pip"), "install", "-q", "moto[server]"], check=True)
+        subprocess.run(
+            [str(MOTO_VENV / "bin" / "pip"), "install", "-q", "moto[server]"], check=True
+        )
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [str(MOTO_VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -59,20 +62,44 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("moto_server did not start")
 
 
-def wrk(url: str, headers: dict[str, str], body: bytes, seconds: int, connections: int) -> dict[str, float]:
+def wrk(
+    url: str, headers: dict[str, str], body: bytes, seconds: int, connections: int
+) -> dict[str, float]:
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items() if k.lower() != "host"]
+    lines += [
+        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
+        for k, v in headers.items()
+        if k.lower() != "host"
+    ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     out = subprocess.run(
-        ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script.name, url + "/"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            str(min(2, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url + "/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": _latency(out, "50%"), "p99_ms": _latency(out, "99%"),
-            "errors": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": rps,
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def _latency(out: str, label: str) -> float:
@@ -82,13 +109,20 @@ def _latency(out: str, label: str) -> float:
 
 def request_for(url: str, credentials: tuple[str, str]) -> tuple[dict[str, str], bytes]:
     body = json.dumps({"repositoryName": REPO}).encode()
-    headers = signed_headers(url, body, target="CodeCommit_20150413.GetRepository",
-                             signing_name="codecommit", credentials=credentials)
+    headers = signed_headers(
+        url,
+        body,
+        target="CodeCommit_20150413.GetRepository",
+        signing_name="codecommit",
+        credentials=credentials,
+    )
     return headers, body
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
@@ -97,28 +131,39 @@ def main() -> None:
     ensure_tools()
 
     data_dir = Path(tempfile.mkdtemp(prefix="forgeline-bench-"))
-    server = ForgelineServer(data_dir, extra_env={"FORGELINE_LOG_LEVEL": "WARNING",
-                                                  "FORGELINE_STRICT_OUTPUT": "0"})
+    server = ForgelineServer(
+        data_dir, extra_env={"FORGELINE_LOG_LEVEL": "WARNING", "FORGELINE_STRICT_OUTPUT": "0"}
+    )
     moto, moto_url = start_moto()
     try:
         server.start()
         server.client("codecommit").create_repository(repositoryName=REPO)
         creds = ("testing", "testing")
-        boto3.client("codecommit", endpoint_url=moto_url, region_name="us-east-1",
-                     aws_access_key_id=creds[0], aws_secret_access_key=creds[1]
-                     ).create_repository(repositoryName=REPO)
+        boto3.client(
+            "codecommit",
+            endpoint_url=moto_url,
+            region_name="us-east-1",
+            aws_access_key_id=creds[0],
+            aws_secret_access_key=creds[1],
+        ).create_repository(repositoryName=REPO)
         results = {}
-        for name, url, credentials in (("moto", moto_url, creds),
-                                       ("forgeline", server.url, server.admin_credentials())):
+        for name, url, credentials in (
+            ("moto", moto_url, creds),
+            ("forgeline", server.url, server.admin_credentials()),
+        ):
             headers, body = request_for(url, credentials)
             wrk(url, headers, body, 2, args.connections)  # warm-up
             results[name] = wrk(url, headers, body, args.seconds, args.connections)
-            print(f"{name:10s} {results[name]['rps']:8.0f} req/s  p50 {results[name]['p50_ms']:6.2f} ms  "
-                  f"p99 {results[name]['p99_ms']:6.2f} ms  non-2xx {results[name]['errors']}")
+            print(
+                f"{name:10s} {results[name]['rps']:8.0f} req/s  p50 {results[name]['p50_ms']:6.2f} ms  "
+                f"p99 {results[name]['p99_ms']:6.2f} ms  non-2xx {results[name]['errors']}"
+            )
         ratio = results["forgeline"]["rps"] / results["moto"]["rps"]
-        print(f"GetRepository, {args.connections} connections, {args.backend}: "
-              f"throughput ratio forgeline/moto = {ratio:.2f}x (target >= 6x); "
-              f"forgeline p99 = {results['forgeline']['p99_ms']:.1f} ms (target <= 20 ms)")
+        print(
+            f"GetRepository, {args.connections} connections, {args.backend}: "
+            f"throughput ratio forgeline/moto = {ratio:.2f}x (target >= 6x); "
+            f"forgeline p99 = {results['forgeline']['p99_ms']:.1f} ms (target <= 20 ms)"
+        )
     finally:
         server.stop()
         moto.terminate()

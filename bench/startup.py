@@ -43,15 +43,19 @@ def time_forgeline() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("FORGELINE_TEST_BACKEND", "sqlite")
     baseline = statistics.median(time_python() for _ in range(args.runs))
     ready = statistics.median(time_forgeline() for _ in range(args.runs))
     print(f"bare python start: {baseline * 1000:.0f} ms (median of {args.runs})")
-    print(f"forgeline serve -> first signed API answer: {ready * 1000:.0f} ms "
-          f"(median of {args.runs}; target < 3000 ms; {ready / baseline:.1f}x a bare interpreter)")
+    print(
+        f"forgeline serve -> first signed API answer: {ready * 1000:.0f} ms "
+        f"(median of {args.runs}; target < 3000 ms; {ready / baseline:.1f}x a bare interpreter)"
+    )
 
 
 if __name__ == "__main__":

@@ -370,7 +370,9 @@ def repo_webhook_secret(account_id: str, region: str | None, repository: str, ro
     with session_scope() as session:
         row = (
             session.query(Repository)
-            .filter_by(account_id=account_id, region=region or settings.default_region, name=repository)
+            .filter_by(
+                account_id=account_id, region=region or settings.default_region, name=repository
+            )
             .one_or_none()
         )
         if row is None:

@@ -283,6 +283,9 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
         # Only the process that serves every API (embedded default or gateway) makes the
         # first account's credentials, so services starting together cannot race to it.
         runtime = lifecycle.start(settings, bootstrap=len(apps) == len(SERVICE_NAMES))
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         try:
             yield
         finally:

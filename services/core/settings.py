@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         "(the password does not say which); default: every region botocore lists for "
         "CodeCommit, plus default_region.",
     )
+    api_threads: int = Field(
+        default=40,
+        description="Threads that run API handlers per process (handlers are synchronous).",
+    )
     max_body_bytes: int = Field(
         # CodeCommit takes files up to 6 MB, base64-encoded in JSON: 8 MiB and a margin.
         default=12 * 1024 * 1024,

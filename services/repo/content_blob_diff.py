@@ -78,9 +78,14 @@ def get_blob_differences(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     binary = patch.delta.is_binary
     hunks = [] if binary else list(patch.hunks)
     scope = {
-        "op": "GetBlobDifferences", "account": ctx.account_id, "region": ctx.region,
-        "repository": repository.id, "before": before_id, "after": params["afterBlobId"],
-        "context": context, "ignoreWhitespace": ignore_whitespace,
+        "op": "GetBlobDifferences",
+        "account": ctx.account_id,
+        "region": ctx.region,
+        "repository": repository.id,
+        "before": before_id,
+        "after": params["afterBlobId"],
+        "context": context,
+        "ignoreWhitespace": ignore_whitespace,
     }
     indexes, token = page_tokens("InvalidContinuationTokenException").page(
         list(range(len(hunks))), lambda i: i, scope, params.get("NextToken"), limit

@@ -52,7 +52,9 @@ def check_kms_key_id(key_id: str) -> None:
     """A KMS key id, key ARN, alias name or alias ARN. Forgeline keeps it as metadata:
     repositories are stored on the server's disk, not encrypted with a KMS key."""
     if not _KMS_KEY_ID.fullmatch(key_id):
-        raise errors.EncryptionKeyInvalidIdException(f"{key_id!r} is not a valid KMS key identifier.")
+        raise errors.EncryptionKeyInvalidIdException(
+            f"{key_id!r} is not a valid KMS key identifier."
+        )
 
 
 def find(session: Session, ctx: RequestContext, name: str) -> Repository | None:

@@ -30,9 +30,22 @@ def test_same_names_in_two_accounts_stay_apart(forgeline, second_account):
         meta_a, meta_b = made_a["repositoryMetadata"], made_b["repositoryMetadata"]
         assert meta_a["repositoryId"] != meta_b["repositoryId"]
         assert meta_b["accountId"] == second_account["accountId"]
-        assert meta_b["Arn"] == f"arn:aws:codecommit:us-east-1:{second_account['accountId']}:shared-name"
-        assert a.get_repository(repositoryName="shared-name")["repositoryMetadata"]["repositoryDescription"] == "from A"
-        assert b.get_repository(repositoryName="shared-name")["repositoryMetadata"]["repositoryDescription"] == "from B"
+        assert (
+            meta_b["Arn"]
+            == f"arn:aws:codecommit:us-east-1:{second_account['accountId']}:shared-name"
+        )
+        assert (
+            a.get_repository(repositoryName="shared-name")["repositoryMetadata"][
+                "repositoryDescription"
+            ]
+            == "from A"
+        )
+        assert (
+            b.get_repository(repositoryName="shared-name")["repositoryMetadata"][
+                "repositoryDescription"
+            ]
+            == "from B"
+        )
 
         b.create_repository(repositoryName="only-in-b")
         names_a = {r["repositoryName"] for r in a.list_repositories()["repositories"]}
@@ -48,8 +61,14 @@ def test_same_names_in_two_accounts_stay_apart(forgeline, second_account):
         assert b.list_tags_for_resource(resourceArn=meta_b["Arn"])["tags"] == {}
 
         # Deleting in one account leaves the other's namesake alone.
-        assert a.delete_repository(repositoryName="shared-name")["repositoryId"] == meta_a["repositoryId"]
-        assert b.get_repository(repositoryName="shared-name")["repositoryMetadata"]["repositoryId"] == meta_b["repositoryId"]
+        assert (
+            a.delete_repository(repositoryName="shared-name")["repositoryId"]
+            == meta_a["repositoryId"]
+        )
+        assert (
+            b.get_repository(repositoryName="shared-name")["repositoryMetadata"]["repositoryId"]
+            == meta_b["repositoryId"]
+        )
     finally:
         a.delete_repository(repositoryName="shared-name")
         b.delete_repository(repositoryName="shared-name")
@@ -62,7 +81,9 @@ def test_regions_are_scoped_too(forgeline):
     made = west.create_repository(repositoryName="regional")
     try:
         assert made["repositoryMetadata"]["Arn"].startswith("arn:aws:codecommit:eu-west-1:")
-        assert "regional" not in {r["repositoryName"] for r in east.list_repositories()["repositories"]}
+        assert "regional" not in {
+            r["repositoryName"] for r in east.list_repositories()["repositories"]
+        }
     finally:
         west.delete_repository(repositoryName="regional")
 
@@ -90,8 +111,12 @@ def test_deleted_key_is_refused(forgeline, second_account):
 
 
 def test_permissive_mode_maps_unknown_keys_to_the_default_account(tmp_path):
-    with running_server(tmp_path, auth="permissive", redis_db=3,
-                        extra_env={"FORGELINE_DEFAULT_ACCOUNT": "111122223333"}) as server:
+    with running_server(
+        tmp_path,
+        auth="permissive",
+        redis_db=3,
+        extra_env={"FORGELINE_DEFAULT_ACCOUNT": "111122223333"},
+    ) as server:
         anyone = server.client("codecommit", credentials=("AKIDANYTHING", "whatever-secret"))
         made = anyone.create_repository(repositoryName="suite-repo")["repositoryMetadata"]
         assert made["accountId"] == "111122223333"
@@ -110,11 +135,16 @@ def test_encryption_key_is_kept_as_metadata(forgeline):
     name = f"kms-{uuid.uuid4().hex[:8]}"
     made = client.create_repository(repositoryName=name)["repositoryMetadata"]
     try:
-        changed = client.update_repository_encryption_key(repositoryName=name, kmsKeyId="alias/team-key")
+        changed = client.update_repository_encryption_key(
+            repositoryName=name, kmsKeyId="alias/team-key"
+        )
         assert changed["repositoryId"] == made["repositoryId"]
         assert changed["kmsKeyId"] == "alias/team-key"
         assert changed.get("originalKmsKeyId") == made.get("kmsKeyId")
-        assert client.get_repository(repositoryName=name)["repositoryMetadata"]["kmsKeyId"] == "alias/team-key"
+        assert (
+            client.get_repository(repositoryName=name)["repositoryMetadata"]["kmsKeyId"]
+            == "alias/team-key"
+        )
         with pytest.raises(ClientError) as bad:
             client.update_repository_encryption_key(repositoryName=name, kmsKeyId="not a key!")
         assert bad.value.response["Error"]["Code"] == "EncryptionKeyInvalidIdException"

@@ -17,7 +17,9 @@ def test_webhook_secret_is_stable_until_rotated(forgeline):
         assert again.stdout == first.stdout and len(first.stdout.strip()) >= 32
         rotated = forgeline.cli(*args, "--rotate")
         assert rotated.returncode == 0 and rotated.stdout != first.stdout
-        missing = forgeline.cli("repo", "webhook-secret", "--account-id", account, "--repository", "nope")
+        missing = forgeline.cli(
+            "repo", "webhook-secret", "--account-id", account, "--repository", "nope"
+        )
         assert missing.returncode != 0 and "no repository" in missing.stderr
     finally:
         client.delete_repository(repositoryName=name)

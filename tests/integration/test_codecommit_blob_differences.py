@@ -8,8 +8,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 BEFORE = "".join(f"line {i}\n" for i in range(1, 41))
-AFTER = BEFORE.replace("line 5\n", "line five\n").replace("line 30\n", "").replace(
-    "line 40\n", "line 40\nline 41\n"
+AFTER = (
+    BEFORE.replace("line 5\n", "line five\n")
+    .replace("line 30\n", "")
+    .replace("line 40\n", "line 40\nline 41\n")
 )
 
 
@@ -18,10 +20,16 @@ def blobs(forgeline):
     client = forgeline.client("codecommit")
     name = f"blobdiff-{uuid.uuid4().hex[:8]}"
     client.create_repository(repositoryName=name)
-    first = client.put_file(repositoryName=name, branchName="main", filePath="f.txt",
-                            fileContent=BEFORE.encode())
-    second = client.put_file(repositoryName=name, branchName="main", filePath="f.txt",
-                             fileContent=AFTER.encode(), parentCommitId=first["commitId"])
+    first = client.put_file(
+        repositoryName=name, branchName="main", filePath="f.txt", fileContent=BEFORE.encode()
+    )
+    second = client.put_file(
+        repositoryName=name,
+        branchName="main",
+        filePath="f.txt",
+        fileContent=AFTER.encode(),
+        parentCommitId=first["commitId"],
+    )
     yield client, name, first["blobId"], second["blobId"]
     client.delete_repository(repositoryName=name)
 
@@ -45,12 +53,19 @@ def test_hunks_with_context(blobs):
 
 def test_context_lines_and_paging(blobs):
     client, name, before, after = blobs
-    tight = client.get_blob_differences(repositoryName=name, beforeBlobId=before, afterBlobId=after,
-                                        contextLines=0, MaxResults=2)
+    tight = client.get_blob_differences(
+        repositoryName=name, beforeBlobId=before, afterBlobId=after, contextLines=0, MaxResults=2
+    )
     assert len(tight["hunks"]) == 2
     assert all(c["type"] != "CONTEXT" for h in tight["hunks"] for c in h["changes"])
-    rest = client.get_blob_differences(repositoryName=name, beforeBlobId=before, afterBlobId=after,
-                                       contextLines=0, MaxResults=2, NextToken=tight["NextToken"])
+    rest = client.get_blob_differences(
+        repositoryName=name,
+        beforeBlobId=before,
+        afterBlobId=after,
+        contextLines=0,
+        MaxResults=2,
+        NextToken=tight["NextToken"],
+    )
     assert len(rest["hunks"]) == 1 and "NextToken" not in rest
     with pytest.raises(ClientError) as bad:
         client.get_blob_differences(repositoryName=name, afterBlobId=after, contextLines=21)
@@ -66,9 +81,14 @@ def test_against_empty_before_state(blobs):
 
 def test_errors(blobs):
     client, name, before, _ = blobs
-    for blob_id, code in (("0" * 40, "BlobIdDoesNotExistException"), ("zz", "InvalidBlobIdException")):
+    for blob_id, code in (
+        ("0" * 40, "BlobIdDoesNotExistException"),
+        ("zz", "InvalidBlobIdException"),
+    ):
         with pytest.raises(ClientError) as caught:
-            client.get_blob_differences(repositoryName=name, beforeBlobId=before, afterBlobId=blob_id)
+            client.get_blob_differences(
+                repositoryName=name, beforeBlobId=before, afterBlobId=blob_id
+            )
         assert caught.value.response["Error"]["Code"] == code
     with pytest.raises(ClientError) as caught:
         client.get_blob_differences(repositoryName=name, afterBlobId=before, NextToken="forged")
@@ -80,8 +100,12 @@ def test_binary_blobs_have_no_hunks(forgeline):
     name = f"blobbin-{uuid.uuid4().hex[:8]}"
     client.create_repository(repositoryName=name)
     try:
-        put = client.put_file(repositoryName=name, branchName="main", filePath="b.bin",
-                              fileContent=b"\x00\x01\x02binary\x00")
+        put = client.put_file(
+            repositoryName=name,
+            branchName="main",
+            filePath="b.bin",
+            fileContent=b"\x00\x01\x02binary\x00",
+        )
         diff = client.get_blob_differences(repositoryName=name, afterBlobId=put["blobId"])
         assert diff["isBinary"] is True and diff["hunks"] == []
     finally:

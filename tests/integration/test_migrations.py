@@ -24,4 +24,11 @@ def test_upgrade_is_idempotent(database_url):
     upgrade(database_url)
     upgrade(database_url)
     tables = set(inspect(get_engine(database_url)).get_table_names())
-    assert {"accounts", "access_keys", "events", "jobs", "repositories", "alembic_version"} <= tables
+    assert {
+        "accounts",
+        "access_keys",
+        "events",
+        "jobs",
+        "repositories",
+        "alembic_version",
+    } <= tables

@@ -28,32 +28,50 @@ def test_metrics_count_requests_by_operation(forgeline):
     client.list_repositories()
     text = httpx.get(forgeline.url + "/metrics").text
     line = next(
-        line for line in text.splitlines()
+        line
+        for line in text.splitlines()
         if line.startswith("forgeline_requests_total{")
-        and 'operation="ListRepositories"' in line and 'status="200"' in line
+        and 'operation="ListRepositories"' in line
+        and 'status="200"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) >= 1
-    assert 'forgeline_request_seconds_bucket{le="0.005",operation="ListRepositories"' in text or \
-        "forgeline_request_seconds_bucket" in text
+    assert (
+        'forgeline_request_seconds_bucket{le="0.005",operation="ListRepositories"' in text
+        or "forgeline_request_seconds_bucket" in text
+    )
 
 
 def test_credentials_file_is_private_and_works_with_the_aws_cli(forgeline):
     mode = stat.S_IMODE(os.stat(forgeline.credentials_file).st_mode)
     assert mode == 0o600
-    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=str(forgeline.credentials_file),
-               AWS_CONFIG_FILE="/dev/null")
+    env = dict(
+        os.environ,
+        AWS_SHARED_CREDENTIALS_FILE=str(forgeline.credentials_file),
+        AWS_CONFIG_FILE="/dev/null",
+    )
     env.pop("AWS_ACCESS_KEY_ID", None)
     env.pop("AWS_SECRET_ACCESS_KEY", None)
     base = ["aws", "--profile", "forgeline", "--endpoint-url", forgeline.url]
-    created = subprocess.run([*base, "codecommit", "create-repository", "--repository-name", "cli-repo"],
-                             env=env, capture_output=True, text=True, timeout=60)
+    created = subprocess.run(
+        [*base, "codecommit", "create-repository", "--repository-name", "cli-repo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["repositoryMetadata"]["repositoryName"] == "cli-repo"
-    listed = subprocess.run([*base, "codecommit", "list-repositories"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    listed = subprocess.run(
+        [*base, "codecommit", "list-repositories"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "cli-repo" in listed.stdout
-    unimplemented = subprocess.run([*base, "deploy", "list-applications"], env=env,
-                                   capture_output=True, text=True, timeout=60)
+    unimplemented = subprocess.run(
+        [*base, "deploy", "list-applications"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert unimplemented.returncode != 0
     assert "NotImplementedException" in unimplemented.stderr
     assert "ListApplications" in unimplemented.stderr
@@ -69,7 +87,9 @@ def test_reset_wipes_resources_but_keeps_credentials(tmp_path):
         assert response.status_code == 200
         assert "repositories" in response.json()["tables"]
         assert client.list_repositories()["repositories"] == []
-        assert not (tmp_path / "repositories").exists() or not any((tmp_path / "repositories").iterdir())
+        assert not (tmp_path / "repositories").exists() or not any(
+            (tmp_path / "repositories").iterdir()
+        )
 
 
 def test_reset_is_refused_unless_enabled(tmp_path):
@@ -94,7 +114,9 @@ def test_logs_are_json_with_request_fields(tmp_path):
         server.client("codecommit").list_repositories()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+            records = [
+                json.loads(line) for line in server.log().splitlines() if line.startswith("{")
+            ]
             requests = [r for r in records if r.get("message") == "request"]
             if requests:
                 break

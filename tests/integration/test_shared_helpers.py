@@ -13,8 +13,11 @@ from services.core.idempotency import idempotent
 from services.core.protocol.errors import AwsError
 from services.core.schema import load_metadata
 
-ERRORS = tagging.TagErrors(too_many="TooManyTagsException", reserved_key="InvalidSystemTagUsageException",
-                           invalid="InvalidTagsMapException")
+ERRORS = tagging.TagErrors(
+    too_many="TooManyTagsException",
+    reserved_key="InvalidSystemTagUsageException",
+    invalid="InvalidTagsMapException",
+)
 
 
 @pytest.fixture
@@ -25,8 +28,14 @@ def db(database_url):
 
 
 def ctx(account="111111111111", operation="StartThing"):
-    return RequestContext(account_id=account, region="us-east-1", principal_arn="arn:aws:iam::1:root",
-                          access_key_id=None, service="codepipeline", operation=operation)
+    return RequestContext(
+        account_id=account,
+        region="us-east-1",
+        principal_arn="arn:aws:iam::1:root",
+        access_key_id=None,
+        service="codepipeline",
+        operation=operation,
+    )
 
 
 def test_same_token_returns_the_same_result_once(db):
@@ -38,26 +47,50 @@ def test_same_token_returns_the_same_result_once(db):
 
     params = {"name": "p", "clientRequestToken": "tok-1"}
     with session_scope(db) as session:
-        first = idempotent(session, ctx(), "tok-1", params, compute, mismatch_error="IdempotentParameterMismatchException")
+        first = idempotent(
+            session,
+            ctx(),
+            "tok-1",
+            params,
+            compute,
+            mismatch_error="IdempotentParameterMismatchException",
+        )
     with session_scope(db) as session:
-        second = idempotent(session, ctx(), "tok-1", params, compute, mismatch_error="IdempotentParameterMismatchException")
+        second = idempotent(
+            session,
+            ctx(),
+            "tok-1",
+            params,
+            compute,
+            mismatch_error="IdempotentParameterMismatchException",
+        )
     assert first == second == {"executionId": "run-1"}
     assert len(calls) == 1
 
 
 def test_same_token_other_parameters_is_a_mismatch(db):
     with session_scope(db) as session:
-        idempotent(session, ctx(), "tok-2", {"name": "a"}, lambda: {"id": 1}, mismatch_error="Mismatch")
+        idempotent(
+            session, ctx(), "tok-2", {"name": "a"}, lambda: {"id": 1}, mismatch_error="Mismatch"
+        )
     with pytest.raises(AwsError) as caught, session_scope(db) as session:
-        idempotent(session, ctx(), "tok-2", {"name": "b"}, lambda: {"id": 2}, mismatch_error="Mismatch")
+        idempotent(
+            session, ctx(), "tok-2", {"name": "b"}, lambda: {"id": 2}, mismatch_error="Mismatch"
+        )
     assert caught.value.code == "Mismatch"
 
 
 def test_tokens_are_per_account_and_operation(db):
     with session_scope(db) as session:
-        a = idempotent(session, ctx("111111111111"), "tok-3", {}, lambda: {"id": "a"}, mismatch_error="M")
-        b = idempotent(session, ctx("222222222222"), "tok-3", {}, lambda: {"id": "b"}, mismatch_error="M")
-        c = idempotent(session, ctx(operation="Other"), "tok-3", {}, lambda: {"id": "c"}, mismatch_error="M")
+        a = idempotent(
+            session, ctx("111111111111"), "tok-3", {}, lambda: {"id": "a"}, mismatch_error="M"
+        )
+        b = idempotent(
+            session, ctx("222222222222"), "tok-3", {}, lambda: {"id": "b"}, mismatch_error="M"
+        )
+        c = idempotent(
+            session, ctx(operation="Other"), "tok-3", {}, lambda: {"id": "c"}, mismatch_error="M"
+        )
     assert (a, b, c) == ({"id": "a"}, {"id": "b"}, {"id": "c"})
 
 
@@ -69,8 +102,16 @@ def test_concurrent_calls_with_one_token_give_one_result(db):
         try:
             barrier.wait()
             with session_scope(db) as session:
-                results.append(idempotent(session, ctx(), "tok-race", {"x": 1},
-                                          lambda: {"winner": n}, mismatch_error="M"))
+                results.append(
+                    idempotent(
+                        session,
+                        ctx(),
+                        "tok-race",
+                        {"x": 1},
+                        lambda: {"winner": n},
+                        mismatch_error="M",
+                    )
+                )
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

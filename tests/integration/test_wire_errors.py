@@ -19,8 +19,12 @@ CC = "CodeCommit_20150413"
 def _post(server, operation, body, *, prefix=CC, signing_name="codecommit", **kwargs):
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     return signed_post(
-        server.url, payload, target=f"{prefix}.{operation}" if operation else None,
-        signing_name=signing_name, credentials=server.admin_credentials(), **kwargs,
+        server.url,
+        payload,
+        target=f"{prefix}.{operation}" if operation else None,
+        signing_name=signing_name,
+        credentials=server.admin_credentials(),
+        **kwargs,
     )
 
 
@@ -44,8 +48,12 @@ def repo_count(forgeline):
 
 def test_missing_authentication(forgeline, repo_count):
     response = httpx.post(
-        forgeline.url + "/", content=b"{}",
-        headers={"X-Amz-Target": f"{CC}.ListRepositories", "Content-Type": "application/x-amz-json-1.1"},
+        forgeline.url + "/",
+        content=b"{}",
+        headers={
+            "X-Amz-Target": f"{CC}.ListRepositories",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
     )
     status, code, message = _error(response)
     assert (status, code) == (403, "MissingAuthenticationTokenException")
@@ -54,7 +62,10 @@ def test_missing_authentication(forgeline, repo_count):
 
 def test_unknown_access_key(forgeline, repo_count):
     response = signed_post(
-        forgeline.url, b"{}", target=f"{CC}.ListRepositories", signing_name="codecommit",
+        forgeline.url,
+        b"{}",
+        target=f"{CC}.ListRepositories",
+        signing_name="codecommit",
         credentials=("AKIAUNKNOWNUNKNOWN00", "x" * 40),
     )
     assert _error(response)[:2] == (403, "UnrecognizedClientException")
@@ -63,18 +74,26 @@ def test_unknown_access_key(forgeline, repo_count):
 def test_wrong_secret(forgeline, repo_count):
     key, _ = forgeline.admin_credentials()
     response = signed_post(
-        forgeline.url, json.dumps({"repositoryName": "never"}).encode(),
-        target=f"{CC}.CreateRepository", signing_name="codecommit", credentials=(key, "y" * 40),
+        forgeline.url,
+        json.dumps({"repositoryName": "never"}).encode(),
+        target=f"{CC}.CreateRepository",
+        signing_name="codecommit",
+        credentials=(key, "y" * 40),
     )
     assert _error(response)[:2] == (403, "InvalidSignatureException")
 
 
 def test_tampered_body_is_refused(forgeline, repo_count):
     headers = signed_headers(
-        forgeline.url, b'{"repositoryName": "signed"}', target=f"{CC}.CreateRepository",
-        signing_name="codecommit", credentials=forgeline.admin_credentials(),
+        forgeline.url,
+        b'{"repositoryName": "signed"}',
+        target=f"{CC}.CreateRepository",
+        signing_name="codecommit",
+        credentials=forgeline.admin_credentials(),
     )
-    response = httpx.post(forgeline.url + "/", content=b'{"repositoryName": "evil"}', headers=headers)
+    response = httpx.post(
+        forgeline.url + "/", content=b'{"repositoryName": "evil"}', headers=headers
+    )
     assert _error(response)[:2] == (403, "InvalidSignatureException")
 
 
@@ -101,9 +120,13 @@ def test_clock_skew_within_15_minutes_is_fine(forgeline):
 
 def test_malformed_authorization_header(forgeline, repo_count):
     response = httpx.post(
-        forgeline.url + "/", content=b"{}",
-        headers={"X-Amz-Target": f"{CC}.ListRepositories", "Authorization": "AWS4-HMAC-SHA256 garbage",
-                 "Content-Type": "application/x-amz-json-1.1"},
+        forgeline.url + "/",
+        content=b"{}",
+        headers={
+            "X-Amz-Target": f"{CC}.ListRepositories",
+            "Authorization": "AWS4-HMAC-SHA256 garbage",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
     )
     assert _error(response)[:2] == (403, "IncompleteSignatureException")
 
@@ -130,16 +153,23 @@ def test_bad_json(forgeline, repo_count):
 
 
 def test_body_not_an_object(forgeline, repo_count):
-    assert _error(_post(forgeline, "CreateRepository", b"[1, 2]"))[:2] == (400, "SerializationException")
+    assert _error(_post(forgeline, "CreateRepository", b"[1, 2]"))[:2] == (
+        400,
+        "SerializationException",
+    )
 
 
 def test_wrong_content_type(forgeline, repo_count):
-    response = _post(forgeline, "CreateRepository", {"repositoryName": "typed"}, content_type="text/plain")
+    response = _post(
+        forgeline, "CreateRepository", {"repositoryName": "typed"}, content_type="text/plain"
+    )
     assert _error(response)[:2] == (415, "UnsupportedMediaTypeException")
 
 
 def test_huge_body(forgeline, repo_count):
-    body = json.dumps({"repositoryName": "big", "repositoryDescription": "x" * (13 * 1024 * 1024)}).encode()
+    body = json.dumps(
+        {"repositoryName": "big", "repositoryDescription": "x" * (13 * 1024 * 1024)}
+    ).encode()
     response = _post(forgeline, "CreateRepository", body)
     assert _error(response)[:2] == (413, "RequestEntityTooLargeException")
 
@@ -159,7 +189,9 @@ def test_wrong_type(forgeline, repo_count):
 
 
 def test_too_long(forgeline, repo_count):
-    status, code, message = _error(_post(forgeline, "CreateRepository", {"repositoryName": "a" * 101}))
+    status, code, message = _error(
+        _post(forgeline, "CreateRepository", {"repositoryName": "a" * 101})
+    )
     assert (status, code) == (400, "InvalidRepositoryNameException")
     assert "Member must have length less than or equal to 100" in message
 
@@ -182,30 +214,47 @@ def test_list_too_long(forgeline, repo_count):
 
 
 def test_codebuild_generic_validation_error(forgeline):
-    response = _post(forgeline, "BatchGetProjects", {"names": []}, prefix="CodeBuild_20161006",
-                     signing_name="codebuild")
+    response = _post(
+        forgeline,
+        "BatchGetProjects",
+        {"names": []},
+        prefix="CodeBuild_20161006",
+        signing_name="codebuild",
+    )
     status, code, message = _error(response)
     assert (status, code) == (400, "InvalidInputException")
     assert "Member must have length greater than or equal to 1" in message
 
 
 def test_codepipeline_generic_validation_error(forgeline):
-    response = _post(forgeline, "GetPipeline", {"name": "x" * 101}, prefix="CodePipeline_20150709",
-                     signing_name="codepipeline")
+    response = _post(
+        forgeline,
+        "GetPipeline",
+        {"name": "x" * 101},
+        prefix="CodePipeline_20150709",
+        signing_name="codepipeline",
+    )
     status, code, _ = _error(response)
     assert (status, code) == (400, "ValidationException")
 
 
 def test_several_violations_are_reported_together(forgeline):
-    response = _post(forgeline, "GetPipeline", {"name": "bad name!" * 20, "version": 0},
-                     prefix="CodePipeline_20150709", signing_name="codepipeline")
+    response = _post(
+        forgeline,
+        "GetPipeline",
+        {"name": "bad name!" * 20, "version": 0},
+        prefix="CodePipeline_20150709",
+        signing_name="codepipeline",
+    )
     _, code, message = _error(response)
     assert code == "ValidationException"
     assert message.startswith("3 validation errors detected:")
 
 
 def test_not_implemented_names_the_operation(forgeline):
-    response = _post(forgeline, "ListProjects", {}, prefix="CodeBuild_20161006", signing_name="codebuild")
+    response = _post(
+        forgeline, "ListProjects", {}, prefix="CodeBuild_20161006", signing_name="codebuild"
+    )
     status, code, message = _error(response)
     assert (status, code) == (501, "NotImplementedException")
     assert "ListProjects" in message

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_generated_stubs_are_current(spec):
     folder = ROOT / "services" / spec.app / "generated"
     version = botocore.__version__
-    assert (folder / "api.py").read_text() == codegen.render_api(spec, version), "run `forgeline codegen`"
+    assert (folder / "api.py").read_text() == codegen.render_api(spec, version), (
+        "run `forgeline codegen`"
+    )
     assert (folder / "errors.py").read_text() == codegen.render_errors(spec, version)
     assert (folder / "shapes.py").read_text() == codegen.render_shapes(spec, version)
 

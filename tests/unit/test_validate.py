@@ -13,7 +13,9 @@ from services.core.protocol.validate import RequestValidator
 
 
 def parse(model: str, operation: str, body):
-    return RequestValidator(api_spec(model), service_model(model).operation_model(operation)).parse(body)
+    return RequestValidator(api_spec(model), service_model(model).operation_model(operation)).parse(
+        body
+    )
 
 
 def error_of(model: str, operation: str, body) -> AwsError:
@@ -29,7 +31,9 @@ def test_valid_request_passes_through():
 
 
 def test_unknown_members_are_ignored():
-    assert parse("codecommit", "GetRepository", {"repositoryName": "r", "extra": 1}) == {"repositoryName": "r"}
+    assert parse("codecommit", "GetRepository", {"repositoryName": "r", "extra": 1}) == {
+        "repositoryName": "r"
+    }
 
 
 def test_timestamps_become_aware_datetimes():
@@ -43,16 +47,30 @@ def test_timestamps_become_aware_datetimes():
 
 def test_blobs_are_decoded():
     content = base64.b64encode(b"\x00\x01binary").decode()
-    parsed = parse("codecommit", "PutFile", {
-        "repositoryName": "r", "branchName": "main", "fileContent": content, "filePath": "a.bin",
-    })
+    parsed = parse(
+        "codecommit",
+        "PutFile",
+        {
+            "repositoryName": "r",
+            "branchName": "main",
+            "fileContent": content,
+            "filePath": "a.bin",
+        },
+    )
     assert parsed["fileContent"] == b"\x00\x01binary"
 
 
 def test_bad_base64_is_a_serialization_error():
-    error = error_of("codecommit", "PutFile", {
-        "repositoryName": "r", "branchName": "main", "fileContent": "***", "filePath": "a",
-    })
+    error = error_of(
+        "codecommit",
+        "PutFile",
+        {
+            "repositoryName": "r",
+            "branchName": "main",
+            "fileContent": "***",
+            "filePath": "a",
+        },
+    )
     assert error.code == "SerializationException"
 
 
@@ -72,8 +90,11 @@ def test_messages_follow_aws_style():
 
 
 def test_nested_paths_are_named():
-    pipeline = {"name": "p", "roleArn": "arn:aws:iam::123456789012:role/x",
-                "stages": [{"name": "bad name!", "actions": []}]}
+    pipeline = {
+        "name": "p",
+        "roleArn": "arn:aws:iam::123456789012:role/x",
+        "stages": [{"name": "bad name!", "actions": []}],
+    }
     error = error_of("codepipeline", "CreatePipeline", {"pipeline": pipeline})
     assert error.code == "ValidationException"
     assert "Value 'bad name!' at 'pipeline.stages.1.member.name'" in error.message
@@ -83,12 +104,24 @@ def test_nested_paths_are_named():
 
 
 def test_integer_range_and_type():
-    assert error_of("codebuild", "StartBuild", {"projectName": "p", "timeoutInMinutesOverride": 0}).code == \
-        "InvalidInputException"
-    assert error_of("codebuild", "StartBuild", {"projectName": "p", "timeoutInMinutesOverride": "5"}).code == \
-        "SerializationException"
-    assert error_of("codebuild", "StartBuild", {"projectName": "p", "timeoutInMinutesOverride": True}).code == \
-        "SerializationException"
+    assert (
+        error_of(
+            "codebuild", "StartBuild", {"projectName": "p", "timeoutInMinutesOverride": 0}
+        ).code
+        == "InvalidInputException"
+    )
+    assert (
+        error_of(
+            "codebuild", "StartBuild", {"projectName": "p", "timeoutInMinutesOverride": "5"}
+        ).code
+        == "SerializationException"
+    )
+    assert (
+        error_of(
+            "codebuild", "StartBuild", {"projectName": "p", "timeoutInMinutesOverride": True}
+        ).code
+        == "SerializationException"
+    )
 
 
 def test_enum_violation():
@@ -98,8 +131,10 @@ def test_enum_violation():
 
 
 def test_pattern_must_match_whole_value():
-    assert error_of("codecommit", "GetRepository", {"repositoryName": "a b"}).code == \
-        "InvalidRepositoryNameException"
+    assert (
+        error_of("codecommit", "GetRepository", {"repositoryName": "a b"}).code
+        == "InvalidRepositoryNameException"
+    )
 
 
 def test_list_over_maximum():
@@ -110,10 +145,16 @@ def test_list_over_maximum():
 
 def test_map_size_and_nested_values():
     tags = {f"k{i}": "v" for i in range(51)}
-    error = error_of("codebuild", "CreateReportGroup", {
-        "name": "g", "type": "TEST", "exportConfig": {"exportConfigType": "NO_EXPORT"},
-        "tags": [{"key": k, "value": v} for k, v in tags.items()],
-    })
+    error = error_of(
+        "codebuild",
+        "CreateReportGroup",
+        {
+            "name": "g",
+            "type": "TEST",
+            "exportConfig": {"exportConfigType": "NO_EXPORT"},
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        },
+    )
     assert error.code == "InvalidInputException"
     assert "length less than or equal to 50" in error.message
 

@@ -110,8 +110,9 @@ class RequestValidator:
             _check_text(value, path)
             if "\x00" in value:
                 # Postgres text cannot hold NUL; refuse it on every backend alike.
-                self._violate(path, member, shape, "pattern", value,
-                              "Member must not contain NUL characters")
+                self._violate(
+                    path, member, shape, "pattern", value, "Member must not contain NUL characters"
+                )
                 return value
             self._check_string(shape, value, path, member)
             return value
