@@ -8,22 +8,20 @@ FORGELINE_SERVICE_URLS set, the gateway forwards each API call to the service th
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.core import identity, lifecycle
 from services.core.context import RequestContext
+from services.core.gateway import GatewayProxy
+from services.core.http_responses import aws_json_response
 from services.core.observability import LATENCY, REQUESTS, metrics_text
-from services.core.protocol.catalog import APIS, target_prefixes
 from services.core.protocol.dispatch import Dispatcher, ResolvedOperation, error_status
 from services.core.protocol.errors import AwsError
 from services.core.providers import load_providers
@@ -36,20 +34,6 @@ JSON_CONTENT_TYPES = (
     "application/x-amz-json-1.0",
     "application/json",
 )
-
-
-def _json(status: int, body: dict[str, Any], request_id: str) -> Response:
-    try:
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
-        # Text no UTF-8 can hold (a lone surrogate) still goes out as valid JSON, escaped.
-        payload = json.dumps(body, separators=(",", ":")).encode()
-    return Response(
-        payload,
-        status_code=status,
-        media_type="application/x-amz-json-1.1",
-        headers={"x-amzn-RequestId": request_id},
-    )
 
 
 class AwsJsonEndpoint:
@@ -99,7 +83,7 @@ class AwsJsonEndpoint:
                 "error": payload.get("__type") if status >= 400 else None,
             },
         )
-        return _json(status, payload, request_id)
+        return aws_json_response(status, payload, request_id)
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
@@ -147,105 +131,6 @@ class AwsJsonEndpoint:
             request_id=request_id,
         )
         return self.dispatcher.invoke(resolved, ctx, params), who.account_id
-
-
-class GatewayProxy:
-    """Gateway in the production stack: forwards each API call to the owning service."""
-
-    def __init__(self, upstreams: dict[str, str]) -> None:
-        self.upstreams = upstreams
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0))
-        self.app_by_prefix = {
-            prefix: next(spec.app for spec in APIS if spec.model_name == model)
-            for prefix, model in target_prefixes().items()
-        }
-
-    async def __call__(self, request: Request) -> Response:
-        target = request.headers.get("x-amz-target", "")
-        app = self.app_by_prefix.get(target.partition(".")[0])
-        upstream = self.upstreams.get(app or "")
-        if upstream is None:
-            error = AwsError(
-                f"Operation {target!r} is not recognized by this endpoint.",
-                code="UnknownOperationException",
-            )
-            return _json(400, error.body(), identity.new_request_id())
-        headers = [
-            (k, v)
-            for k, v in request.headers.items()
-            if k.lower() not in ("host", "content-length")
-        ]
-        # Services verify SigV4 over the Host the client signed, so pass it through.
-        headers.append(("host", request.headers.get("host", "")))
-        try:
-            upstream_response = await self.client.request(
-                request.method, upstream + "/", content=await request.body(), headers=headers
-            )
-        except httpx.HTTPError as exc:
-            log.warning("upstream %s unreachable: %s", app, exc)
-            # 503 is what boto3 retries: the service may be restarting.
-            error = AwsError(
-                f"The {app} service is not reachable right now; retry shortly.",
-                code="ServiceUnavailableException",
-                status=503,
-            )
-            return _json(503, error.body(), identity.new_request_id())
-        return Response(
-            upstream_response.content,
-            status_code=upstream_response.status_code,
-            headers={
-                k: v
-                for k, v in upstream_response.headers.items()
-                if k.lower() in ("content-type", "x-amzn-requestid")
-            },
-        )
-
-    async def forward_git(self, request: Request) -> Response:
-        """git smart HTTP (/v1/repos/...) to the repo service, streamed both ways."""
-        upstream = self.upstreams.get("repo")
-        if upstream is None:
-            return Response("No repo service is configured.\n", status_code=404)
-        # The Host header stays: git passwords are signed over the host the client used.
-        headers = [
-            (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP_HEADERS
-        ]
-        target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-        if request.url.query:
-            target += "?" + request.url.query
-        outgoing = self.client.build_request(
-            request.method,
-            upstream + target,
-            headers=headers,
-            content=request.stream() if request.method == "POST" else None,
-        )
-        try:
-            incoming = await self.client.send(outgoing, stream=True)
-        except httpx.HTTPError as exc:
-            log.warning("repo service unreachable: %s", exc)
-            return Response("The repository service is unavailable.\n", status_code=502)
-        return StreamingResponse(
-            incoming.aiter_raw(),
-            status_code=incoming.status_code,
-            headers={
-                k: v for k, v in incoming.headers.items() if k.lower() not in _HOP_BY_HOP_HEADERS
-            },
-            background=BackgroundTask(incoming.aclose),
-        )
-
-
-# Headers that describe one connection, not the message: never forwarded as they are.
-_HOP_BY_HOP_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    }
-)
 
 
 def _too_large(limit: int) -> AwsError:
