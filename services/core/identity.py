@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 
 from services.core.auth import errors, keys, sigv4
-from services.core.db import session_scope
+from services.core.db import get_engine, session_scope
 from services.core.settings import Settings
 
 
@@ -49,8 +49,11 @@ def authenticate(
     sigv4.check_request_time(parsed)
     from services.core.lifecycle import server_key
 
-    with session_scope(readonly=True) as session:
-        record = keys.lookup_secret(session, parsed.access_key_id, server_key(settings))
+    # The hot path: a key seen in the last few seconds needs no database session at all.
+    record = keys.secret_cache.get(str(get_engine().url), parsed.access_key_id)
+    if record is None:
+        with session_scope(readonly=True) as session:
+            record = keys.lookup_secret(session, parsed.access_key_id, server_key(settings))
     if record is None:
         if settings.auth == "permissive":
             return Identity(

@@ -135,8 +135,9 @@ class Settings(BaseSettings):
         "on Postgres); the production stack runs `forgeline db upgrade` instead.",
     )
 
-    @property
+    @functools.cached_property
     def resolved_database_url(self) -> str:
+        # Cached: every session asks, and resolving the path is a filesystem call.
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'forgeline.db').resolve()}"
