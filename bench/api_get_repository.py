@@ -4,9 +4,12 @@ Target (CodeCommit issue): at 16 concurrent connections, Forgeline answers at le
 requests per second of moto[server], with p99 at most 20 ms.
 
 Load comes from wrk (Debian package `wrk`) replaying one SigV4-signed request; moto is
-installed into .cache/bench-moto on first use. Usage:
+installed into .cache/bench-moto on first use. Forgeline runs `--workers` server processes
+(default: FORGELINE_WORKERS, else 2, one per core of the reference machine); moto_server is
+its usual single process. Usage:
 
-    python bench/api_get_repository.py [--seconds 10] [--connections 16] [--backend sqlite|postgres]
+    python bench/api_get_repository.py [--seconds 10] [--connections 16] [--workers N]
+                                       [--backend sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -126,13 +129,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("FORGELINE_WORKERS", "2"))
+    )
     args = parser.parse_args()
     os.environ["FORGELINE_TEST_BACKEND"] = args.backend
     ensure_tools()
 
     data_dir = Path(tempfile.mkdtemp(prefix="forgeline-bench-"))
     server = ForgelineServer(
-        data_dir, extra_env={"FORGELINE_LOG_LEVEL": "WARNING", "FORGELINE_STRICT_OUTPUT": "0"}
+        data_dir,
+        extra_env={
+            "FORGELINE_LOG_LEVEL": "WARNING",
+            "FORGELINE_STRICT_OUTPUT": "0",
+            "FORGELINE_WORKERS": str(args.workers),
+        },
     )
     moto, moto_url = start_moto()
     try:
@@ -160,7 +171,8 @@ def main() -> None:
             )
         ratio = results["forgeline"]["rps"] / results["moto"]["rps"]
         print(
-            f"GetRepository, {args.connections} connections, {args.backend}: "
+            f"GetRepository, {args.connections} connections, {args.backend}, "
+            f"{args.workers} forgeline worker(s): "
             f"throughput ratio forgeline/moto = {ratio:.2f}x (target >= 6x); "
             f"forgeline p99 = {results['forgeline']['p99_ms']:.1f} ms (target <= 20 ms)"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -48,21 +49,42 @@ def main() -> None:
     default="all",
     help="Serve one service alone (production stack) or all behind one port.",
 )
-def serve(host: str | None, port: int | None, data_dir: str | None, service: str) -> None:
+@click.option(
+    "--workers", type=int, default=None, help="Server processes sharing the ports (default 1)."
+)
+def serve(
+    host: str | None, port: int | None, data_dir: str | None, service: str, workers: int | None
+) -> None:
     """Start Forgeline's HTTP API."""
-    import uvicorn
-
-    _apply(host=host, port=port, data_dir=data_dir)
+    _apply(host=host, port=port, data_dir=data_dir, workers=workers)
     settings = get_settings()
     if not is_loopback_host(settings.host) and settings.auth != "enforce":
         # Permissive auth never leaves loopback: a server reachable from elsewhere verifies everyone.
         _apply(auth="enforce")
         settings = get_settings()
     from services.core.observability import configure_logging
-    from services.core.server import create_app
 
     configure_logging(settings.log_level)
     apps = list(SERVICE_NAMES) if service == "all" else [service]
+    if settings.workers == 1:
+        _serve_process(apps, settings, _https_socket(settings), http_socket=None)
+        return
+    _prepare_before_fork(settings, bootstrap=service == "all")
+    http_socket = _bind(settings.host, settings.port)
+    _serve_workers(settings.workers, apps, settings, http_socket, _https_socket(settings))
+
+
+def _serve_process(
+    apps: list[str],
+    settings: Any,
+    https: tuple[socket.socket, Any] | None,
+    http_socket: socket.socket | None,
+) -> None:
+    """One server process: the HTTP API and, if enabled, HTTPS, on one event loop."""
+    import uvicorn
+
+    from services.core.server import create_app
+
     app = create_app(apps, settings)
     http = uvicorn.Server(
         uvicorn.Config(
@@ -74,30 +96,105 @@ def serve(host: str | None, port: int | None, data_dir: str | None, service: str
             access_log=False,
         )
     )
-    https = _https_server(app, settings)
+    https_server = None
+    if https is not None:
+        sock, files = https
+        https_server = (_https_uvicorn(app, settings, files, sock.getsockname()[1]), sock)
     with asyncio.Runner(loop_factory=http.config.get_loop_factory()) as runner:
-        runner.run(_serve_together(http, https))
+        runner.run(_serve_together(http, https_server, http_socket))
 
 
-def _https_server(app: Any, settings: Any) -> tuple[Any, socket.socket] | None:
-    """The HTTPS endpoint (git-remote-codecommit speaks only HTTPS), on its own port.
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    The same app answers on it; the HTTP server alone runs the app's startup and shutdown.
+
+def _prepare_before_fork(settings: Any, *, bootstrap: bool) -> None:
+    """Migrate and make the first credentials once, so worker processes cannot race to it.
+
+    Each worker repeats both at start-up and finds them done. The engines are disposed so
+    no connection crosses the fork.
     """
-    import uvicorn
+    from services.core import lifecycle
+    from services.core.auth import keys
+    from services.core.db import dispose_engines, session_scope
 
+    lifecycle.prepare_database(settings)
+    if bootstrap:
+        with session_scope() as session:
+            keys.ensure_bootstrap_credentials(session, settings, lifecycle.server_key(settings))
+    dispose_engines()
+
+
+def _serve_workers(
+    count: int,
+    apps: list[str],
+    settings: Any,
+    http_socket: socket.socket,
+    https: tuple[socket.socket, Any] | None,
+) -> None:
+    """Fork COUNT server processes that accept on the same sockets; stop them all together.
+
+    The kernel spreads connections over the processes. If one exits, the others are
+    stopped too, so a supervisor sees the server fail instead of running short-handed.
+    """
+    import signal
+
+    children: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _serve_process(apps, settings, https, http_socket)
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        # Always SIGTERM: a second SIGINT (Ctrl-C reaches the children too) would make
+        # uvicorn skip its graceful shutdown.
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failed = False
+    while children:
+        pid, status = os.wait()
+        if pid not in children:
+            continue
+        children.remove(pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failed = True
+        stop(signal.SIGTERM, None)
+    if failed:
+        sys.exit(1)
+
+
+def _https_socket(settings: Any) -> tuple[socket.socket, Any] | None:
+    """The HTTPS endpoint's socket and certificate (git-remote-codecommit speaks only HTTPS).
+
+    The same app answers on it, on its own port; the HTTP server alone runs the app's
+    startup and shutdown.
+    """
     from services.repo import tls
 
     port = tls.tls_port(settings)
     if port is None:
         return None
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((settings.host, port))
+        sock = _bind(settings.host, port)
     except OSError as exc:
-        sock.close()
         if settings.git_tls_port is not None:
             raise click.ClickException(f"cannot serve HTTPS on port {port}: {exc}") from None
         # Only the derived default (port + 1) may be busy without stopping the server.
@@ -110,7 +207,13 @@ def _https_server(app: Any, settings: Any) -> tuple[Any, socket.socket] | None:
     files = tls.ensure_certificate(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     click.echo(tls.trust_instructions(files, f"https://{shown_host}:{port}"), err=True)
-    server = uvicorn.Server(
+    return sock, files
+
+
+def _https_uvicorn(app: Any, settings: Any, files: Any, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Server(
         uvicorn.Config(
             app,
             host=settings.host,
@@ -123,12 +226,14 @@ def _https_server(app: Any, settings: Any) -> tuple[Any, socket.socket] | None:
             access_log=False,
         )
     )
-    return server, sock
 
 
-async def _serve_together(http: Any, https: tuple[Any, socket.socket] | None) -> None:
+async def _serve_together(
+    http: Any, https: tuple[Any, socket.socket] | None, http_socket: socket.socket | None
+) -> None:
     """Run the HTTP server and, once it has started, the HTTPS one; stop both together."""
-    tasks = [asyncio.create_task(http.serve())]
+    sockets = [http_socket] if http_socket is not None else None
+    tasks = [asyncio.create_task(http.serve(sockets=sockets))]
     if https is not None:
         while not http.started and not tasks[0].done():
             await asyncio.sleep(0.01)

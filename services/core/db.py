@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -87,6 +89,32 @@ def _configure_sqlite(engine: Engine, *, readonly: bool) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+# A pooled connection that served a statement this recently is taken to be alive. Pinging
+# every checkout (pool_pre_ping) costs a round trip, a tenth of a quick API call; should the
+# server drop a connection anyway, its next statement fails and SQLAlchemy then discards
+# every connection in the pool.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """pool_pre_ping, but only for connections that sat idle in the pool for a while."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool retries the checkout with a fresh connection.
+            raise DisconnectionError(str(exc)) from exc
+
+
 def get_engine(url: str | None = None, *, readonly: bool = False) -> Engine:
     url = url or get_settings().resolved_database_url
     sqlite = url.startswith("sqlite")
@@ -103,7 +131,8 @@ def get_engine(url: str | None = None, *, readonly: bool = False) -> Engine:
                 )
                 _configure_sqlite(engine, readonly=readonly)
             else:
-                engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+                engine = create_engine(url, pool_size=10, max_overflow=20)
+                _ping_idle_connections(engine)
             _engines[key] = engine
         return engine
 
@@ -148,6 +177,26 @@ def session_scope(url: str | None = None, *, readonly: bool = False) -> Iterator
             raise
         finally:
             session.close()
+
+
+QUICK_READ_MARK = "__forgeline_quick_read__"
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def quick_read(handler: _Handler) -> _Handler:
+    """Marks an API handler whose only I/O is one short read-only query by key.
+
+    The HTTP server runs such handlers on its event loop instead of a worker thread. That
+    is safe because the read never waits on writers (SQLite WAL, Postgres MVCC) and holds
+    the loop for well under a millisecond; a handler that may write, lock, call out or
+    scan must not be marked.
+    """
+    setattr(handler, QUICK_READ_MARK, True)
+    return handler
+
+
+def is_quick_read(handler: Callable[..., Any]) -> bool:
+    return bool(getattr(handler, QUICK_READ_MARK, False))
 
 
 def dispose_engines() -> None:

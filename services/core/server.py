@@ -8,6 +8,7 @@ FORGELINE_SERVICE_URLS set, the gateway forwards each API call to the service th
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -16,9 +17,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from services.core import identity, lifecycle
 from services.core.context import RequestContext
+from services.core.db import is_quick_read
 from services.core.gateway import GatewayProxy
 from services.core.http_responses import aws_json_response
 from services.core.observability import LATENCY, REQUESTS, metrics_text
@@ -37,25 +43,47 @@ JSON_CONTENT_TYPES = (
 
 
 class AwsJsonEndpoint:
-    """Handles `POST /` for the APIs this process serves."""
+    """Handles `POST /` for the APIs this process serves, as a plain ASGI app.
+
+    It sits in front of FastAPI's middleware and routing (see `ForgelineApp`): an API call
+    needs none of them, and skipping them halves the per-request overhead.
+    """
 
     def __init__(self, settings: Settings, apps: list[str]) -> None:
         self.settings = settings
         self.apps = apps
         self.dispatcher = Dispatcher(load_providers(apps))
+        self._quick_reads: dict[tuple[str, str], bool] = {}
 
-    async def __call__(self, request: Request) -> Response:
+    def _is_quick_read(self, resolved: ResolvedOperation) -> bool:
+        """Handlers marked `quick_read` run on the event loop: under load the hop to a
+        worker thread (and the GIL hand-offs that follow) costs more than they do."""
+        key = (resolved.spec.model_name, resolved.name)
+        quick = self._quick_reads.get(key)
+        if quick is None:
+            provider = resolved.provider
+            quick = provider.is_implemented(resolved.name) and is_quick_read(
+                provider.handler_for(resolved.name)
+            )
+            self._quick_reads[key] = quick
+        return quick
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = request.headers.get("x-amzn-requestid-override") or identity.new_request_id()
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-amzn-requestid-override") or identity.new_request_id()
         resolved: ResolvedOperation | None = None
         account = None
         try:
-            body = await self._read_body(request)
-            resolved = self.dispatcher.resolve(request.headers.get("x-amz-target"))
-            self._check_content_type(request)
-            result, account = await run_in_threadpool(
-                self._run, request, body, resolved, request_id
-            )
+            body = await self._read_body(headers, receive)
+            resolved = self.dispatcher.resolve(headers.get("x-amz-target"))
+            self._check_content_type(headers)
+            if self._is_quick_read(resolved):
+                result, account = self._run(scope, headers, body, resolved, request_id)
+            else:
+                result, account = await run_in_threadpool(
+                    self._run, scope, headers, body, resolved, request_id
+                )
             status, payload = 200, result
         except AwsError as error:
             status, payload = error_status(resolved, error), error.body()
@@ -83,24 +111,29 @@ class AwsJsonEndpoint:
                 "error": payload.get("__type") if status >= 400 else None,
             },
         )
-        return aws_json_response(status, payload, request_id)
+        await aws_json_response(status, payload, request_id)(scope, receive, send)
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, headers: Headers, receive: Receive) -> bytes:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
         chunks, size = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise _too_large(limit)
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     @staticmethod
-    def _check_content_type(request: Request) -> None:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    def _check_content_type(headers: Headers) -> None:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in JSON_CONTENT_TYPES:
             raise AwsError(
                 f"Content type {content_type!r} is not supported; send application/x-amz-json-1.1.",
@@ -109,13 +142,18 @@ class AwsJsonEndpoint:
             )
 
     def _run(
-        self, request: Request, body: bytes, resolved: ResolvedOperation, request_id: str
+        self,
+        scope: Scope,
+        headers: Headers,
+        body: bytes,
+        resolved: ResolvedOperation,
+        request_id: str,
     ) -> tuple[dict[str, Any], str]:
         who = identity.authenticate(
-            method=request.method,
-            raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
-            query_string=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=request.headers.items(),
+            method=scope["method"],
+            raw_path=scope.get("raw_path", b"/").decode("latin-1") or "/",
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers.items(),
             body=body,
             signing_name=resolved.operation.service_model.signing_name,
             settings=self.settings,
@@ -131,6 +169,27 @@ class AwsJsonEndpoint:
             request_id=request_id,
         )
         return self.dispatcher.invoke(resolved, ctx, params), who.account_id
+
+
+class ForgelineApp(FastAPI):
+    """FastAPI with a short path for AWS API calls: `POST /` skips the middleware stack.
+
+    Everything else (health, readiness, metrics, git, lifespan) goes through FastAPI.
+    """
+
+    api_endpoint: AwsJsonEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.api_endpoint
+        if (
+            endpoint is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/"
+        ):
+            await endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _too_large(limit: int) -> AwsError:
@@ -158,7 +217,7 @@ def _mount_service_routes(app: FastAPI, apps: list[str], settings: Settings) -> 
         module.mount(app, settings)
 
 
-def create_app(apps: list[str] | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(apps: list[str] | None = None, settings: Settings | None = None) -> ForgelineApp:
     settings = settings or get_settings()
     apps = list(apps or SERVICE_NAMES)
     proxy_map = settings.service_url_map() if len(apps) == len(SERVICE_NAMES) else {}
@@ -171,24 +230,31 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        # What start-up loaded (API models, ORM mappings) lives as long as the process; out of
+        # the collector's sight, full collections stop pausing requests for tens of ms.
+        gc.freeze()
         try:
             yield
         finally:
             runtime.stop()
 
-    app = FastAPI(
+    app = ForgelineApp(
         title="Forgeline", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    endpoint = GatewayProxy(proxy_map) if proxy_map else AwsJsonEndpoint(settings, apps)
-    app.add_api_route("/", endpoint, methods=["POST"], include_in_schema=False)
-    if isinstance(endpoint, GatewayProxy):
+    if proxy_map:
+        gateway = GatewayProxy(proxy_map)
+        app.add_api_route("/", gateway, methods=["POST"], include_in_schema=False)
         app.add_api_route(
             "/v1/repos/{git_path:path}",
-            endpoint.forward_git,
+            gateway.forward_git,
             methods=["GET", "POST"],
             include_in_schema=False,
         )
     else:
+        endpoint = AwsJsonEndpoint(settings, apps)
+        app.api_endpoint = endpoint
+        # Also routed, so FastAPI answers other methods on `/` as before (405).
+        app.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
         _mount_service_routes(app, apps, settings)
 
     @app.get("/health", include_in_schema=False)

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         default=40,
         description="Threads that run API handlers per process (handlers are synchronous).",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Processes `forgeline serve` runs, sharing its ports (`--workers`). Each "
+        "runs its own handler threads and, with the embedded worker, its own job worker and "
+        "lease reaper (jobs run in the process that queued them); /metrics counts the "
+        "requests of the process that answers it.",
+    )
     max_body_bytes: int = Field(
         # CodeCommit takes files up to 6 MB, base64-encoded in JSON: 8 MiB and a margin.
         default=12 * 1024 * 1024,

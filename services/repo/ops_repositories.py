@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from services.core import tagging
 from services.core.context import RequestContext
-from services.core.db import session_scope, utcnow
+from services.core.db import quick_read, session_scope, utcnow
 from services.core.pagination import page_tokens
 from services.repo import repositories
 from services.repo.generated import errors
@@ -22,10 +22,10 @@ class RepositoryOperations:
             repository = repositories.create(session, ctx, params)
             return {"repositoryMetadata": repositories.metadata(repository)}
 
+    @quick_read
     def get_repository(self, ctx: RequestContext, params: Any) -> Any:
-        with session_scope(readonly=True) as session:
-            repository = repositories.get(session, ctx, params["repositoryName"])
-            return {"repositoryMetadata": repositories.metadata(repository)}
+        repository = repositories.read(ctx, params["repositoryName"])
+        return {"repositoryMetadata": repositories.metadata(repository)}
 
     def batch_get_repositories(self, ctx: RequestContext, params: Any) -> Any:
         names = params["repositoryNames"]

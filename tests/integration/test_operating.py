@@ -127,3 +127,25 @@ def test_logs_are_json_with_request_fields(tmp_path):
         assert entry["status"] == 200
         assert len(entry["request_id"]) == 36
         assert entry["account"]
+
+
+def test_several_server_processes_share_one_port(tmp_path):
+    with running_server(tmp_path, redis_db=4, extra_env={"FORGELINE_WORKERS": "2"}) as server:
+        client = server.client("codecommit")
+        client.create_repository(repositoryName="multi")
+        # Calls spread over the processes; every one sees the same state.
+        for _ in range(20):
+            meta = client.get_repository(repositoryName="multi")["repositoryMetadata"]
+            assert meta["repositoryName"] == "multi"
+        assert [r["repositoryName"] for r in client.list_repositories()["repositories"]] == ["multi"]
+        group = os.getpgid(server.processes[0].pid)
+    # Stopping the server stops every process it started.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("server processes outlived the stop")
