@@ -137,7 +137,9 @@ def test_several_server_processes_share_one_port(tmp_path):
         for _ in range(20):
             meta = client.get_repository(repositoryName="multi")["repositoryMetadata"]
             assert meta["repositoryName"] == "multi"
-        assert [r["repositoryName"] for r in client.list_repositories()["repositories"]] == ["multi"]
+        assert [r["repositoryName"] for r in client.list_repositories()["repositories"]] == [
+            "multi"
+        ]
         group = os.getpgid(server.processes[0].pid)
     # Stopping the server stops every process it started.
     deadline = time.monotonic() + 10
