@@ -5,7 +5,6 @@ from __future__ import annotations
 import pygit2
 
 from services.core.context import RequestContext
-from services.core.db import session_scope
 from services.repo import gitstore, repositories
 from services.repo.generated import errors
 from services.repo.tables import Repository
@@ -20,11 +19,7 @@ def load(ctx: RequestContext, name: str | None) -> Repository:
     """The repository row, read in a short transaction (git work happens outside it)."""
     if not name:
         raise errors.RepositoryNameRequiredException("A repository name is required.")
-    with session_scope(readonly=True) as session:
-        repository = repositories.get(session, ctx, name)
-        # Detached before the read-only session ends, so its rollback cannot expire it.
-        session.expunge(repository)
-        return repository
+    return repositories.read(ctx, name)
 
 
 def is_hex_id(value: str, *, full: bool = False) -> bool:

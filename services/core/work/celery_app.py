@@ -24,7 +24,6 @@ TASK_MODULES: list[str] = [
     "services.core.work.reaper",
     "services.repo.webhooks",
 ]
-EXTRA_TASK_MODULES_ENV = "FORGELINE_EXTRA_TASK_MODULES"
 
 QUEUE = "forgeline"
 RUN_JOB_TASK = "forgeline.run_job"
