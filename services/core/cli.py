@@ -250,10 +250,12 @@ async def _serve_together(
 @click.option("--concurrency", type=int, default=None, help="Task slots (default from settings).")
 def worker(concurrency: int | None) -> None:
     """Run a Celery worker (production stack)."""
+    from services.build.runners import describe_runner_choice
     from services.core.observability import configure_logging
     from services.core.work.celery_app import run_worker
 
     configure_logging(get_settings().log_level)
+    describe_runner_choice(get_settings())
     run_worker(get_settings(), concurrency=concurrency)
 
 
@@ -488,6 +490,34 @@ def repo_webhook_secret(account_id: str, region: str | None, repository: str, ro
             else triggers.webhook_secret(session, row, settings)
         )
     click.echo(secret)
+
+
+@main.group("images")
+def images_group() -> None:
+    """Local build images (made from a root filesystem; no registry needed)."""
+
+
+@images_group.command("build")
+@click.argument("kind", type=click.Choice(["standard", "tiny"]), default="standard")
+@click.option("--runtimes", is_flag=True, help="Add Debian's language runtimes (standard only).")
+@click.option("--tag", default=None, help="Image reference (default forgeline/<kind>:latest).")
+def images_build(kind: str, runtimes: bool, tag: str | None) -> None:
+    """Build the standard (debootstrap, about a minute) or tiny (BusyBox) image."""
+    from services.build import images
+
+    try:
+        ref = images.build_image(kind, runtimes=runtimes, tag=tag, progress=click.echo)
+    except images.ImageBuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(ref)
+
+
+@images_group.command("list")
+def images_list() -> None:
+    """List the local Forgeline build images and the runtimes each holds."""
+    from services.build import images
+
+    click.echo(json.dumps(images.list_images(), indent=2))
 
 
 @main.command()

@@ -66,6 +66,10 @@ def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
         from services.core.work.embedded import start_embedded_worker
 
         runtime.worker = start_embedded_worker(settings)
+        # Builds run in this process: say where (Docker or host processes) and why.
+        from services.build.runners import describe_runner_choice
+
+        describe_runner_choice(settings)
     log.info(
         "Forgeline ready on http://%s:%s (state: %s; worker: %s; auth: %s)",
         settings.host,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib
 
-from services.core.protocol.catalog import apis_for_app
+from services.core.protocol.catalog import ApiSpec, apis_for_app
 from services.core.protocol.provider import ServiceProvider
 
 
-def _generated_base(app: str, title: str) -> type[ServiceProvider]:
-    module = importlib.import_module(f"services.{app}.generated.api")
-    return getattr(module, f"{title}Api")
+def _generated_base(spec: ApiSpec) -> type[ServiceProvider]:
+    module = importlib.import_module(f"services.{spec.app}.{spec.package}.api")
+    return getattr(module, f"{spec.title}Api")
 
 
 def load_providers(apps: list[str]) -> dict[str, ServiceProvider]:
@@ -28,6 +28,6 @@ def load_providers(apps: list[str]) -> dict[str, ServiceProvider]:
                 raise
             implemented = {}
         for spec in apis_for_app(app):
-            cls = implemented.get(spec.model_name) or _generated_base(app, spec.title)
+            cls = implemented.get(spec.model_name) or _generated_base(spec)
             providers[spec.model_name] = cls()
     return providers

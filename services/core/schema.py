@@ -22,6 +22,13 @@ TABLE_MODULES = (
     "services.repo.tables_pull_requests",
     "services.repo.tables_comments",
     "services.repo.tables_triggers",
+    "services.build.tables_builds",
+    "services.build.tables_projects",
+    "services.build.tables_logs",
+    "services.build.tables_secrets",
+    "services.build.tables_reports",
+    "services.build.tables_source_credentials",
+    "services.build.tables_batches",
 )
 
 # Identity survives a reset: wiping it would invalidate every test suite's credentials.

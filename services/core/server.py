@@ -31,6 +31,7 @@ from services.core.observability import LATENCY, REQUESTS, metrics_text
 from services.core.protocol.dispatch import Dispatcher, ResolvedOperation, error_status
 from services.core.protocol.errors import AwsError
 from services.core.providers import load_providers
+from services.core.s3api import S3Endpoint
 from services.core.settings import SERVICE_NAMES, Settings, get_settings, is_loopback_host
 
 log = logging.getLogger("forgeline.api")
@@ -178,6 +179,7 @@ class ForgelineApp(FastAPI):
     """
 
     api_endpoint: AwsJsonEndpoint | None = None
+    s3_endpoint: S3Endpoint | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.api_endpoint
@@ -188,6 +190,15 @@ class ForgelineApp(FastAPI):
             and scope["path"] == "/"
         ):
             await endpoint(scope, receive, send)
+            return
+        # S3 requests are told apart by their credential scope, not by path.
+        s3 = self.s3_endpoint
+        if (
+            s3 is not None
+            and scope["type"] == "http"
+            and await s3.claims(scope, self.router.routes)
+        ):
+            await s3(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -256,6 +267,8 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
         # Also routed, so FastAPI answers other methods on `/` as before (405).
         app.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
         _mount_service_routes(app, apps, settings)
+
+    app.s3_endpoint = S3Endpoint(settings)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, Any]:

@@ -48,6 +48,17 @@ class Settings(BaseSettings):
         "`forgeline serve`; `external` leaves them to `forgeline worker` and `forgeline beat`.",
     )
     worker_concurrency: int = Field(default=2, description="Task slots per worker.")
+    build_slots: int = Field(
+        default=2,
+        ge=1,
+        description="Builds one worker process runs at once; further builds wait in order.",
+    )
+    build_minute_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Length of a minute for build timeouts (timeoutInMinutes, "
+        "queuedTimeoutInMinutes). Lower it only to test timeouts quickly.",
+    )
     auth: Literal["enforce", "permissive"] = Field(
         default="enforce",
         description="`enforce` verifies every SigV4 signature; `permissive` (loopback only) "
@@ -130,6 +141,17 @@ class Settings(BaseSettings):
     )
     reap_interval_seconds: float = Field(
         default=5.0, description="How often expired leases are reaped."
+    )
+    build_log_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Most bytes of text one build's log stores; later output is replaced "
+        "by one truncation notice (the build keeps running).",
+    )
+    build_runner: Literal["auto", "docker", "host"] = Field(
+        default="auto",
+        description="Where builds run: `docker` (one container per build), `host` (plain "
+        "processes of the worker's machine, no isolation) or `auto` (Docker when an engine "
+        "answers, else host).",
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     strict_output: bool = Field(

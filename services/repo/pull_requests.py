@@ -52,6 +52,11 @@ EVENT_SOURCE = "aws.codecommit"
 PULL_REQUEST_DETAIL_TYPE = "CodeCommit Pull Request State Change"
 TEMPLATE_DETAIL_TYPE = "CodeCommit Approval Rule Template Change"
 
+# Called with each pull request state change (its event detail) just before it is
+# published, in the same transaction; CodeBuild webhooks start builds from here.
+PullRequestListener = Callable[[Session, Repository, dict[str, Any]], None]
+PULL_REQUEST_LISTENERS: list[PullRequestListener] = []
+
 # CodeCommit quotas (user guide, "Quotas").
 MAX_OPEN_PULL_REQUESTS = 1000
 MAX_RULES_PER_PULL_REQUEST = 30
@@ -719,6 +724,8 @@ def change_detail(
 
 def publish_change(session: Session, repository: Repository, detail: dict[str, Any]) -> None:
     """Publish a pull request state change; call it as the transaction's last write."""
+    for listener in PULL_REQUEST_LISTENERS:
+        listener(session, repository, detail)
     events.publish(
         session,
         account_id=repository.account_id,

@@ -22,6 +22,9 @@ class ApiSpec:
     validation_error: str
     # Error code for a forged or stale pagination token.
     invalid_token_error: str
+    # Package under services/<app>/ holding the generated stubs; an app serving more than
+    # one API gives each of the others its own package.
+    package: str = "generated"
 
 
 APIS: tuple[ApiSpec, ...] = (
@@ -42,6 +45,28 @@ APIS: tuple[ApiSpec, ...] = (
         "CodePipeline",
         "ValidationException",
         "InvalidNextTokenException",
+    ),
+    # The supporting APIs builds need, served beside CodeBuild: build logs (CloudWatch
+    # Logs), and the secrets a buildspec reads (SSM Parameter Store, Secrets Manager).
+    # Forgeline implements a subset of each; every other operation answers 501.
+    ApiSpec(
+        "logs",
+        "build",
+        "CloudWatchLogs",
+        "InvalidParameterException",
+        "InvalidParameterException",
+        package="generated_logs",
+    ),
+    ApiSpec(
+        "ssm", "build", "SSM", "ValidationException", "InvalidNextToken", package="generated_ssm"
+    ),
+    ApiSpec(
+        "secretsmanager",
+        "build",
+        "SecretsManager",
+        "InvalidParameterException",
+        "InvalidNextTokenException",
+        package="generated_secretsmanager",
     ),
 )
 

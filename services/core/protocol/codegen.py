@@ -135,7 +135,7 @@ def generate(root: Path) -> list[Path]:
 
     written = []
     for spec in APIS:
-        target = root / "services" / spec.app / "generated"
+        target = root / "services" / spec.app / spec.package
         target.mkdir(parents=True, exist_ok=True)
         files = {
             "__init__.py": f'"""Typed stubs for the {spec.title} API, generated from botocore."""\n',

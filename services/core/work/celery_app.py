@@ -23,6 +23,9 @@ TASK_MODULES: list[str] = [
     "services.core.work.jobs",
     "services.core.work.reaper",
     "services.repo.webhooks",
+    "services.build.scheduler",
+    # Registers the listener that advances batch builds when a build finishes.
+    "services.build.batch_coordinator",
 ]
 
 QUEUE = "forgeline"

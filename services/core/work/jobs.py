@@ -44,6 +44,8 @@ class LeaseLost(RuntimeError):
 class Heartbeat:
     """Renews a claimed job's lease from a background thread while the job runs.
 
+    Other leased tables (builds) use it too, through `model`.
+
     Job functions receive it; calling it between steps raises `LeaseLost` once another
     worker may own the job, so long jobs can stop early instead of working for nothing.
     """
@@ -55,8 +57,10 @@ class Heartbeat:
         owner: str,
         lease_seconds: float,
         attempt: int,
+        model: type[Any] = Job,
     ) -> None:
         self.job_id = job_id
+        self._model = model
         self.attempt = attempt
         self._sessions = sessions
         self._owner = owner
@@ -87,7 +91,7 @@ class Heartbeat:
         while not self._stopped.wait(interval):
             try:
                 with self._sessions.begin() as session:
-                    held = renew(session, Job, self.job_id, self._owner, self._lease_seconds)
+                    held = renew(session, self._model, self.job_id, self._owner, self._lease_seconds)
             except Exception:
                 # A failed renewal is not a lost lease yet; the next beat tries again.
                 logger.warning("could not renew the lease of job %s", self.job_id, exc_info=True)

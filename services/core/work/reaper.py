@@ -44,6 +44,9 @@ class Reapable:
     running_status: str = RUNNING
     queued_status: str = QUEUED
     failed_status: str = FAILED
+    # Called for each row the reaper fails, in the same transaction: a service records
+    # what the loss means for its own resource (a build ends FAILED, say).
+    on_failed: Callable[[Session, Any], None] | None = None
 
 
 @dataclasses.dataclass
@@ -98,6 +101,8 @@ def _reap_table(
             row.status = reapable.failed_status
             row.last_error = WORKER_LOST
             counts.failed += 1
+            if reapable.on_failed is not None:
+                reapable.on_failed(session, row)
     if reapable.doorbell is not None and redispatch_after is not None:
         waiting = session.scalars(
             select(model)

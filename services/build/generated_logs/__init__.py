@@ -1,0 +1,1 @@
+"""Typed stubs for the CloudWatchLogs API, generated from botocore."""

@@ -1,0 +1,1 @@
+"""Typed stubs for the SecretsManager API, generated from botocore."""

@@ -1,0 +1,1 @@
+"""Typed stubs for the SSM API, generated from botocore."""

@@ -1,0 +1,1 @@
+"""CodeBuild test and code coverage reports: file parsers and build-time ingestion."""

@@ -1,0 +1,83 @@
+"""The runner contract: how a build's plan gets executed, whatever executes it.
+
+A runner prepares one session per build (a container, or nothing at all on the host),
+runs the plan's phase scripts in it one `run()` at a time, and tears it down. The engine
+decides what to run; runners only run it, stream its output and report its exit status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+# Labels every build container, and marks every host process of a build, with its id.
+BUILD_ID_LABEL = "org.forgeline.build-id"
+BUILD_MARKER_VARIABLE = "FORGELINE_BUILD_MARKER"
+
+# RunnerError codes, named after the CodeBuild phase-context codes the engine reports.
+UNABLE_TO_PULL_IMAGE = "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE"
+CLIENT_ERROR = "CLIENT_ERROR"
+
+OutputSink = Callable[[bytes], None]
+
+
+class RunnerError(Exception):
+    """The runner could not do what was asked (not: a command failed, which is a status)."""
+
+    def __init__(self, message: str, code: str = CLIENT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RunInterrupted(Exception):
+    """`stop()` was called while (or before) `run()` ran: the command was killed."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    build_id: str
+    root: Path
+    image: str | None
+    env: Mapping[str, str]
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    privileged: bool = False
+    network: str = "host"
+    extra_mounts: Sequence[tuple[Path, str, bool]] = ()
+
+
+class RunnerSession(Protocol):
+    # Where RunSpec.root appears to the build's commands.
+    root_in_runner: str
+    # Where each extra mount's requested inside path appears to the build's commands
+    # (the inside path itself in a container; the host path on the host runner).
+    mount_paths: Mapping[str, str]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        on_output: OutputSink,
+        user: str | None = None,
+    ) -> int: ...
+
+    def stop(self) -> None: ...
+
+    def cleanup(self) -> None: ...
+
+
+class Runner(Protocol):
+    name: str
+
+    def prepare(self, spec: RunSpec) -> RunnerSession: ...
+
+    def available(self) -> bool: ...
+
+    def remove_build_container(self, build_id: str) -> int:
+        """Remove what a lost worker left of BUILD_ID (its container on Docker, its
+        processes on the host); returns how many were found."""
+        ...

@@ -1,0 +1,245 @@
+"""Build scheduling: which queued build runs next, and where.
+
+Each worker process has a fixed number of build slots (`build_slots`). The doorbell task
+claims the longest-waiting queued builds (FIFO by queue time) while slots are free, honouring
+each project's concurrentBuildLimit, and runs each in a slot thread under a renewed lease.
+When a build ends its slot claims the next one, so a queue drains without further doorbells.
+
+A build claimed a second time after its worker vanished is not run again if it had already
+started: it ends FAILED with a context saying the worker was lost (and its container is
+removed). One that had not started simply runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+from celery import shared_task
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from services.build import builds, scheduler_doorbell
+from services.build.phases import COMPLETED, FAILED, QUEUED, TIMED_OUT, PhaseContext, PhaseRecord
+from services.build.tables_builds import Build
+from services.core.db import get_sessionmaker, utcnow
+from services.core.settings import Settings
+from services.core.work import celery_app
+from services.core.work.jobs import Heartbeat
+from services.core.work.leases import QUEUED as LEASE_QUEUED
+from services.core.work.leases import RUNNING as LEASE_RUNNING
+from services.core.work.leases import SUCCEEDED as LEASE_DONE
+from services.core.work.leases import claim, complete, new_owner
+from services.core.work.reaper import Reapable, register_reapable
+
+logger = logging.getLogger(__name__)
+
+# The smallest queuedTimeoutInMinutes CodeBuild accepts.
+MIN_QUEUED_TIMEOUT_MINUTES = 5
+WORKER_LOST_MESSAGE = (
+    "Build worker lost: the worker running this build stopped answering before the build "
+    "ended (lease expired)."
+)
+
+
+def _end_build(
+    session: Session, build: Build, status: str, code: str, message: str, at: dt.datetime
+) -> None:
+    """End a build that is not running anywhere: close its open phase and complete it."""
+    records = [builds.phase_from_json(data) for data in build.phases]
+    if records and records[-1].phase_type != COMPLETED:
+        records[-1] = records[-1].finish(status, at, (PhaseContext(code, message),))
+    records.append(PhaseRecord(COMPLETED, start_time=at, phase_status=None))
+    build.phases = [builds.phase_to_json(record) for record in records]
+    builds.finish(session, build, status, at)
+
+
+def _fail_lost_build(session: Session, build: Build) -> None:
+    """The reaper gave up on a build whose worker vanished (it runs in the reaper's
+    transaction)."""
+    if not build.build_complete:
+        _end_build(session, build, FAILED, "BUILD_WORKER_LOST", WORKER_LOST_MESSAGE, utcnow())
+
+
+register_reapable(
+    Reapable(Build, scheduler_doorbell.ring, on_failed=_fail_lost_build)  # type: ignore[arg-type]
+)
+
+
+def _claim_next(session: Session, owner: str, lease_seconds: float) -> Build | None:
+    """Claim the longest-waiting queued build whose project has a free concurrency slot."""
+    running = aliased(Build)
+    running_count = (
+        select(func.count())
+        .select_from(running)
+        .where(
+            running.account_id == Build.account_id,
+            running.region == Build.region,
+            running.project_name == Build.project_name,
+            running.status == LEASE_RUNNING,
+        )
+        .scalar_subquery()
+    )
+    candidate = session.scalars(
+        select(Build.id)
+        .where(
+            Build.status == LEASE_QUEUED,
+            or_(Build.concurrency_limit.is_(None), running_count < Build.concurrency_limit),
+        )
+        .order_by(Build.queued_at, Build.build_number)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if candidate is None:
+        return None
+    return claim(session, Build, candidate, owner, lease_seconds)
+
+
+def _expire_queued(session: Session, settings: Settings, now: dt.datetime) -> None:
+    """Builds that waited longer than their queuedTimeoutInMinutes end TIMED_OUT.
+
+    Rows are read without locks and each expired one is taken with a conditional UPDATE,
+    so this never hides queued builds from a concurrent claim.
+    """
+    shortest = dt.timedelta(seconds=MIN_QUEUED_TIMEOUT_MINUTES * settings.build_minute_seconds)
+    waiting = session.execute(
+        select(Build.id, Build.queued_at, Build.document).where(
+            Build.status == LEASE_QUEUED,
+            Build.current_phase == QUEUED,
+            Build.queued_at <= now - shortest,
+        )
+    ).all()
+    for build_id, queued_at, document in waiting:
+        minutes = document.get("queuedTimeoutInMinutes", 480)
+        deadline = queued_at + dt.timedelta(seconds=minutes * settings.build_minute_seconds)
+        if now < deadline:
+            continue
+        build = claim(session, Build, build_id, "queued-timeout", 0.0, to_status=LEASE_DONE)
+        if build is None:
+            continue  # claimed by a worker in the meantime
+        _end_build(
+            session,
+            build,
+            TIMED_OUT,
+            "BUILD_TIMED_OUT",
+            f"Build has timed out in the queue after {minutes} minutes.",
+            now,
+        )
+
+
+class BuildSlots:
+    """The build slots of this worker process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.capacity = settings.build_slots
+        self._busy = 0
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def _reserve(self) -> bool:
+        with self._lock:
+            if self._busy >= self.capacity:
+                return False
+            self._busy += 1
+            return True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._busy -= 1
+
+    def dispatch(self) -> int:
+        """Start as many queued builds as there are free slots; returns how many started."""
+        sessions = get_sessionmaker(self.settings.resolved_database_url)
+        with sessions.begin() as session:
+            _expire_queued(session, self.settings, utcnow())
+        started = 0
+        while self._reserve():
+            owner = new_owner()
+            try:
+                with sessions.begin() as session:
+                    build = _claim_next(session, owner, self.settings.lease_seconds)
+                    claimed = None if build is None else (build.id, build.attempts)
+            except Exception:
+                self._release()
+                raise
+            if claimed is None:
+                self._release()
+                break
+            thread = threading.Thread(
+                target=self._run,
+                args=(claimed[0], owner, claimed[1]),
+                name=f"build-{claimed[0][-8:]}",
+                daemon=True,
+            )
+            thread.start()
+            started += 1
+        return started
+
+    def _run(self, build_id: str, owner: str, attempt: int) -> None:
+        from services.build import engine  # the engine pulls in runners and the workspace
+
+        sessions = get_sessionmaker(self.settings.resolved_database_url)
+        heartbeat = Heartbeat(
+            sessions, build_id, owner, self.settings.lease_seconds, attempt, model=Build
+        )
+        heartbeat.start()
+        try:
+            engine.execute(self.settings, build_id, heartbeat)
+        except Exception:
+            logger.exception("build %s failed in the engine", build_id)
+            with sessions.begin() as session:
+                build = session.get(Build, build_id)
+                if build is not None and not build.build_complete:
+                    _end_build(
+                        session,
+                        build,
+                        "FAULT",
+                        "CLIENT_ERROR",
+                        "Forgeline could not run this build: an internal error ended it.",
+                        utcnow(),
+                    )
+        finally:
+            heartbeat.stop()
+            with sessions.begin() as session:
+                complete(session, Build, build_id, owner, LEASE_DONE)
+            self._release()
+        try:
+            self.dispatch()  # the freed slot takes the next queued build
+        except Exception:
+            logger.exception("could not dispatch the next build")
+
+
+_slots: dict[str, BuildSlots] = {}
+_slots_lock = threading.Lock()
+
+
+def slots_for(settings: Settings) -> BuildSlots:
+    key = settings.resolved_database_url
+    with _slots_lock:
+        if key not in _slots:
+            _slots[key] = BuildSlots(settings)
+        return _slots[key]
+
+
+def running_here(settings: Settings) -> int:
+    return slots_for(settings).busy
+
+
+@shared_task(name=scheduler_doorbell.DISPATCH_TASK, bind=True, ignore_result=True)
+def dispatch_task(self: Any) -> int:
+    return slots_for(celery_app.settings_of(self.app)).dispatch()
+
+
+def lost_before(build: Build) -> bool:
+    """True when a previous claim already started this build (it must not run twice)."""
+    return build.attempts > 1 and build.current_phase != QUEUED
+
+
+def end_lost_build(session: Session, build: Build) -> None:
+    _end_build(session, build, FAILED, "BUILD_WORKER_LOST", WORKER_LOST_MESSAGE, utcnow())
