@@ -99,7 +99,9 @@ def first_line_time(logs: Any, build: dict[str, Any], text: str) -> float:
     raise RuntimeError(f"{text!r} not in the log of {build['id']}")
 
 
-def start_to_first_command(forgeline: ForgelineServer, runs: int) -> tuple[list[float], list[float]]:
+def start_to_first_command(
+    forgeline: ForgelineServer, runs: int
+) -> tuple[list[float], list[float]]:
     """(StartBuild -> first command, StartBuild -> SUCCEEDED visible), in seconds."""
     codebuild = forgeline.client("codebuild")
     logs = forgeline.client("logs")
@@ -179,7 +181,9 @@ def many_builds(forgeline: ForgelineServer, count: int, slots: int) -> dict[str,
     own = 0.0
     for build in builds:
         phases = {p["phaseType"]: p for p in build["phases"]}
-        own += (phases["FINALIZING"]["endTime"] - phases["PROVISIONING"]["startTime"]).total_seconds()
+        own += (
+            phases["FINALIZING"]["endTime"] - phases["PROVISIONING"]["startTime"]
+        ).total_seconds()
     ideal = own / slots
     return {
         "succeeded": sum(b["buildStatus"] == "SUCCEEDED" for b in builds),

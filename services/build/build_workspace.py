@@ -96,6 +96,29 @@ def write_plan(root: Path, plan: BuildPlan, variables: dict[str, str]) -> None:
     env_file.chmod(0o600)
 
 
+def open_to_other_users(root: Path, *, first_time: bool) -> None:
+    """Let a buildspec `run-as` user write the build's state (and, the first time, its
+    sources and cache): the files belong to the user the runner started as."""
+    parts = ("state", "src", "cache", "plan") if first_time else ("state",)
+    for part in parts:
+        top = root / part
+        if not top.exists():
+            continue
+        for directory, _subdirs, files in os.walk(top):
+            _add_mode(Path(directory), 0o777)
+            for name in files:
+                path = Path(directory) / name
+                if not path.is_symlink():
+                    _add_mode(path, 0o666 if part != "plan" else 0o644)
+
+
+def _add_mode(path: Path, bits: int) -> None:
+    try:
+        path.chmod(path.stat().st_mode | bits)
+    except OSError:
+        pass  # a file the build made unchangeable stays as it is
+
+
 def phase_argv(root_in_runner: str, shell: str, phase_name: str) -> list[str]:
     """`sh -c` that loads the build's variables, then runs the phase script in `shell`."""
     return [
@@ -208,24 +231,32 @@ def _write_cache_script(root: Path, name: str, body: str) -> None:
 
 
 def ingest_reports(
-    sessions: Callable[[], Session], facts: BuildFacts, plan: BuildPlan, root: Path, log: Log
+    settings: Settings,
+    sessions: Callable[[], Session],
+    facts: BuildFacts,
+    plan: BuildPlan,
+    root: Path,
+    log: Log,
 ) -> list[str]:
+    """Parse the buildspec's report files, then store them (the parse holds no DB lock)."""
     if not plan.reports:
         return []
-    from services.build.reports.ingest import ingest_build_reports
+    from services.build.reports.ingest import collect_build_reports, store_build_reports
 
     try:
+        pending = collect_build_reports(plan.reports, root / "src")
         with sessions() as session, session.begin():
             return list(
-                ingest_build_reports(
+                store_build_reports(
                     session,
                     facts.account_id,
                     facts.region,
                     facts.project_name,
                     facts.arn,
-                    plan.reports,
-                    root / "src",
+                    pending,
                     utcnow(),
+                    log=log.note,
+                    blob_store=get_blob_store(settings),
                 )
             )
     except Exception as exc:  # a broken report must not fail the build's artifacts

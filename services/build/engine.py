@@ -84,6 +84,7 @@ class BuildRun:
         self.state: BuildState | None = None
         self._interrupt: Event | None = None
         self._interrupt_used = False
+        self._opened_up = False
         self._lock = threading.Lock()
         self._done = threading.Event()
         # Receives each log line as it is written (`forgeline build-local`); None on servers.
@@ -206,6 +207,16 @@ class BuildRun:
             if self.runner_session is not None:
                 self.runner_session.stop()
             return
+
+    def abort(self, message: str) -> None:
+        """End the build soon, as a fault: its worker is shutting down (any thread)."""
+        event = PhaseFailed(utcnow(), (PhaseContext("BUILD_WORKER_STOPPED", message),), fault=True)
+        with self._lock:
+            if self._interrupt is None:
+                self._interrupt = event
+        session = self.runner_session
+        if session is not None:
+            session.stop()
 
     def _stop_requested(self) -> bool:
         try:
@@ -378,6 +389,10 @@ class BuildRun:
 
     def _run_phase_script(self, phase: PhasePlan) -> int:
         assert self.plan is not None and self.log is not None
+        if phase.run_as:
+            # The phase's user must write the shared session state and the sources.
+            workspace.open_to_other_users(self.root, first_time=not self._opened_up)
+            self._opened_up = True
         root = self.runner_session.root_in_runner
         argv = workspace.phase_argv(root, self.plan.shell, phase.name)
         return int(
@@ -408,7 +423,7 @@ class BuildRun:
                 )
                 workspace.cache_persist(self.settings, self.snapshot, self.plan, self.root)
         self.results["reportArns"] = workspace.ingest_reports(
-            self.sessions, self.snapshot, self.plan, self.root, self.log
+            self.settings, self.sessions, self.snapshot, self.plan, self.root, self.log
         )
         try:
             self.results.update(

@@ -98,7 +98,9 @@ def parse_env_file(text: str, origin: str = "env file") -> list[dict[str, str]]:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         variables[name] = value
-    return [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in variables.items()]
+    return [
+        {"name": name, "value": value, "type": "PLAINTEXT"} for name, value in variables.items()
+    ]
 
 
 def default_cache_dir(source: Path) -> Path:
@@ -325,15 +327,76 @@ def _watching_echo(echo: Echo, watch: _Watch) -> Echo:
     return show
 
 
-def _run_build(
-    settings: Settings, build_id: str, source: Path, echo: Echo, failure: list[BaseException]
-) -> None:
-    """Claim the build and run it under a renewed lease, as a worker's build slot does."""
+class _BuildThread:
+    """Runs the build beside the main thread, which waits and turns Ctrl-C into StopBuild."""
+
+    def __init__(self, settings: Settings, build_id: str, source: Path, echo: Echo) -> None:
+        self.settings = settings
+        self.build_id = build_id
+        self.source = source
+        self.echo = echo
+        self.failure: BaseException | None = None
+        # Waited on instead of Thread.join: a join interrupted by Ctrl-C can leave the
+        # thread looking finished while it still runs.
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="build-local", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, api: _Api) -> None:
+        """Wait for the build; a first Ctrl-C stops it (StopBuild), a second one gives up."""
+        stopping = False
+        while not self.done.is_set():
+            try:
+                self.done.wait(WAIT_SECONDS)
+            except KeyboardInterrupt:
+                if stopping:
+                    raise
+                stopping = True
+                self.echo("Stopping the build (Ctrl-C again to quit at once)...")
+                api.call("StopBuild", {"id": self.build_id})
+
+    def _run(self) -> None:
+        try:
+            self._run_claimed()
+        except BaseException as exc:  # the main thread reports it and fails the command
+            self.failure = exc
+        finally:
+            self.done.set()
+
+    def _run_claimed(self) -> None:
+        """Claim the build and run it under a renewed lease, as a worker's build slot does."""
+        from services.build.tables_builds import Build
+        from services.core.db import get_sessionmaker
+        from services.core.work.jobs import Heartbeat
+        from services.core.work.leases import SUCCEEDED, claim, complete, new_owner
+
+        settings = self.settings
+        sessions = get_sessionmaker(settings.resolved_database_url)
+        owner = new_owner()
+        with sessions.begin() as session:
+            claimed = claim(session, Build, self.build_id, owner, settings.lease_seconds)
+            if claimed is None:
+                raise RuntimeError(f"build {self.build_id} could not be claimed")
+            attempt = claimed.attempts
+        heartbeat = Heartbeat(
+            sessions, self.build_id, owner, settings.lease_seconds, attempt, model=Build
+        )
+        heartbeat.start()
+        try:
+            run = _local_build_run(self.source)(settings, self.build_id, heartbeat)
+            run.log_echo = self.echo
+            run.run()
+        finally:
+            heartbeat.stop()
+            with sessions.begin() as session:
+                complete(session, Build, self.build_id, owner, SUCCEEDED)
+
+
+def _local_build_run(source: Path) -> Any:
+    """The engine's BuildRun, with DOWNLOAD_SOURCE first copying `source` into the build."""
     from services.build.engine import BuildRun
-    from services.build.tables_builds import Build
-    from services.core.db import get_sessionmaker
-    from services.core.work.jobs import Heartbeat
-    from services.core.work.leases import SUCCEEDED, claim, complete, new_owner
 
     class LocalBuildRun(BuildRun):
         def _download_source(self) -> Any:
@@ -345,37 +408,7 @@ def _run_build(
                 )
             return super()._download_source()
 
-    sessions = get_sessionmaker(settings.resolved_database_url)
-    owner = new_owner()
-    with sessions.begin() as session:
-        claimed = claim(session, Build, build_id, owner, settings.lease_seconds)
-        attempt = claimed.attempts if claimed is not None else 1
-    heartbeat = Heartbeat(sessions, build_id, owner, settings.lease_seconds, attempt, model=Build)
-    heartbeat.start()
-    try:
-        run = LocalBuildRun(settings, build_id, heartbeat)
-        run.log_echo = echo
-        run.run()
-    except BaseException as exc:  # shown by the main thread, which decides the exit status
-        failure.append(exc)
-    finally:
-        heartbeat.stop()
-        with sessions.begin() as session:
-            complete(session, Build, build_id, owner, SUCCEEDED)
-
-
-def _wait(thread: threading.Thread, api: _Api, build_id: str, echo: Echo) -> None:
-    """Wait for the build; a first Ctrl-C stops it (StopBuild), a second one gives up."""
-    stopping = False
-    while thread.is_alive():
-        try:
-            thread.join(WAIT_SECONDS)
-        except KeyboardInterrupt:
-            if stopping:
-                raise
-            stopping = True
-            echo("Stopping the build (Ctrl-C again to quit at once)...")
-            api.call("StopBuild", {"id": build_id})
+    return LocalBuildRun
 
 
 # ---------------------------------------------------------------- the command
@@ -420,35 +453,33 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
         api = _Api()
         try:
             api.call("CreateProject", project_params)
-            project_name = project_params["name"]
-            if cache_dir is not None:
-                _bring_cache_in(settings, cache_dir, project_name)
             build_id = api.call("StartBuild", start_params)["build"]["id"]
         except AwsError as exc:
             raise LocalBuildUsageError(f"{exc.code}: {exc.message}") from None
         echo(f"Build: {build_id}")
+        project_name = project_params["name"]
+        if cache_dir is not None:
+            _bring_cache_in(settings, cache_dir, project_name)
         watch = _Watch()
-        failure: list[BaseException] = []
-        thread = threading.Thread(
-            target=_run_build,
-            args=(settings, build_id, source, _watching_echo(echo, watch), failure),
-            name="build-local",
-            daemon=True,
-        )
+        build = _BuildThread(settings, build_id, source, _watching_echo(echo, watch))
         started = time.monotonic()
-        thread.start()
+        build.start()
         try:
-            _wait(thread, api, build_id, echo)
+            build.wait(api)
+        except KeyboardInterrupt:
+            echo("Abandoning the build: removing what it left running.")
+            choose_runner(settings).remove_build_container(build_id)
+            raise
         finally:
-            if cache_dir is not None and not thread.is_alive():
+            if cache_dir is not None and build.done.is_set():
                 _take_cache_out(settings, cache_dir, project_name)
-        if failure:
-            echo(f"Forgeline could not run the build: {failure[0]!r}")
+        if build.failure is not None:
+            echo(f"Forgeline could not run the build: {build.failure!r}")
         summary = summarize(settings, build_id, options, watch, cache_dir)
         summary.elapsed = time.monotonic() - started
         for line in summary.lines():
             echo(line)
-        return 0 if summary.status == "SUCCEEDED" and not failure else 1
+        return 0 if summary.status == "SUCCEEDED" and build.failure is None else 1
 
 
 # ---------------------------------------------------------------- cache in and out
@@ -501,6 +532,7 @@ class Summary:
     artifacts: list[str]
     reports: list[ReportSummary]
     cache: str
+    no_artifacts_reason: str = "none"
     elapsed: float = 0.0
 
     def lines(self) -> list[str]:
@@ -514,8 +546,11 @@ class Summary:
         if self.exported:
             out.append("Exported variables:")
             out += [f"  {item['name']}={item['value']}" for item in self.exported]
-        out.append("Artifacts:" if self.artifacts else "Artifacts: none written")
-        out += [f"  {line}" for line in self.artifacts]
+        if self.artifacts:
+            out.append("Artifacts:")
+            out += [f"  {line}" for line in self.artifacts]
+        else:
+            out.append(f"Artifacts: {self.no_artifacts_reason}")
         if self.reports:
             out.append("Reports:")
             for report in self.reports:
@@ -571,6 +606,11 @@ def summarize(
         artifacts=written,
         reports=reports,
         cache=_describe_cache(watch, cache_dir),
+        no_artifacts_reason=(
+            "none written (the build stored none)"
+            if options.artifacts is not None
+            else "not kept (name a directory with --artifacts)"
+        ),
     )
 
 
@@ -582,7 +622,7 @@ def _describe_cache(watch: _Watch, cache_dir: Path | None) -> str:
     elif watch.cache_missed:
         used = "nothing cached yet"
     else:
-        used = "no cache paths in the buildspec"
+        used = "not used by this build (no cache paths, or it ended before INSTALL)"
     saved = ", saved for the next run" if watch.cache_saved else ""
     return f"{used}{saved} ({cache_dir})"
 

@@ -274,7 +274,7 @@ def append_events(
     first = next_sequence - count
     # Core insert of plain rows: several times faster than going through ORM objects.
     session.execute(
-        insert(LogEvent.__table__),
+        insert(LogEvent.metadata.tables[LogEvent.__tablename__]),
         [
             {
                 "stream_id": stream_id,

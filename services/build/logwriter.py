@@ -3,9 +3,10 @@
 The build engine opens one writer per build (`open_build_log`) and feeds it the
 container's output as it arrives (`write`) plus its own lines (`write_line`, e.g.
 `[Container] 2024/01/01 12:00:00.123456 Entering phase BUILD`). A flusher thread stores
-the lines in batches, at most `FLUSH_INTERVAL_SECONDS` after the first line of a batch
-arrived (sooner once `FLUSH_LINES` are waiting), so a printed line is readable through
-GetLogEvents a fraction of a second later. `close()` stores everything still buffered.
+the lines in batches, at most one batch per `FLUSH_INTERVAL_SECONDS` (more often once
+`FLUSH_LINES` are waiting); a line written after a quiet spell is stored at once, so a printed line is readable through GetLogEvents about a
+tenth of a second later. `flush()` waits for what was written so far; `close()` stores
+everything still buffered, the unterminated last line included.
 
 Rules, all of them limits on what one build can cost the server:
 
@@ -14,8 +15,10 @@ Rules, all of them limits on what one build can cost the server:
 - Output is decoded as UTF-8; bytes that are not UTF-8 become U+FFFD (NUL too, which no
   database text column takes). Writing never raises because of what the build printed.
 - Secret values (`mask`) are replaced by `***` in every line before it is stored, also
-  when a value arrives split over several writes. A value spanning lines is masked line
-  by line: each of its lines is masked wherever it appears.
+  when a value arrives split over several writes, and in engine lines too. A value
+  spanning lines is masked line by line: each of its lines is masked wherever it
+  appears. (A single secret line longer than `MAX_EVENT_BYTES` cannot be kept within
+  one event and is only masked where it fits whole.)
 - A line longer than `MAX_EVENT_BYTES` (CloudWatch's 256 KiB event limit less its 26
   bytes of per-event overhead) is not cut off: it is stored as consecutive events of at
   most that many bytes each, split between characters. Such a line is split as it

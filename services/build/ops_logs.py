@@ -41,7 +41,7 @@ TOO_NEW_MS = 2 * 3600 * 1000
 TOO_OLD_MS = 14 * 24 * 3600 * 1000
 # FilterLogEvents reads events in chunks and stops after this many were examined, answering
 # with a nextToken even when few matched (as CloudWatch does), so one call stays short.
-FILTER_CHUNK = 1000
+FILTER_CHUNK = 5000
 FILTER_SCAN_BUDGET = 20_000
 
 TAG_ERRORS = tagging.TagErrors(
@@ -149,6 +149,29 @@ class LogsProvider(CloudWatchLogsApi):
         if token:
             output["nextToken"] = token
         return output
+
+    # -- tags (of log groups) ---------------------------------------------------------
+    def tag_resource(self, ctx: RequestContext, params: Any) -> Any:
+        errors_for_tags = tagging.TagErrors(
+            too_many="TooManyTagsException",
+            reserved_key="InvalidParameterException",
+            invalid="InvalidParameterException",
+        )
+        with session_scope() as session:
+            arn = _tagged_group_arn(session, ctx, params["resourceArn"])
+            tagging.put_tags(session, ctx.account_id, arn, params["tags"], errors_for_tags)
+        return {}
+
+    def untag_resource(self, ctx: RequestContext, params: Any) -> Any:
+        with session_scope() as session:
+            arn = _tagged_group_arn(session, ctx, params["resourceArn"])
+            tagging.remove_tags(session, arn, params["tagKeys"], TAG_ERRORS)
+        return {}
+
+    def list_tags_for_resource(self, ctx: RequestContext, params: Any) -> Any:
+        with session_scope(readonly=True) as session:
+            arn = _tagged_group_arn(session, ctx, params["resourceArn"])
+            return {"tags": tagging.get_tags(session, arn)}
 
     # -- streams ---------------------------------------------------------------------
     def create_log_stream(self, ctx: RequestContext, params: Any) -> Any:
@@ -435,6 +458,17 @@ def _require_group(session: Session, ctx: RequestContext, name_or_arn: str) -> L
     if group is None:
         raise _group_missing()
     return group
+
+
+def _tagged_group_arn(session: Session, ctx: RequestContext, resource_arn: str) -> str:
+    """The ARN tags of the log group `resource_arn` are kept under. Forgeline tags log
+    groups only (not delivery sources or destinations)."""
+    if not resource_arn.startswith("arn:") or ":log-group:" not in resource_arn:
+        raise errors.InvalidParameterException(
+            f"{resource_arn} is not a log group ARN (arn:aws:logs:region:account:log-group:name)."
+        )
+    group = _require_group(session, ctx, resource_arn)
+    return logstore.group_arn(group.region, group.account_id, group.name)
 
 
 def _group_output(group: LogGroup, stored_bytes: int) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_shutdown
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -137,6 +139,9 @@ class BuildSlots:
         self.capacity = settings.build_slots
         self._busy = 0
         self._lock = threading.Lock()
+        self._runs: dict[str, Any] = {}  # build id -> engine.BuildRun, while it runs
+        self._threads: list[threading.Thread] = []
+        self._closing = False
 
     @property
     def busy(self) -> int:
@@ -144,7 +149,7 @@ class BuildSlots:
 
     def _reserve(self) -> bool:
         with self._lock:
-            if self._busy >= self.capacity:
+            if self._closing or self._busy >= self.capacity:
                 return False
             self._busy += 1
             return True
@@ -177,9 +182,23 @@ class BuildSlots:
                 name=f"build-{claimed[0][-8:]}",
                 daemon=True,
             )
+            with self._lock:
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             thread.start()
             started += 1
         return started
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Take no more builds; end the running ones (FAULT, saying why) and wait for them."""
+        with self._lock:
+            self._closing = True
+            runs = list(self._runs.values())
+            threads = list(self._threads)
+        for run in runs:
+            run.abort("The worker running this build shut down before the build ended.")
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, build_id: str, owner: str, attempt: int) -> None:
         from services.build import engine  # the engine pulls in runners and the workspace
@@ -190,7 +209,10 @@ class BuildSlots:
         )
         heartbeat.start()
         try:
-            engine.execute(self.settings, build_id, heartbeat)
+            run = engine.BuildRun(self.settings, build_id, heartbeat)
+            with self._lock:
+                self._runs[build_id] = run
+            run.run()
         except Exception:
             logger.exception("build %s failed in the engine", build_id)
             with sessions.begin() as session:
@@ -205,6 +227,8 @@ class BuildSlots:
                         utcnow(),
                     )
         finally:
+            with self._lock:
+                self._runs.pop(build_id, None)
             heartbeat.stop()
             with sessions.begin() as session:
                 complete(session, Build, build_id, owner, LEASE_DONE)
@@ -229,6 +253,18 @@ def slots_for(settings: Settings) -> BuildSlots:
 
 def running_here(settings: Settings) -> int:
     return slots_for(settings).busy
+
+
+def shutdown_all(timeout: float = 15.0) -> None:
+    with _slots_lock:
+        slots = list(_slots.values())
+    for entry in slots:
+        entry.shutdown(timeout)
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    shutdown_all()
 
 
 @shared_task(name=scheduler_doorbell.DISPATCH_TASK, bind=True, ignore_result=True)

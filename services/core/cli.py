@@ -520,6 +520,102 @@ def images_list() -> None:
     click.echo(json.dumps(images.list_images(), indent=2))
 
 
+@main.command("build-local")
+@click.option(
+    "--source",
+    "-s",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Source directory (copied into the build, never changed).",
+)
+@click.option(
+    "--buildspec",
+    "-b",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Buildspec file (default: buildspec.yml in the source directory).",
+)
+@click.option("--image", "-i", default=None, help="Build image (Docker runner).")
+@click.option(
+    "--runner",
+    type=click.Choice(["auto", "docker", "host"]),
+    default="auto",
+    show_default=True,
+    help="auto: Docker when an engine answers, else host processes.",
+)
+@click.option(
+    "--artifacts",
+    "-a",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory the build's artifacts are written to.",
+)
+@click.option(
+    "--packaging",
+    type=click.Choice(["ZIP", "NONE"], case_sensitive=False),
+    default="ZIP",
+    show_default=True,
+    help="ZIP writes artifacts.zip (and <id>.zip per secondary artifact); NONE the files.",
+)
+@click.option(
+    "--env-file",
+    "-e",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="KEY=VALUE lines added to the build's environment variables.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the LOCAL cache is kept between runs "
+    "(default ~/.cache/forgeline/build-local/<hash of the source path>).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither restore nor save the cache.")
+@click.option(
+    "--compute-type", default="BUILD_GENERAL1_SMALL", show_default=True, help="CPU/memory size."
+)
+@click.option("--privileged", is_flag=True, help="Privileged mode (e.g. Docker in the build).")
+def build_local(
+    source: Path,
+    buildspec: Path | None,
+    image: str | None,
+    runner: str,
+    artifacts: Path | None,
+    packaging: str,
+    env_file: Path | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    compute_type: str,
+    privileged: bool,
+) -> None:
+    """Run a buildspec on this machine, without a server (like AWS's local CodeBuild agent).
+
+    Exits 0 when the build SUCCEEDED, 1 otherwise, 2 for a command line that cannot be built.
+    """
+    from services.build import local
+
+    options = local.LocalBuildOptions(
+        source=source,
+        buildspec=buildspec,
+        image=image,
+        runner=runner,
+        artifacts=artifacts,
+        packaging=packaging.upper(),
+        env_file=env_file,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        compute_type=compute_type,
+        privileged=privileged,
+    )
+    try:
+        status = local.run_local_build(options, click.echo)
+    except local.LocalBuildUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(status)
+
+
 @main.command()
 def codegen() -> None:
     """Regenerate typed stubs from the installed botocore models."""

@@ -45,6 +45,10 @@ class Runtime:
 
     def stop(self) -> None:
         if self.worker is not None:
+            # Builds run beside the worker's pool: end them before it stops.
+            from services.build.scheduler import shutdown_all
+
+            shutdown_all()
             self.worker.stop()
             self.worker = None
         from services.core.db import dispose_engines

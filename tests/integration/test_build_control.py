@@ -159,12 +159,15 @@ def test_start_build_idempotency_token(codebuild):
     first = codebuild.start_build(projectName=project, idempotencyToken="tok-1")["build"]
     again = codebuild.start_build(projectName=project, idempotencyToken="tok-1")["build"]
     assert again["id"] == first["id"]
-    assert code_of(
-        codebuild.start_build,
-        projectName=project,
-        idempotencyToken="tok-1",
-        sourceVersion="other",
-    ) == "InvalidInputException"
+    assert (
+        code_of(
+            codebuild.start_build,
+            projectName=project,
+            idempotencyToken="tok-1",
+            sourceVersion="other",
+        )
+        == "InvalidInputException"
+    )
     wait_for_build(codebuild, first["id"])
 
 
@@ -175,7 +178,9 @@ def test_state_and_phase_change_events_are_published(server, codebuild):
     events = []
     while batch := reader.read(limit=1000, source="aws.codebuild"):
         events += [to_eventbridge(e) for e in batch if build["arn"] in e.resources]
-    states = [e["detail"]["build-status"] for e in events if e["detail-type"].endswith("State Change")]
+    states = [
+        e["detail"]["build-status"] for e in events if e["detail-type"].endswith("State Change")
+    ]
     assert states == ["IN_PROGRESS", "SUCCEEDED"]
     completed = [
         e["detail"]["completed-phase"] for e in events if e["detail-type"].endswith("Phase Change")

@@ -83,3 +83,36 @@ def test_a_killed_worker_fails_its_build_and_removes_the_container(tmp_path: Any
             buildspecOverride="version: 0.2\nphases:\n  build:\n    commands:\n      - echo ok\n",
         )["build"]
         assert wait_for_build(codebuild, after["id"])["buildStatus"] == "SUCCEEDED"
+
+
+def test_a_server_shut_down_mid_build_ends_it_and_removes_the_container(tmp_path: Any) -> None:
+    tiny_image()
+    import docker
+
+    from services.build.tables_builds import Build
+    from services.core.db import session_scope
+
+    with running_server(tmp_path, extra_env={"FORGELINE_BUILD_RUNNER": "docker"}) as server:
+        codebuild = server.client("codebuild")
+        project = create_project(
+            codebuild, "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300\n"
+        )
+        build = codebuild.start_build(projectName=project)["build"]
+        deadline = time.monotonic() + 60
+        while codebuild.batch_get_builds(ids=[build["id"]])["builds"][0]["currentPhase"] != "BUILD":
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        database_url = server.database_url
+        stopping = time.monotonic()
+        for process in server.processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in server.processes:
+            process.wait(timeout=30)
+        assert time.monotonic() - stopping < 20
+        with session_scope(database_url) as session:
+            row = session.get(Build, build["id"])
+            assert row is not None
+            assert row.build_complete and row.build_status == "FAULT"
+            assert "BUILD_WORKER_STOPPED" in str(row.phases)
+        label = f"org.forgeline.build-id={build['id']}"
+        assert not docker.from_env().containers.list(all=True, filters={"label": label})

@@ -104,6 +104,39 @@ def test_groups_and_streams_are_created_described_and_deleted(logs: Any, group: 
     assert error_code(no_group) == "ResourceNotFoundException"
 
 
+def test_log_group_tags(logs: Any) -> None:
+    name = unique("/tagged")
+    logs.create_log_group(logGroupName=name, tags={"team": "build", "env": "ci"})
+    try:
+        arn = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["logGroupArn"]
+        assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {
+            "team": "build",
+            "env": "ci",
+        }
+        logs.tag_resource(resourceArn=arn, tags={"owner": "me"})
+        logs.untag_resource(resourceArn=arn, tagKeys=["env"])
+        assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {
+            "team": "build",
+            "owner": "me",
+        }
+        with pytest.raises(ClientError) as too_many:
+            logs.tag_resource(resourceArn=arn, tags={f"k{n}": "v" for n in range(49)})
+        assert error_code(too_many) == "TooManyTagsException"
+        with pytest.raises(ClientError) as reserved:
+            logs.tag_resource(resourceArn=arn, tags={"aws:x": "v"})
+        assert error_code(reserved) == "InvalidParameterException"
+    finally:
+        logs.delete_log_group(logGroupName=name)
+    logs.create_log_group(logGroupName=name)  # tags went with the deleted group
+    try:
+        assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+    finally:
+        logs.delete_log_group(logGroupName=name)
+    with pytest.raises(ClientError) as missing:
+        logs.list_tags_for_resource(resourceArn=arn)
+    assert error_code(missing) == "ResourceNotFoundException"
+
+
 def test_describe_log_groups_pages_by_name(logs: Any) -> None:
     prefix = unique("/paging")
     names = [f"{prefix}/{n:02d}" for n in range(7)]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -427,3 +430,57 @@ def test_concurrent_overwrites_get_distinct_versions(ssm, forgeline, root):
     history = ssm.get_parameter_history(Name=name)["Parameters"]
     assert [h["Version"] for h in history] == versions
     assert ssm.get_parameter(Name=name)["Parameter"]["Version"] == writers
+
+
+def test_the_aws_cli_reads_parameters_and_secrets(forgeline, root):
+    """The AWS CLI pages through results itself: its loops must end."""
+    env = dict(os.environ)
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(forgeline.credentials_file),
+        AWS_PROFILE="forgeline",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/dev/null",
+    )
+    env.pop("AWS_ACCESS_KEY_ID", None)
+    env.pop("AWS_SECRET_ACCESS_KEY", None)
+
+    def aws(*args: str) -> Any:
+        result = subprocess.run(
+            ["aws", "--endpoint-url", forgeline.url, *args, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    for index in range(12):
+        aws(
+            "ssm",
+            "put-parameter",
+            "--name",
+            f"{root}/cli/p{index:02d}",
+            "--value",
+            f"v{index}",
+            "--type",
+            "SecureString",
+        )
+    listed = aws("ssm", "get-parameters-by-path", "--path", f"{root}/cli", "--with-decryption")
+    assert [p["Value"] for p in listed["Parameters"]] == [f"v{i}" for i in range(12)]
+    described = aws(
+        "ssm",
+        "describe-parameters",
+        "--parameter-filters",
+        f"Key=Path,Option=Recursive,Values={root}/cli",
+        "--page-size",
+        "5",
+    )
+    assert len(described["Parameters"]) == 12
+
+    secret = f"{root[1:]}/cli-secret"
+    aws("secretsmanager", "create-secret", "--name", secret, "--secret-string", "from-cli")
+    value = aws("secretsmanager", "get-secret-value", "--secret-id", secret)
+    assert value["SecretString"] == "from-cli"
+    found = aws("secretsmanager", "list-secrets", "--filters", f"Key=name,Values={secret}")
+    assert [s["Name"] for s in found["SecretList"]] == [secret]

@@ -35,7 +35,9 @@ def tiny_image() -> str:
     return images.ensure_image("tiny")
 
 
-def build_server(tmp_path_factory: Any, runner: str = "docker", **env: str) -> Iterator[ForgelineServer]:
+def build_server(
+    tmp_path_factory: Any, runner: str = "docker", **env: str
+) -> Iterator[ForgelineServer]:
     """A server for build tests: builds run on `runner`; a build "minute" lasts one second,
     so timeout rules can be tested in seconds."""
     extra = {"FORGELINE_BUILD_RUNNER": runner, "FORGELINE_BUILD_MINUTE_SECONDS": "1", **env}

@@ -92,7 +92,7 @@ class S3Endpoint:
         for name, value in header_pairs:
             headers.setdefault(name, value)
         body = ReceiveStream(receive)
-        operation, account, status = "unknown", None, 500
+        operation, account, status, code = "unknown", None, 500, None
         sent = _Sender(send, method == "HEAD", request_id)
         try:
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
@@ -126,15 +126,18 @@ class S3Endpoint:
             status = response.status
             sent.response(response)
         except S3Error as error:
-            status = error.status
+            status, code = error.status, error.code
             if sent.started:
-                raise
+                log.warning(
+                    "response interrupted: %s", error.message, extra={"request_id": request_id}
+                )
+                return
             closing = not self._drain(body, headers)
             sent.error(error, closing)
         except ClientDisconnect:
             status = 499
         except Exception:
-            status = 500
+            status, code = 500, "InternalError"
             if sent.started:
                 # Too late for an error document: the client sees the response cut short.
                 log.warning("response interrupted", exc_info=True, extra={"request_id": request_id})
@@ -157,6 +160,7 @@ class S3Endpoint:
                     "operation": operation,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "error": code,
                 },
             )
 

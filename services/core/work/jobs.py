@@ -91,7 +91,9 @@ class Heartbeat:
         while not self._stopped.wait(interval):
             try:
                 with self._sessions.begin() as session:
-                    held = renew(session, self._model, self.job_id, self._owner, self._lease_seconds)
+                    held = renew(
+                        session, self._model, self.job_id, self._owner, self._lease_seconds
+                    )
             except Exception:
                 # A failed renewal is not a lost lease yet; the next beat tries again.
                 logger.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
