@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("kms_key_id", sa.String(length=256), nullable=True),
         sa.Column("deletion_protection", sa.Boolean(), nullable=False),
         sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_stamp_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_groups")),
         sa.UniqueConstraint("account_id", "region", "name", name=op.f("uq_log_groups_account_id")),
         sqlite_autoincrement=True,

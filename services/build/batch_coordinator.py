@@ -20,13 +20,12 @@ import datetime as dt
 import logging
 import tempfile
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from services.build import batches, builds, projects
 from services.build.buildspec import BuildspecError, parse_buildspec
@@ -37,7 +36,8 @@ from services.build.tables_batches import BuildBatch
 from services.build.tables_builds import Build
 from services.build.tables_projects import BuildProject
 from services.core.context import RequestContext
-from services.core.db import utcnow
+from services.core.db import get_sessionmaker, is_postgres, utcnow
+from services.core.events.stream import PUBLISH_LOCK_KEY
 from services.core.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,8 @@ SUBMITTED = "SUBMITTED"
 DOWNLOAD_BATCHSPEC = "DOWNLOAD_BATCHSPEC"
 IN_PROGRESS = "IN_PROGRESS"
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
-LOCK_TRIES = 6
-LOCK_RETRY_SECONDS = 0.05
+_DEFERRED_STOPS = "forgeline.batch_deferred_stops"
+_DEFERRED_HOOKED = "forgeline.batch_deferred_hooked"
 
 # StartBuildBatch members that mean the same in StartBuild: every build of the batch gets them.
 _PASSED_TO_BUILDS = (
@@ -396,9 +396,7 @@ def _advance(session: Session, batch: BuildBatch) -> None:
         to_stop = [i for i in step.stop if i not in asked_to_stop]
         for identifier in to_stop:
             asked_to_stop.add(identifier)
-            running = _lock_unless_finishing(session, by_id[identifier]["buildId"])
-            if running is not None:
-                builds.request_stop(session, running)
+            _stop_build(session, by_id[identifier]["buildId"])
         if step.batch_status is not None:
             _finish_run(batch, step.batch_status)
             return
@@ -406,21 +404,49 @@ def _advance(session: Session, batch: BuildBatch) -> None:
             return
 
 
-def _lock_unless_finishing(session: Session, build_id: str) -> Build | None:
-    """The build's row, locked; None if another transaction keeps it locked.
+def _stop_build(session: Session, build_id: str) -> None:
+    """Ask a build of the batch to stop, now or, if its row is busy, right after commit.
 
-    A worker finishing a build holds its row and then waits for the batch's lock, which
-    this transaction holds: waiting for that row would deadlock. Other holders (a lease
-    renewal) let go within moments, so a few quick tries tell the two apart; a build
-    that is finishing needs no stop, and its own listener call advances the batch.
+    A worker finishing a build holds that build's row (and, on Postgres, the event
+    publishing lock) while it advances the batch; the build to stop may meanwhile be
+    waiting for one of those in its own transaction. Waiting for its row here could
+    deadlock, so a busy row is stopped after this transaction commits, when this one
+    holds nothing.
     """
     statement = select(Build).where(Build.id == build_id).with_for_update(skip_locked=True)
-    for attempt in range(LOCK_TRIES):
-        row = session.scalars(statement).first()
-        if row is not None or session.get(Build, build_id) is None:
-            return row
-        time.sleep(LOCK_RETRY_SECONDS * (attempt + 1))
-    return None
+    row = session.scalars(statement).first()
+    if row is not None:
+        builds.request_stop(session, row)
+        return
+    pending: list[str] = session.info.setdefault(_DEFERRED_STOPS, [])
+    pending.append(build_id)
+    if not session.info.get(_DEFERRED_HOOKED):
+        event.listen(session, "after_commit", _stop_deferred)
+        event.listen(session, "after_transaction_end", _drop_deferred)
+        session.info[_DEFERRED_HOOKED] = True
+
+
+def _stop_deferred(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    build_ids = session.info.pop(_DEFERRED_STOPS, [])
+    if not build_ids:
+        return
+    try:
+        sessions = get_sessionmaker(get_settings().resolved_database_url)
+        with sessions.begin() as fresh:
+            for build_id in build_ids:
+                row = fresh.get(Build, build_id, with_for_update=True)
+                if row is not None:
+                    builds.request_stop(fresh, row)
+    except Exception:
+        # The batch still wants them stopped: its next advance asks again.
+        logger.exception("could not stop builds %s of a batch", ", ".join(build_ids))
+
+
+def _drop_deferred(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_DEFERRED_STOPS, None)
 
 
 def _finish_run(batch: BuildBatch, status: str) -> None:
@@ -541,8 +567,20 @@ def get_batch(
         raise errors.ResourceNotFoundException(f"Build batch {batch_id} does not exist.")
     batch = next(iter(found.values()))
     if lock:
-        session.refresh(batch, with_for_update=True)
+        lock_batch(session, batch)
     return batch
+
+
+def lock_batch(session: Session, batch: BuildBatch) -> None:
+    """Lock a batch to change it from an API call.
+
+    A finishing build takes the event publishing lock (Postgres) and then its batch's
+    row; stopping or starting builds here publishes events too. Taking the two in the
+    same order keeps an API call and a worker from waiting on each other forever.
+    """
+    if is_postgres(session):
+        session.execute(select(func.pg_advisory_xact_lock(PUBLISH_LOCK_KEY)))
+    session.refresh(batch, with_for_update=True)
 
 
 def _summary(build: Build) -> dict[str, Any]:

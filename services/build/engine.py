@@ -49,7 +49,7 @@ from services.build.runners import RunInterrupted, RunnerError, RunSpec, choose_
 from services.build.secret_values import SecretResolutionError
 from services.build.tables_builds import Build
 from services.core.db import get_sessionmaker, utcnow
-from services.core.settings import Settings
+from services.core.settings import Settings, builds_root
 from services.core.work.jobs import Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class BuildRun:
             self.state = BuildState(
                 phases=tuple(builds.phase_from_json(data) for data in build.phases)
             )
-        self.root = self.settings.data_dir / "builds" / self.snapshot.uuid
+        self.root = builds_root(self.settings) / self.snapshot.uuid
         watcher = threading.Thread(target=self._watch, name="build-watch", daemon=True)
         try:
             self.log = open_log(self.settings, self.snapshot, self.log_echo)
@@ -447,8 +447,7 @@ class BuildRun:
     # ------------------------------------------------------------ helpers
 
     def _failed(self, code: str, message: str) -> Event:
-        if self.log is not None:
-            self.log.note(f"Phase context status code: {code} Message: {message}")
+        # The log shows the context once the phase completes (BuildLog.phase_complete).
         return PhaseFailed(utcnow(), (PhaseContext(code, message),))
 
     def _interrupted(self) -> bool:

@@ -24,17 +24,41 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.build import builds, cache, images, s3locations
 from services.build.buildspec import BuildspecError, parse_buildspec
+from services.build.engine import BuildRun
+from services.build.phases import COMPLETED, Event
+from services.build.reports import files as report_files
+from services.build.runners import choose_runner, describe_runner_choice
+from services.build.runners.select import reset_runner_choice
+from services.build.sources import SourceError, extract_zip
+from services.build.tables_builds import Build
+from services.build.tables_reports import Report
+from services.core import lifecycle
+from services.core.blobstore import get_blob_store
+from services.core.context import RequestContext
+from services.core.db import dispose_engines, get_sessionmaker, session_scope
+from services.core.protocol.catalog import service_model
+from services.core.protocol.dispatch import Dispatcher
+from services.core.protocol.errors import AwsError
+from services.core.providers import load_providers
 from services.core.settings import Settings, get_settings, reset_settings_cache
+from services.core.work import celery_app
+from services.core.work.jobs import Heartbeat
+from services.core.work.leases import SUCCEEDED, claim, complete, new_owner
 
 ACCOUNT_ID = "000000000000"
 REGION = "us-east-1"
@@ -48,8 +72,10 @@ WAIT_SECONDS = 0.2
 
 Echo = Callable[[str], None]
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+# Names a shell can export: the engine passes only these on to commands.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PROJECT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+_SOURCE_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,127}\Z")
 
 
 class LocalBuildUsageError(Exception):
@@ -69,6 +95,10 @@ class LocalBuildOptions:
     use_cache: bool = True
     compute_type: str = "BUILD_GENERAL1_SMALL"
     privileged: bool = False
+    # (sourceIdentifier, directory): each copied to CODEBUILD_SRC_DIR_<sourceIdentifier>.
+    secondary_sources: tuple[tuple[str, Path], ...] = ()
+    # Where the report files the buildspec names are copied (AWS's agent: -r).
+    report_dir: Path | None = None
 
 
 # ---------------------------------------------------------------- inputs
@@ -92,7 +122,8 @@ def parse_env_file(text: str, origin: str = "env file") -> list[dict[str, str]]:
         name = name.strip()
         if not sep or not _ENV_NAME.match(name):
             raise LocalBuildUsageError(
-                f"{origin}, line {number}: expected NAME=VALUE, got {raw.strip()!r}"
+                f"{origin}, line {number}: expected NAME=VALUE with a shell variable name, "
+                f"got {raw.strip()!r}"
             )
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
@@ -101,6 +132,22 @@ def parse_env_file(text: str, origin: str = "env file") -> list[dict[str, str]]:
     return [
         {"name": name, "value": value, "type": "PLAINTEXT"} for name, value in variables.items()
     ]
+
+
+def parse_secondary_source(text: str) -> tuple[str, Path]:
+    """`IDENTIFIER:DIRECTORY` (as AWS's agent takes `-s`) -> (identifier, directory)."""
+    identifier, sep, directory = text.partition(":")
+    if not sep or not directory:
+        raise LocalBuildUsageError(f"secondary source {text!r}: expected IDENTIFIER:DIRECTORY")
+    if not _SOURCE_IDENTIFIER.match(identifier):
+        raise LocalBuildUsageError(
+            f"secondary source identifier {identifier!r}: use up to 127 letters, digits "
+            "and underscores"
+        )
+    path = Path(directory)
+    if not path.is_dir():
+        raise LocalBuildUsageError(f"secondary source {identifier}: {directory} is not a directory")
+    return identifier, path.resolve()
 
 
 def default_cache_dir(source: Path) -> Path:
@@ -113,7 +160,8 @@ def default_cache_dir(source: Path) -> Path:
 def project_name_for(source: Path) -> str:
     """A valid CodeBuild project name from the source directory's name."""
     name = _PROJECT_NAME_CHARS.sub("-", source.resolve().name).strip("-_")[:255]
-    return name if name else DEFAULT_PROJECT
+    # CodeBuild wants 2 to 255 characters, starting with a letter or digit.
+    return name if len(name) >= 2 else DEFAULT_PROJECT
 
 
 def read_buildspec(options: LocalBuildOptions) -> str:
@@ -146,7 +194,11 @@ def copy_source(source: Path, dest: Path) -> None:
 
 
 def _state_environment(data_dir: Path, runner: str) -> dict[str, str]:
-    """Settings that keep the run to its own directory, whatever FORGELINE_* says."""
+    """Settings that keep the run to its own directory, whatever FORGELINE_* says.
+
+    FORGELINE_BUILD_DIR is left as set: it says where Docker can see build directories
+    (e.g. from inside a container using the host's engine), which holds here too.
+    """
     return {
         "FORGELINE_DATA_DIR": str(data_dir),
         "FORGELINE_DATABASE_URL": f"sqlite:///{(data_dir / 'forgeline.db').resolve()}",
@@ -163,10 +215,6 @@ def _state_environment(data_dir: Path, runner: str) -> dict[str, str]:
 @contextlib.contextmanager
 def throwaway_state(runner: str) -> Iterator[Settings]:
     """A migrated state directory for one run; removed afterwards."""
-    from services.core import lifecycle
-    from services.core.db import dispose_engines
-    from services.core.work import celery_app
-
     data_dir = Path(tempfile.mkdtemp(prefix="forgeline-build-local-"))
     overrides = _state_environment(data_dir, runner)
     saved = {name: os.environ.get(name) for name in overrides}
@@ -195,15 +243,9 @@ class _Api:
     answered by the same handlers, without HTTP."""
 
     def __init__(self) -> None:
-        from services.core.protocol.dispatch import Dispatcher
-        from services.core.providers import load_providers
-
         self.dispatcher = Dispatcher(load_providers(["build"]))
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        from services.core.context import RequestContext
-        from services.core.protocol.catalog import service_model
-
         prefix = service_model("codebuild").metadata["targetPrefix"]
         resolved = self.dispatcher.resolve(f"{prefix}.{operation}")
         parsed = self.dispatcher.parse_body(resolved, json.dumps(params).encode())
@@ -229,8 +271,6 @@ def _local_user() -> str:
 def choose_image(options: LocalBuildOptions, runner_name: str) -> str:
     """The image to build in: --image, else forgeline/standard:latest if present, else the
     tiny image (made on the spot if missing). The host runner uses none."""
-    from services.build import images
-
     if options.image:
         return options.image
     if runner_name != "docker":
@@ -238,7 +278,11 @@ def choose_image(options: LocalBuildOptions, runner_name: str) -> str:
     present = {entry["image"] for entry in images.list_images()}
     if images.DEFAULT_TAGS["standard"] in present:
         return images.DEFAULT_TAGS["standard"]
-    return images.ensure_image("tiny")
+    try:
+        return images.ensure_image("tiny")
+    except Exception:
+        # No image could be made (e.g. the engine is gone): PROVISIONING says so clearly.
+        return images.DEFAULT_TAGS["tiny"]
 
 
 # ---------------------------------------------------------------- the build
@@ -250,7 +294,7 @@ def build_parameters(
     """CreateProject's and StartBuild's parameters for this run."""
     project: dict[str, Any] = {
         "name": project_name_for(options.source),
-        "description": f"forgeline build-local of {options.source.resolve()}",
+        "description": f"forgeline build-local of {options.source.resolve()}"[:255],
         # The tree itself is copied in by the run; the buildspec travels inline.
         "source": {"type": "NO_SOURCE", "buildspec": buildspec_text},
         "artifacts": {"type": "NO_ARTIFACTS"},
@@ -271,22 +315,22 @@ def build_parameters(
     if variables:
         start["environmentVariablesOverride"] = variables
     if options.artifacts is not None:
-        start["artifactsOverride"] = _artifact_config(options.packaging, None)
+        start["artifactsOverride"] = _artifact_config(None)
         secondary = _secondary_artifact_ids(buildspec_text)
         if secondary:
             start["secondaryArtifactsOverride"] = [
-                _artifact_config(options.packaging, identifier) for identifier in secondary
+                _artifact_config(identifier) for identifier in secondary
             ]
     return project, start
 
 
-def _artifact_config(packaging: str, identifier: str | None) -> dict[str, Any]:
-    name = identifier or "artifacts"
+def _artifact_config(identifier: str | None) -> dict[str, Any]:
+    # Always stored as a zip, which keeps modes and links; --packaging NONE unpacks it.
     config: dict[str, Any] = {
         "type": "S3",
         "location": ARTIFACT_BUCKET,
-        "name": f"{name}.zip" if packaging == "ZIP" else name,
-        "packaging": packaging,
+        "name": f"{identifier or 'artifacts'}.zip",
+        "packaging": "ZIP",
     }
     if identifier is not None:
         config["artifactIdentifier"] = identifier
@@ -309,12 +353,9 @@ class _Watch:
     cache_restored: bool = False
     cache_missed: bool = False
     cache_saved: bool = False
-    lines: list[str] = field(default_factory=list)
 
 
 def _watching_echo(echo: Echo, watch: _Watch) -> Echo:
-    from services.build import cache
-
     def show(line: str) -> None:
         if cache.cache_hit(line):
             watch.cache_restored = True
@@ -322,7 +363,10 @@ def _watching_echo(echo: Echo, watch: _Watch) -> Echo:
             watch.cache_missed = True
         elif cache.SAVED_MARKER in line:
             watch.cache_saved = True
-        echo(line)
+        try:
+            echo(line)
+        except OSError:
+            pass  # the terminal went away (a closed pipe): the build itself goes on
 
     return show
 
@@ -330,10 +374,16 @@ def _watching_echo(echo: Echo, watch: _Watch) -> Echo:
 class _BuildThread:
     """Runs the build beside the main thread, which waits and turns Ctrl-C into StopBuild."""
 
-    def __init__(self, settings: Settings, build_id: str, source: Path, echo: Echo) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        build_id: str,
+        options: LocalBuildOptions,
+        echo: Echo,
+    ) -> None:
         self.settings = settings
         self.build_id = build_id
-        self.source = source
+        self.options = options
         self.echo = echo
         self.failure: BaseException | None = None
         # Waited on instead of Thread.join: a join interrupted by Ctrl-C can leave the
@@ -367,11 +417,6 @@ class _BuildThread:
 
     def _run_claimed(self) -> None:
         """Claim the build and run it under a renewed lease, as a worker's build slot does."""
-        from services.build.tables_builds import Build
-        from services.core.db import get_sessionmaker
-        from services.core.work.jobs import Heartbeat
-        from services.core.work.leases import SUCCEEDED, claim, complete, new_owner
-
         settings = self.settings
         sessions = get_sessionmaker(settings.resolved_database_url)
         owner = new_owner()
@@ -385,44 +430,104 @@ class _BuildThread:
         )
         heartbeat.start()
         try:
-            run = _local_build_run(self.source)(settings, self.build_id, heartbeat)
+            run = LocalBuildRun(settings, self.build_id, heartbeat, self.options)
             run.log_echo = self.echo
-            run.run()
+            run.finish()
         finally:
             heartbeat.stop()
             with sessions.begin() as session:
                 complete(session, Build, self.build_id, owner, SUCCEEDED)
 
 
-def _local_build_run(source: Path) -> Any:
-    """The engine's BuildRun, with DOWNLOAD_SOURCE first copying `source` into the build."""
-    from services.build.engine import BuildRun
+class LocalBuildRun(BuildRun):
+    """The engine's run, with DOWNLOAD_SOURCE first copying a local directory into the
+    build's source directory (then fetching as usual: NO_SOURCE with the buildspec inline)."""
 
-    class LocalBuildRun(BuildRun):
-        def _download_source(self) -> Any:
+    def __init__(
+        self,
+        settings: Settings,
+        build_id: str,
+        heartbeat: Heartbeat,
+        options: LocalBuildOptions,
+    ) -> None:
+        super().__init__(settings, build_id, heartbeat)
+        self.source = options.source
+        self.secondary_sources = options.secondary_sources
+        self.report_dir = options.report_dir
+        self.torn_down = threading.Event()
+
+    def finish(self) -> None:
+        """Run the build and wait for its tear-down, which the engine may leave to a thread
+        (container removal, the log's last flush): the command reports only after it."""
+        self.run()
+        if self._done.is_set():  # the run got far enough to tear anything down
+            self.torn_down.wait()
+
+    def _tear_down(self) -> None:
+        try:
+            super()._tear_down()
+        finally:
+            self.torn_down.set()
+
+    def _download_source(self) -> Event:
+        try:
+            copy_source(self.source, self.root / "src")
+        except OSError as exc:
+            return self._failed(
+                "CLIENT_ERROR", f"could not copy the source directory {self.source}: {exc}"
+            )
+        return super()._download_source()
+
+    def _fetch_secondary_sources(self) -> dict[str, str]:
+        directories = super()._fetch_secondary_sources()
+        for identifier, path in self.secondary_sources:
             try:
-                copy_source(source, self.root / "src")
+                copy_source(path, self.root / f"src_{identifier}")
             except OSError as exc:
-                return self._failed(
-                    "CLIENT_ERROR", f"could not copy the source directory {source}: {exc}"
-                )
-            return super()._download_source()
+                raise SourceError(
+                    "CLIENT_ERROR", f"could not copy secondary source {identifier} ({path}): {exc}"
+                ) from exc
+            directories[identifier] = f"{self.runner_session.root_in_runner}/src_{identifier}"
+        return directories
 
-    return LocalBuildRun
+    def _upload_artifacts(self) -> Event:
+        if self.report_dir is not None and self.plan is not None:
+            self._copy_report_files(self.report_dir)
+        return super()._upload_artifacts()
+
+    def _copy_report_files(self, target: Path) -> None:
+        """Each report group's files into `target/<group>/`, paths kept below the base
+        directory (the build directory is gone once the run ends)."""
+        assert self.plan is not None and self.log is not None
+        for name, group in self.plan.reports.items():
+            try:
+                base = report_files.resolve_base(self.root / "src", group.base_directory)
+                found = report_files.collect(self.root / "src", group.base_directory, group.files)
+            except report_files.ReportFilesError as exc:
+                self.log.note(f"Report files of {name} not copied: {exc}")
+                continue
+            for path in found:
+                copy = target / name / path.relative_to(base)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
+            if found:
+                self.log.note(f"Copied {len(found)} report files of {name} to {target / name}")
 
 
 # ---------------------------------------------------------------- the command
 
 
-def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
-    """Run the build; return the exit status (0 SUCCEEDED, 1 otherwise).
+@dataclass(frozen=True)
+class _Inputs:
+    """The checked command line, read before any state exists."""
 
-    Raises LocalBuildUsageError for a command line that cannot be built.
-    """
-    from services.build.runners import choose_runner, describe_runner_choice
-    from services.build.runners.select import reset_runner_choice
-    from services.core.protocol.errors import AwsError
+    options: LocalBuildOptions
+    buildspec_text: str
+    variables: list[dict[str, str]]
+    cache_dir: Path | None
 
+
+def _check(options: LocalBuildOptions) -> _Inputs:
     if options.packaging not in PACKAGINGS:
         raise LocalBuildUsageError(f"packaging must be one of {', '.join(PACKAGINGS)}")
     if options.runner not in RUNNERS:
@@ -430,26 +535,47 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
     source = options.source.resolve()
     if not source.is_dir():
         raise LocalBuildUsageError(f"source {options.source} is not a directory")
-    buildspec_text = read_buildspec(options)
+    identifiers = [identifier for identifier, _ in options.secondary_sources]
+    for identifier in identifiers:
+        if identifiers.count(identifier) > 1:
+            raise LocalBuildUsageError(f"secondary source {identifier} is given twice")
+    options = replace(options, source=source)
+    env_file = options.env_file
     variables = (
-        parse_env_file(
-            options.env_file.read_text(encoding="utf-8", errors="replace"), str(options.env_file)
-        )
-        if options.env_file is not None
+        parse_env_file(env_file.read_text(encoding="utf-8", errors="replace"), str(env_file))
+        if env_file is not None
         else []
     )
-    cache_dir = (options.cache_dir or default_cache_dir(source)) if options.use_cache else None
+    return _Inputs(
+        options=options,
+        buildspec_text=read_buildspec(options),
+        variables=variables,
+        cache_dir=(options.cache_dir or default_cache_dir(source)) if options.use_cache else None,
+    )
+
+
+def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
+    """Run the build; return the exit status (0 SUCCEEDED, 1 otherwise).
+
+    Raises LocalBuildUsageError for a command line that cannot be built.
+    """
+    inputs = _check(options)
+    options, cache_dir = inputs.options, inputs.cache_dir
     with throwaway_state(options.runner) as settings:
         # The choice is cached per process; a fresh one follows this run's --runner.
         reset_runner_choice()
         runner_name = choose_runner(settings).name
         image = choose_image(options, runner_name)
-        echo(f"Source: {source}")
+        echo(f"Source: {options.source}")
+        for identifier, path in options.secondary_sources:
+            echo(f"Secondary source {identifier}: {path}")
         echo(f"Runner: {describe_runner_choice(settings).removeprefix('build runner: ')}")
         echo(f"Image: {image if runner_name == 'docker' else '(none: host runner)'}")
         if cache_dir is not None:
             echo(f"Cache: {cache_dir}")
-        project_params, start_params = build_parameters(options, buildspec_text, image, variables)
+        project_params, start_params = build_parameters(
+            options, inputs.buildspec_text, image, inputs.variables
+        )
         api = _Api()
         try:
             api.call("CreateProject", project_params)
@@ -457,26 +583,28 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
         except AwsError as exc:
             raise LocalBuildUsageError(f"{exc.code}: {exc.message}") from None
         echo(f"Build: {build_id}")
-        project_name = project_params["name"]
-        if cache_dir is not None:
-            _bring_cache_in(settings, cache_dir, project_name)
         watch = _Watch()
-        build = _BuildThread(settings, build_id, source, _watching_echo(echo, watch))
+        build = _BuildThread(settings, build_id, options, _watching_echo(echo, watch))
         started = time.monotonic()
-        build.start()
-        try:
-            build.wait(api)
-        except KeyboardInterrupt:
-            echo("Abandoning the build: removing what it left running.")
-            choose_runner(settings).remove_build_container(build_id)
-            raise
-        finally:
-            if cache_dir is not None and build.done.is_set():
-                _take_cache_out(settings, cache_dir, project_name)
+        with (
+            _kept_cache(settings, cache_dir, project_params["name"], build.done),
+            _terminate_as_interrupt(),
+        ):
+            build.start()
+            try:
+                build.wait(api)
+            except KeyboardInterrupt:
+                echo("Abandoning the build: removing what it left running.")
+                choose_runner(settings).remove_build_container(build_id)
+                raise
         if build.failure is not None:
             echo(f"Forgeline could not run the build: {build.failure!r}")
-        summary = summarize(settings, build_id, options, watch, cache_dir)
+        summary = summarize(build_id, options, watch, cache_dir)
         summary.elapsed = time.monotonic() - started
+        if options.artifacts is not None:
+            summary.artifacts = write_artifacts(
+                settings, summary.results, options.artifacts, options.packaging
+            )
         for line in summary.lines():
             echo(line)
         return 0 if summary.status == "SUCCEEDED" and build.failure is None else 1
@@ -485,30 +613,63 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
 # ---------------------------------------------------------------- cache in and out
 
 
-def _bring_cache_in(settings: Settings, cache_dir: Path, project_name: str) -> None:
-    """Put the kept cache where the engine looks for the project's LOCAL cache."""
-    from services.build import cache
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job's timeout, `kill`) stops the build as Ctrl-C does, rather than
+    ending the process with the build's container still running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _kept_cache(
+    settings: Settings, cache_dir: Path | None, project_name: str, done: threading.Event
+) -> Iterator[None]:
+    """Lend the kept cache to the project's LOCAL cache for the run; afterwards keep what
+    the build saved. A build that saved nothing (stopped, or failed early) leaves
+    `cache_dir` as it was."""
+    if cache_dir is None:
+        yield
+        return
     kept = cache.local_cache_dir(settings, ACCOUNT_ID, REGION, project_name)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    for entry in cache_dir.iterdir():
-        shutil.move(str(entry), str(kept / entry.name))
+    # Linked, not moved: the build renames the cache away and writes a new one beside
+    # it, never into its files, so the kept cache survives whatever the build does.
+    shutil.copytree(cache_dir, kept, symlinks=True, copy_function=_link_or_copy, dirs_exist_ok=True)
+    try:
+        yield
+    finally:
+        # An abandoned build may still be writing its cache: keep the previous one.
+        if done.is_set() and cache.has_cached_content(kept):
+            _empty_directory(cache_dir)
+            for entry in kept.iterdir():
+                if not entry.name.startswith("."):  # not a stage a failed save left behind
+                    shutil.move(str(entry), str(cache_dir / entry.name))
 
 
-def _take_cache_out(settings: Settings, cache_dir: Path, project_name: str) -> None:
-    """Keep what the build saved (or the cache as it came in) for the next run."""
-    from services.build import cache
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, destination)
 
-    kept = cache.local_cache_dir(settings, ACCOUNT_ID, REGION, project_name)
-    for entry in cache_dir.iterdir():
+
+def _empty_directory(directory: Path) -> None:
+    for entry in directory.iterdir():
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+            shutil.rmtree(entry)
         else:
-            entry.unlink(missing_ok=True)
-    for entry in kept.iterdir():
-        if entry.name.startswith("."):
-            continue  # a stage a failed save left behind
-        shutil.move(str(entry), str(cache_dir / entry.name))
+            entry.unlink()
 
 
 # ---------------------------------------------------------------- the summary
@@ -529,10 +690,11 @@ class Summary:
     status: str
     phases: list[tuple[str, str, float | None, str]]
     exported: list[dict[str, str]]
-    artifacts: list[str]
+    results: dict[str, Any]
     reports: list[ReportSummary]
     cache: str
     no_artifacts_reason: str = "none"
+    artifacts: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     def lines(self) -> list[str]:
@@ -563,23 +725,18 @@ class Summary:
 
 
 def summarize(
-    settings: Settings,
     build_id: str,
     options: LocalBuildOptions,
     watch: _Watch,
     cache_dir: Path | None,
 ) -> Summary:
-    from services.build import builds
-    from services.build.tables_builds import Build
-    from services.core.db import session_scope
-
     with session_scope(readonly=True) as session:
         build = session.get(Build, build_id)
         assert build is not None
         phases = []
         for data in build.phases:
             record = builds.phase_from_json(data)
-            if record.phase_status is None and record.phase_type == "COMPLETED":
+            if record.phase_status is None and record.phase_type == COMPLETED:
                 continue
             seconds = (
                 (record.end_time - record.start_time).total_seconds()
@@ -593,17 +750,12 @@ def summarize(
         results = dict(build.results)
         status = build.build_status
         reports = _report_summaries(session, results.get("reportArns") or [])
-    written = (
-        _write_artifacts(settings, results, options.artifacts, options.packaging)
-        if options.artifacts is not None
-        else []
-    )
     return Summary(
         build_id=build_id,
         status=status,
         phases=phases,
         exported=list(results.get("exportedEnvironmentVariables") or []),
-        artifacts=written,
+        results=results,
         reports=reports,
         cache=_describe_cache(watch, cache_dir),
         no_artifacts_reason=(
@@ -627,11 +779,7 @@ def _describe_cache(watch: _Watch, cache_dir: Path | None) -> str:
     return f"{used}{saved} ({cache_dir})"
 
 
-def _report_summaries(session: Any, arns: list[str]) -> list[ReportSummary]:
-    from sqlalchemy import select
-
-    from services.build.tables_reports import Report
-
+def _report_summaries(session: Session, arns: list[str]) -> list[ReportSummary]:
     if not arns:
         return []
     rows = session.scalars(select(Report).where(Report.arn.in_(arns))).all()
@@ -650,13 +798,11 @@ def _report_summaries(session: Any, arns: list[str]) -> list[ReportSummary]:
     return summaries
 
 
-def _write_artifacts(
+def write_artifacts(
     settings: Settings, results: dict[str, Any], target: Path, packaging: str
 ) -> list[str]:
-    """Copy the stored artifacts into `target`: a zip file as it is, a folder's files."""
-    from services.build import s3locations
-    from services.core.blobstore import get_blob_store
-
+    """Copy the build's stored artifacts into `target`: each zip file as it is (ZIP), or
+    unpacked (NONE: the primary's files in `target`, a secondary's in `target/<id>/`)."""
     store = get_blob_store(settings)
     stored = [results.get("artifacts") or {}, *(results.get("secondaryArtifacts") or [])]
     written = []
@@ -665,22 +811,25 @@ def _write_artifacts(
         if not location:
             continue
         bucket, key = s3locations.split_location(location)
-        identifier = artifact.get("artifactIdentifier")
         target.mkdir(parents=True, exist_ok=True)
-        if packaging == "ZIP":
-            path = target / key.rsplit("/", 1)[-1]
-            with store.open(s3locations.blob_key(bucket, key)) as data, path.open("wb") as out:
-                shutil.copyfileobj(data, out)
-            written.append(f"{path} ({path.stat().st_size} bytes)")
-            continue
-        folder = target / identifier if identifier else target
-        prefix = s3locations.blob_key(bucket, key.rstrip("/") + "/")
-        count = 0
-        for info in store.list(prefix):
-            path = folder / info.key[len(prefix) :]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with store.open(info.key) as data, path.open("wb") as out:
-                shutil.copyfileobj(data, out)
-            count += 1
-        written.append(f"{folder} ({count} files)")
+        with tempfile.TemporaryFile() as spool:
+            with store.open(s3locations.blob_key(bucket, key)) as data:
+                shutil.copyfileobj(data, spool)
+            if packaging == "ZIP":
+                path = target / key.rsplit("/", 1)[-1]
+                spool.seek(0)
+                with path.open("wb") as out:
+                    shutil.copyfileobj(spool, out)
+                written.append(f"{path} ({path.stat().st_size} bytes)")
+                continue
+            identifier = artifact.get("artifactIdentifier")
+            folder = target / identifier if identifier else target
+            folder.mkdir(parents=True, exist_ok=True)
+            spool.seek(0)
+            try:
+                count = extract_zip(spool, folder)
+            except SourceError as exc:
+                written.append(f"{folder}: could not unpack the artifact: {exc.message}")
+                continue
+            written.append(f"{folder} ({count} {'file' if count == 1 else 'files'})")
     return written

@@ -155,6 +155,14 @@ def stored_bytes_of_groups(session: Session, group_ids: Iterable[int]) -> dict[i
 
 def delete_group(session: Session, group: LogGroup) -> None:
     """Delete the group, its streams and their events."""
+    # Lock the group row first, as writers do (take_group_timestamp), so a delete and a
+    # writer queue instead of deadlocking on each other's rows.
+    session.execute(
+        update(LogGroup)
+        .where(LogGroup.id == group.id)
+        .values(last_stamp_ms=LogGroup.last_stamp_ms)
+        .execution_options(synchronize_session=False)
+    )
     stream_ids = select(LogStream.id).where(LogStream.group_id == group.id)
     # Explicit deletes rather than relying on ON DELETE CASCADE alone: the outcome must
     # not depend on whether a connection enforces foreign keys.
@@ -197,28 +205,12 @@ def ensure_stream(session: Session, group: LogGroup, name: str) -> LogStream:
 
 
 def list_streams(
-    session: Session,
-    group: LogGroup,
-    *,
-    names: Sequence[str] | None = None,
-    prefix: str | None = None,
-    active_from_ms: int | None = None,
-    active_until_ms: int | None = None,
+    session: Session, group: LogGroup, *, prefix: str | None = None
 ) -> list[LogStream]:
-    """The group's streams, by name, optionally only those with events in a time window.
-
-    The window test uses each stream's first and last event times, so a query over a
-    group of many finished builds only touches the streams that can hold matches.
-    """
+    """The group's streams (those with the name prefix), by name."""
     query = select(LogStream).where(LogStream.group_id == group.id)
-    if names is not None:
-        query = query.where(LogStream.name.in_(list(names)))
     if prefix:
         query = query.where(LogStream.name.startswith(prefix, autoescape=True))
-    if active_from_ms is not None:
-        query = query.where(LogStream.last_event_ms >= active_from_ms)
-    if active_until_ms is not None:
-        query = query.where(LogStream.first_event_ms < active_until_ms)
     return list(session.scalars(query.order_by(LogStream.name)))
 
 
@@ -228,6 +220,26 @@ def delete_stream(session: Session, stream: LogStream) -> None:
 
 
 # -- events ----------------------------------------------------------------------------------
+def take_group_timestamp(session: Session, group_id: int, now_ms: int) -> int | None:
+    """The timestamp for a live writer's next batch in the group; None if the group is gone.
+
+    It is never older than the last one handed out in the group, and it is taken under
+    the group row's lock, held until the batch commits. So the group's live events commit
+    in timestamp order, and a reader that has seen an event of time T has seen every
+    live event before T: polling from the newest timestamp seen, as `aws logs tail
+    --follow` does, misses nothing even with several builds writing at once (whatever
+    the clocks of the machines they run on).
+    """
+    last = LogGroup.last_stamp_ms
+    return session.execute(
+        update(LogGroup)
+        .where(LogGroup.id == group_id)
+        .values(last_stamp_ms=case((last > now_ms, last), else_=now_ms))
+        .returning(LogGroup.last_stamp_ms)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+
+
 def append_events(
     session: Session,
     stream_id: int,
@@ -342,28 +354,50 @@ class GroupCursor:
     sequence: int
 
 
-def scan_streams(
+def scan_group(
     session: Session,
-    stream_ids: Sequence[int],
+    group_id: int,
     *,
+    names: Sequence[str] | None,
+    prefix: str | None,
     after: GroupCursor,
     end_ms: int | None,
     limit: int,
-) -> list[StoredEvent]:
-    """Up to `limit` events of the streams after `after`, ordered by (time, stream, seq);
-    with `end_ms`, only events before that time."""
-    if not stream_ids:
-        return []
-    query = select(*_EVENT_COLUMNS).where(
-        LogEvent.stream_id.in_(list(stream_ids)),
-        LogEvent.timestamp_ms >= after.timestamp_ms,
-        tuple_(LogEvent.timestamp_ms, LogEvent.stream_id, LogEvent.sequence)
-        > tuple_(after.timestamp_ms, after.stream_id, after.sequence),
+) -> list[tuple[StoredEvent, str]]:
+    """Up to `limit` (event, stream name) pairs of the group's streams (all, those named,
+    or those with the prefix) after `after`, ordered by (time, stream, sequence); with
+    `end_ms`, only events before that time.
+
+    One statement, so one snapshot: the streams are chosen in the same view of the
+    database as their events are read in.
+    """
+    streams = select(LogStream.id).where(
+        LogStream.group_id == group_id,
+        # Only streams that can hold events in the window: on a group of many finished
+        # builds, a recent window touches few streams.
+        LogStream.last_event_ms >= after.timestamp_ms,
+    )
+    if names is not None:
+        streams = streams.where(LogStream.name.in_(list(names)))
+    if prefix:
+        streams = streams.where(LogStream.name.startswith(prefix, autoescape=True))
+    if end_ms is not None:
+        streams = streams.where(LogStream.first_event_ms < end_ms)
+    query = (
+        select(*_EVENT_COLUMNS, LogStream.name)
+        .join(LogStream, LogStream.id == LogEvent.stream_id)
+        .where(
+            LogEvent.stream_id.in_(streams.scalar_subquery()),
+            # The plain column bound lets the index serve the range.
+            LogEvent.timestamp_ms >= after.timestamp_ms,
+            tuple_(LogEvent.timestamp_ms, LogEvent.stream_id, LogEvent.sequence)
+            > tuple_(after.timestamp_ms, after.stream_id, after.sequence),
+        )
     )
     if end_ms is not None:
         query = query.where(LogEvent.timestamp_ms < end_ms)
     query = query.order_by(LogEvent.timestamp_ms, LogEvent.stream_id, LogEvent.sequence)
-    return [_stored(row) for row in session.execute(query.limit(limit))]
+    return [(StoredEvent(*row[:5]), row[5]) for row in session.execute(query.limit(limit))]
 
 
 def iter_messages(

@@ -11,7 +11,8 @@ everything still buffered, the unterminated last line included.
 Rules, all of them limits on what one build can cost the server:
 
 - One event per line, without its line terminator (`\\n`, or `\\r\\n`). A last line with
-  no terminator waits for more output or for `close()`.
+  no terminator waits for more output or for `close()`. An event's timestamp is when
+  its batch was stored (see `_store` for why), never earlier than the stream's last.
 - Output is decoded as UTF-8; bytes that are not UTF-8 become U+FFFD (NUL too, which no
   database text column takes). Writing never raises because of what the build printed.
 - Secret values (`mask`) are replaced by `***` in every line before it is stored, also
@@ -207,6 +208,7 @@ class LineSplitter:
 @dataclasses.dataclass(frozen=True)
 class LogTarget:
     database_url: str
+    group_id: int
     stream_id: int
     group_name: str
     stream_name: str
@@ -239,10 +241,9 @@ class BuildLogWriter:
         self._splitter = LineSplitter(mask)
         self._engine_splitter = LineSplitter(mask)
         self._cond = threading.Condition()
-        self._pending: list[tuple[int, str]] = []
+        self._pending: list[str] = []
         self._pending_bytes = 0
         self._accepted_bytes = 0
-        self._last_timestamp = 0
         self._queued = 0  # lines handed to the flusher so far
         self._stored = 0  # of those, lines the flusher is done with (stored or given up)
         self._dropped_unreported = 0
@@ -364,11 +365,7 @@ class BuildLogWriter:
             self._queue(line, size)
 
     def _queue(self, line: str, size: int) -> None:
-        # Timestamps never go backwards within a stream (the wall clock may), so time
-        # order and write order agree.
-        timestamp = max(int(self._clock() * 1000), self._last_timestamp)
-        self._last_timestamp = timestamp
-        self._pending.append((timestamp, line))
+        self._pending.append(line)
         self._pending_bytes += size
         self._accepted_bytes += size
         self._queued += 1
@@ -422,16 +419,32 @@ class BuildLogWriter:
                 if self._closing and not self._pending:
                     return
 
-    def _store(self, batch: list[tuple[int, str]], closing: bool) -> None:
+    def _store(self, batch: list[str], closing: bool) -> None:
         if self.stream_lost:
             return
         delay = 0.05
         give_up_at: float | None = None
         while True:
+            # A line's timestamp is when it is stored (a tenth of a second after it was
+            # printed, at most, unless the store stalls), not when it was queued: taken
+            # under the group's lock, it makes the lines of concurrent builds commit in
+            # timestamp order (logstore.take_group_timestamp), which readers polling by
+            # time rely on. It never goes backwards (the wall clock may), so time order
+            # and write order agree.
             try:
                 with session_scope(self.target.database_url) as session:
-                    first = logstore.append_events(
-                        session, self.target.stream_id, batch, int(self._clock() * 1000)
+                    timestamp = logstore.take_group_timestamp(
+                        session, self.target.group_id, int(self._clock() * 1000)
+                    )
+                    first = (
+                        None
+                        if timestamp is None
+                        else logstore.append_events(
+                            session,
+                            self.target.stream_id,
+                            [(timestamp, line) for line in batch],
+                            timestamp,
+                        )
                     )
                 if first is None:
                     self.stream_lost = True
@@ -491,9 +504,9 @@ def open_build_log(
     with session_scope(database_url) as session:
         log_group = logstore.ensure_group(session, account_id, region, group)
         log_stream = logstore.ensure_stream(session, log_group, stream)
-        stream_id = log_stream.id
+        target = LogTarget(database_url, log_group.id, log_stream.id, group, stream)
     return BuildLogWriter(
-        LogTarget(database_url, stream_id, group, stream),
+        target,
         mask=mask,
         max_bytes=settings.build_log_max_bytes,
     )

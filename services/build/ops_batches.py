@@ -139,5 +139,5 @@ class BatchOperations:
             if not found:
                 raise errors.InvalidInputException(f"Build batch {params['id']} does not exist.")
             batch = next(iter(found.values()))
-            session.refresh(batch, with_for_update=True)
+            coordinator.lock_batch(session, batch)
             return coordinator.delete_batch(session, batch)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.build import builds, projects
 from services.build.generated import errors
@@ -62,6 +64,27 @@ def _page(
     return output
 
 
+def _once_per_token(
+    session: Session,
+    ctx: RequestContext,
+    params: dict[str, Any],
+    compute: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`idempotencyToken`: a repeated request returns the first answer, never a new build."""
+    token = params.get("idempotencyToken")
+    if not token:
+        return compute()
+    return idempotent(
+        session,
+        ctx,
+        token,
+        params,
+        compute,
+        mismatch_error="InvalidInputException",
+        token_member="idempotencyToken",
+    )
+
+
 class BuildOperations:
     def start_build(self, ctx: RequestContext, params: Any) -> Any:
         with session_scope() as session:
@@ -70,18 +93,7 @@ class BuildOperations:
                 build = builds.start_build(session, ctx, params)
                 return {"build": builds.build_output(build)}
 
-            token = params.get("idempotencyToken")
-            if not token:
-                return start()
-            return idempotent(
-                session,
-                ctx,
-                token,
-                params,
-                start,
-                mismatch_error="InvalidInputException",
-                token_member="idempotencyToken",
-            )
+            return _once_per_token(session, ctx, params, start)
 
     def batch_get_builds(self, ctx: RequestContext, params: Any) -> Any:
         ids = params["ids"]
@@ -133,6 +145,8 @@ class BuildOperations:
             build = builds.find_builds(session, ctx, [build_id]).get(build_id)
             if build is None:
                 raise errors.ResourceNotFoundException(f"Build {params['id']} does not exist")
+            # Lock the row: a worker claiming it at this moment must see the stop, not lose it.
+            session.refresh(build, with_for_update=True)
             builds.request_stop(session, build)
             return {"build": builds.build_output(build)}
 
@@ -154,18 +168,7 @@ class BuildOperations:
                 build = builds.retry_build(session, ctx, original)
                 return {"build": builds.build_output(build)}
 
-            token = params.get("idempotencyToken")
-            if not token:
-                return retry()
-            return idempotent(
-                session,
-                ctx,
-                token,
-                params,
-                retry,
-                mismatch_error="InvalidInputException",
-                token_member="idempotencyToken",
-            )
+            return _once_per_token(session, ctx, params, retry)
 
     def batch_delete_builds(self, ctx: RequestContext, params: Any) -> Any:
         ids = params["ids"]

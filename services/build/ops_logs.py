@@ -366,27 +366,24 @@ class LogsProvider(CloudWatchLogsApi):
         more = False
         with session_scope(readonly=True) as session:
             group = _require_group(session, ctx, group_name)
-            streams = logstore.list_streams(
-                session,
-                group,
-                names=names,
-                prefix=prefix,
-                active_from_ms=position.timestamp_ms,
-                active_until_ms=end_ms,
-            )
-            stream_names = {stream.id: stream.name for stream in streams}
             scanned = 0
             while True:
-                chunk = logstore.scan_streams(
-                    session, list(stream_names), after=position, end_ms=end_ms, limit=FILTER_CHUNK
+                chunk = logstore.scan_group(
+                    session,
+                    group.id,
+                    names=names,
+                    prefix=prefix,
+                    after=position,
+                    end_ms=end_ms,
+                    limit=FILTER_CHUNK,
                 )
-                for event in chunk:
+                for event, stream_name in chunk:
                     size = len(event.message.encode("utf-8")) + EVENT_OVERHEAD_BYTES
                     if pattern.matches(event.message):
                         if len(matched) >= limit or size > budget:
                             more = True
                             break
-                        matched.append((event, stream_names[event.stream_id]))
+                        matched.append((event, stream_name))
                         budget -= size
                     position = logstore.GroupCursor(
                         event.timestamp_ms, event.stream_id, event.sequence
@@ -397,6 +394,7 @@ class LogsProvider(CloudWatchLogsApi):
                 if scanned >= FILTER_SCAN_BUDGET:
                     more = True
                     break
+        # searchedLogStreams is left out: CloudWatch has stopped filling it in too.
         output: dict[str, Any] = {
             "events": [
                 {
@@ -407,11 +405,7 @@ class LogsProvider(CloudWatchLogsApi):
                     "eventId": _event_id(event),
                 }
                 for event, stream_name in matched
-            ],
-            "searchedLogStreams": [
-                {"logStreamName": name, "searchedCompletely": not more}
-                for name in sorted(stream_names.values())
-            ],
+            ]
         }
         if more:
             output["nextToken"] = signer.encode(

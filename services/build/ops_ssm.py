@@ -132,14 +132,17 @@ class SsmOperations:
         recursive = params.get("Recursive", False)
         filters = parse_filters(params.get("ParameterFilters") or [], by_path=True)
         decrypt = params.get("WithDecryption", False)
+        labels = {value for f in filters if f.key == "Label" for value in f.values}
         with session_scope(readonly=True) as session:
-            rows = _current_rows(session, ctx, prefix)
             rows = [
                 (parameter, version)
-                for parameter, version in rows
-                if (recursive or "/" not in parameter.name[len(prefix) :])
-                and _matches(session, filters, parameter, version)
+                for parameter, version in _current_rows(session, ctx, prefix)
+                if recursive or "/" not in parameter.name[len(prefix) :]
             ]
+            if labels:
+                # A Label filter returns the labelled version, not the current one.
+                rows = _labelled_versions(session, rows, labels)
+            rows = [(p, v) for p, v in rows if _matches(session, filters, p, v)]
             scope = _scope(ctx, "GetParametersByPath", path, recursive, params)
             page, token = _tokens().page(
                 rows,
@@ -444,6 +447,18 @@ def _current_rows(
         if parameter.name.startswith(prefix)
     ]
     return sorted(rows, key=lambda row: row[0].name)
+
+
+def _labelled_versions(
+    session: Session, rows: list[tuple[SsmParameter, SsmParameterVersion]], labels: set[str]
+) -> list[tuple[SsmParameter, SsmParameterVersion]]:
+    chosen = []
+    for parameter, current in rows:
+        candidates = [current, *reversed(store.versions(session, parameter))]
+        labelled = next((v for v in candidates if labels & set(v.labels or [])), None)
+        if labelled is not None:
+            chosen.append((parameter, labelled))
+    return chosen
 
 
 def _matches(

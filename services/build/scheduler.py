@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_shutdown
+from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -27,7 +27,7 @@ from services.build import builds, scheduler_doorbell
 from services.build.phases import COMPLETED, FAILED, QUEUED, TIMED_OUT, PhaseContext, PhaseRecord
 from services.build.tables_builds import Build
 from services.core.db import get_sessionmaker, utcnow
-from services.core.settings import Settings
+from services.core.settings import Settings, get_settings
 from services.core.work import celery_app
 from services.core.work.jobs import Heartbeat
 from services.core.work.leases import QUEUED as LEASE_QUEUED
@@ -38,6 +38,8 @@ from services.core.work.reaper import Reapable, register_reapable
 
 logger = logging.getLogger(__name__)
 
+# How often a worker with a free build slot looks at the queue besides its doorbells.
+QUEUE_POLL_SECONDS = 0.5
 # The smallest queuedTimeoutInMinutes CodeBuild accepts.
 MIN_QUEUED_TIMEOUT_MINUTES = 5
 WORKER_LOST_MESSAGE = (
@@ -142,6 +144,7 @@ class BuildSlots:
         self._runs: dict[str, Any] = {}  # build id -> engine.BuildRun, while it runs
         self._threads: list[threading.Thread] = []
         self._closing = False
+        self._watching = False
 
     @property
     def busy(self) -> int:
@@ -187,6 +190,37 @@ class BuildSlots:
             thread.start()
             started += 1
         return started
+
+    def watch_queue(self, interval: float = QUEUE_POLL_SECONDS) -> None:
+        """Look at the queue every `interval` while a slot is free, in a daemon thread.
+
+        Doorbells are the fast path; a broker can deliver one late (Redis consumers have
+        been seen a second or more behind) or lose it, and a free slot should not wait
+        for the reaper's re-ring.
+        """
+        with self._lock:
+            if self._watching:
+                return
+            self._watching = True
+        threading.Thread(
+            target=self._watch_queue, args=(interval,), name="build-queue-watch", daemon=True
+        ).start()
+
+    def _watch_queue(self, interval: float) -> None:
+        sessions = get_sessionmaker(self.settings.resolved_database_url)
+        while not self._closing:
+            time.sleep(interval)
+            if self._closing or self._busy >= self.capacity:
+                continue
+            try:
+                with sessions() as session:
+                    waiting = session.scalar(
+                        select(Build.id).where(Build.status == LEASE_QUEUED).limit(1)
+                    )
+                if waiting is not None:
+                    self.dispatch()
+            except Exception:
+                logger.warning("could not look at the build queue", exc_info=True)
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Take no more builds; end the running ones (FAULT, saying why) and wait for them."""
@@ -260,6 +294,17 @@ def shutdown_all(timeout: float = 15.0) -> None:
         slots = list(_slots.values())
     for entry in slots:
         entry.shutdown(timeout)
+
+
+def start_watching(settings: Settings) -> None:
+    """Have this process's build slots watch the queue (a worker calls it when it starts)."""
+    slots_for(settings).watch_queue()
+
+
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    app = getattr(sender, "app", None)
+    start_watching(celery_app.settings_of(app) if app is not None else get_settings())
 
 
 @worker_shutdown.connect

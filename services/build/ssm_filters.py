@@ -20,6 +20,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "Label": ("Equals",),
     "tag": ("Equals",),
 }
+# The API reference: GetParametersByPath takes only these keys; DescribeParameters all but Label.
 BY_PATH_KEYS = ("Type", "KeyId", "Label")
 
 
@@ -61,6 +62,10 @@ def parse_filters(raw: list[dict[str, Any]], *, by_path: bool) -> list[Parameter
             raise errors.InvalidFilterKey(
                 f"The filter key {key} is not valid for GetParametersByPath. "
                 f"Valid keys: {', '.join(BY_PATH_KEYS)}."
+            )
+        if not by_path and family == "Label":
+            raise errors.InvalidFilterKey(
+                "The filter key Label is valid for GetParametersByPath only, not DescribeParameters."
             )
         options = _OPTIONS.get(family)
         if options is None:

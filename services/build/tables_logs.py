@@ -37,6 +37,10 @@ class LogGroup(Base):
     kms_key_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     deletion_protection: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The newest timestamp a live writer gave events of this group. Writers take it
+    # under the row's lock, so their events commit in timestamp order (see
+    # logstore.take_group_timestamp).
+    last_stamp_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class LogStream(Base):

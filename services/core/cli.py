@@ -530,6 +530,13 @@ def images_list() -> None:
     help="Source directory (copied into the build, never changed).",
 )
 @click.option(
+    "--secondary-source",
+    "secondary_sources",
+    multiple=True,
+    metavar="ID:DIR",
+    help="A secondary source directory, copied to CODEBUILD_SRC_DIR_<ID> (repeatable).",
+)
+@click.option(
     "--buildspec",
     "-b",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -556,7 +563,16 @@ def images_list() -> None:
     type=click.Choice(["ZIP", "NONE"], case_sensitive=False),
     default="ZIP",
     show_default=True,
-    help="ZIP writes artifacts.zip (and <id>.zip per secondary artifact); NONE the files.",
+    help="ZIP writes artifacts.zip and <id>.zip per secondary artifact; NONE writes the "
+    "files, each secondary artifact's in <id>/.",
+)
+@click.option(
+    "--reports",
+    "-r",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory the report groups' files are copied to (<group>/...).",
 )
 @click.option(
     "--env-file",
@@ -579,11 +595,13 @@ def images_list() -> None:
 @click.option("--privileged", is_flag=True, help="Privileged mode (e.g. Docker in the build).")
 def build_local(
     source: Path,
+    secondary_sources: tuple[str, ...],
     buildspec: Path | None,
     image: str | None,
     runner: str,
     artifacts: Path | None,
     packaging: str,
+    report_dir: Path | None,
     env_file: Path | None,
     cache_dir: Path | None,
     no_cache: bool,
@@ -596,13 +614,19 @@ def build_local(
     """
     from services.build import local
 
+    try:
+        secondary = tuple(local.parse_secondary_source(text) for text in secondary_sources)
+    except local.LocalBuildUsageError as exc:
+        raise click.UsageError(str(exc)) from None
     options = local.LocalBuildOptions(
         source=source,
+        secondary_sources=secondary,
         buildspec=buildspec,
         image=image,
         runner=runner,
         artifacts=artifacts,
         packaging=packaging.upper(),
+        report_dir=report_dir,
         env_file=env_file,
         cache_dir=cache_dir,
         use_cache=not no_cache,

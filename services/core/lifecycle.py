@@ -72,8 +72,10 @@ def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
         runtime.worker = start_embedded_worker(settings)
         # Builds run in this process: say where (Docker or host processes) and why.
         from services.build.runners import describe_runner_choice
+        from services.build.scheduler import start_watching
 
         describe_runner_choice(settings)
+        start_watching(settings)
     log.info(
         "Forgeline ready on http://%s:%s (state: %s; worker: %s; auth: %s)",
         settings.host,

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         "`forgeline serve`; `external` leaves them to `forgeline worker` and `forgeline beat`.",
     )
     worker_concurrency: int = Field(default=2, description="Task slots per worker.")
+    build_dir: Path | None = Field(
+        default=None,
+        description="Where builds' working directories live (default `<data-dir>/builds`). "
+        "A worker in a container that starts build containers through the host's Docker "
+        "needs it at the same path inside and outside.",
+    )
     build_slots: int = Field(
         default=2,
         ge=1,
@@ -207,3 +213,8 @@ def get_settings() -> Settings:
 
 def reset_settings_cache() -> None:
     get_settings.cache_clear()
+
+
+def builds_root(settings: Settings) -> Path:
+    """The directory holding each build's working directory."""
+    return settings.build_dir or settings.data_dir / "builds"

@@ -101,14 +101,27 @@ def make_project(
     return project, commit
 
 
-def wait_for_batch(codebuild, batch_id: str, timeout: float = 180) -> dict:
+def wait_for_batch(codebuild, batch_id: str, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         [batch] = codebuild.batch_get_build_batches(ids=[batch_id])["buildBatches"]
         if batch["complete"]:
             return batch
         time.sleep(0.3)
-    raise AssertionError(f"batch {batch_id} did not finish in {timeout}s")
+    raise AssertionError(
+        f"batch {batch_id} did not finish in {timeout}s: {batch}\n{running_builds(codebuild)}"
+    )
+
+
+def running_builds(codebuild) -> str:
+    """What still runs (for a failure message): builds not complete, with their phases."""
+    ids = codebuild.list_builds(sortOrder="DESCENDING")["ids"][:50]
+    found = codebuild.batch_get_builds(ids=ids)["builds"] if ids else []
+    return "\n".join(
+        f"{b['id']} {b['buildStatus']} {[(p['phaseType'], p.get('phaseStatus')) for p in b['phases']]}"
+        for b in found
+        if not b["buildComplete"]
+    )
 
 
 def builds_by_identifier(codebuild, batch: dict) -> dict[str, dict]:
@@ -196,12 +209,14 @@ def test_failure_fails_the_batch_and_retry_runs_failed_builds(clients, tiny_imag
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+# The builds that must be stopped sleep 15 minutes: a batch that ends within the wait
+# shows the stop worked (the generous wait only absorbs a slow machine's queue).
 def test_fast_fail_stops_the_other_builds(clients, tiny_image):
     codecommit, codebuild = clients
-    spec = FAILING_LIST.format(fast_fail="true", pause="60")
+    spec = FAILING_LIST.format(fast_fail="true", pause="900")
     project, _ = make_project(codecommit, codebuild, spec, tiny_image)
     batch_id = codebuild.start_build_batch(projectName=project)["buildBatch"]["id"]
-    batch = wait_for_batch(codebuild, batch_id, timeout=50)
+    batch = wait_for_batch(codebuild, batch_id, timeout=170)
     assert batch["buildBatchStatus"] == "FAILED"
     statuses = {
         g["identifier"]: g["currentBuildSummary"]["buildStatus"] for g in batch["buildGroups"]
@@ -212,7 +227,7 @@ def test_fast_fail_stops_the_other_builds(clients, tiny_image):
 def test_stop_build_batch(clients, tiny_image):
     codecommit, codebuild = clients
     spec = (
-        FAILING_LIST.format(fast_fail="false", pause="60")
+        FAILING_LIST.format(fast_fail="false", pause="900")
         .replace("- identifier: broken", "- identifier: waiting\n      depend-on: [slow]")
         .replace("build-list", "build-graph")
     )
@@ -220,7 +235,7 @@ def test_stop_build_batch(clients, tiny_image):
     batch_id = codebuild.start_build_batch(projectName=project)["buildBatch"]["id"]
     stopping = codebuild.stop_build_batch(id=batch_id)["buildBatch"]
     assert stopping["id"] == batch_id
-    batch = wait_for_batch(codebuild, batch_id, timeout=50)
+    batch = wait_for_batch(codebuild, batch_id, timeout=170)
     assert batch["buildBatchStatus"] == "STOPPED" and batch["currentPhase"] == "STOPPED"
     groups = {g["identifier"]: g for g in batch["buildGroups"]}
     assert groups["slow"]["currentBuildSummary"]["buildStatus"] == "STOPPED"

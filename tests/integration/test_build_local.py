@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from services.build import images
+from services.build.build_log import BuildLog
 from services.build.local import LocalBuildUsageError, default_cache_dir, parse_env_file
 from services.build.runners.docker_runner import DockerRunner
+from services.core.settings import Settings
 from tests.support.server import FORGELINE
 
 DOCKER = DockerRunner(ping_timeout=2).available()
@@ -30,16 +32,26 @@ def tiny_image() -> str:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    """Where the default cache directory goes (XDG_CACHE_HOME), away from the real one."""
+    """Where the default cache directory goes (XDG_CACHE_HOME), away from the real one;
+    its `tmp` subdirectory is the command's TMPDIR (where the throwaway state goes)."""
     path = tmp_path / "xdg-cache"
-    path.mkdir()
+    (path / "tmp").mkdir(parents=True)
     return path
+
+
+def command_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_CACHE_HOME": str(home), "TMPDIR": str(home / "tmp")}
+
+
+def leftovers(home: Path) -> list[str]:
+    """What the command left in its TMPDIR (its throwaway state must be gone)."""
+    return sorted(path.name for path in (home / "tmp").iterdir())
 
 
 def build_local(
     home: Path, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(home), **(extra_env or {})}
+    env = {**command_env(home), **(extra_env or {})}
     return subprocess.run(
         [*FORGELINE, "build-local", *args],
         cwd=ROOT,
@@ -127,6 +139,7 @@ def test_success_writes_the_zip_artifact_and_shows_phases(
         assert sorted(bundle.namelist()) == ["NOTES", "bin/app"]
         assert bundle.read("bin/app") == b"binary release-1.2\n"
     assert str(artifacts / "artifacts.zip") in summary
+    assert leftovers(home) == []
 
 
 def test_none_packaging_writes_files_and_secondary_artifacts(
@@ -138,6 +151,7 @@ phases:
   build:
     commands:
       - mkdir -p out/sub docs && echo main > out/sub/a.txt && echo doc > docs/guide.md
+      - echo 'echo run' > out/run.sh && chmod 755 out/run.sh
 artifacts:
   files:
     - '**/*'
@@ -164,7 +178,9 @@ artifacts:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (artifacts / "sub" / "a.txt").read_text() == "main\n"
+    assert (artifacts / "run.sh").stat().st_mode & 0o777 == 0o755
     assert (artifacts / "manual" / "guide.md").read_text() == "doc\n"
+    assert f"{artifacts / 'manual'} (1 file)" in result.stdout
     assert "Cache: not used (--no-cache)" in result.stdout
 
 
@@ -180,6 +196,53 @@ def test_host_runner_runs_the_same_build(tmp_path: Path, home: Path) -> None:
     assert "BUILT_FOR=release-9" in summary_of(result.stdout)
     with zipfile.ZipFile(artifacts / "artifacts.zip") as bundle:
         assert bundle.read("bin/app") == b"binary release-9\n"
+
+
+def test_defaults_pick_docker_and_the_best_local_image(tmp_path: Path, home: Path) -> None:
+    if not DOCKER:
+        pytest.skip("no Docker engine answers")
+    present = {entry["image"] for entry in images.list_images()}
+    standard = images.DEFAULT_TAGS["standard"]
+    expected = standard if standard in present else images.ensure_image("tiny")
+    source = source_tree(
+        tmp_path, "version: 0.2\nphases:\n  build:\n    commands:\n      - echo defaults\n"
+    )
+    result = build_local(home, "-s", str(source), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Runner: docker (auto: Docker engine" in result.stdout
+    assert f"Image: {expected}" in result.stdout
+    assert f"Running on docker runner, image {expected}" in result.stdout
+
+
+def test_secondary_sources_are_copied_next_to_the_primary(tmp_path: Path, home: Path) -> None:
+    buildspec = """\
+version: 0.2
+phases:
+  build:
+    commands:
+      - cat "$CODEBUILD_SRC_DIR_shared/data.txt"
+      - echo "extra" > "$CODEBUILD_SRC_DIR_shared/data.txt"
+"""
+    source = source_tree(tmp_path, buildspec)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "data.txt").write_text("shared data\n")
+    result = build_local(
+        home,
+        "-s",
+        str(source),
+        "--secondary-source",
+        f"shared:{shared}",
+        "--runner",
+        "host",
+        "--no-cache",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shared data" in result.stdout
+    assert (shared / "data.txt").read_text() == "shared data\n"
+    bad = build_local(home, "-s", str(source), "--secondary-source", "no-dashes:" + str(shared))
+    assert bad.returncode == 2
+    assert "letters, digits and underscores" in bad.stderr
 
 
 # ---------------------------------------------------------------- failures and usage errors
@@ -222,7 +285,9 @@ def test_buildspec_error_fails_download_source(tmp_path: Path, home: Path) -> No
 
 
 def test_buildspec_option_overrides_the_source_buildspec(tmp_path: Path, home: Path) -> None:
-    source = source_tree(tmp_path, "version: 0.2\nphases:\n  build:\n    commands:\n      - exit 1\n")
+    source = source_tree(
+        tmp_path, "version: 0.2\nphases:\n  build:\n    commands:\n      - exit 1\n"
+    )
     override = tmp_path / "other.yml"
     override.write_text("version: 0.2\nphases:\n  build:\n    commands:\n      - echo overridden\n")
     result = build_local(
@@ -237,6 +302,7 @@ def test_buildspec_option_overrides_the_source_buildspec(tmp_path: Path, home: P
     [
         ("no-buildspec", [], "no buildspec.yml in"),
         ("bad-env", ["--env-file", "{env}"], "line 2: expected NAME=VALUE"),
+        ("ok", ["--buildspec", "{missing}"], "does not exist"),
         ("ok", ["--compute-type", "BUILD_GENERAL1_HUGE"], "InvalidInputException"),
         ("ok", ["--runner", "kubernetes"], "Invalid value for '--runner'"),
     ],
@@ -252,7 +318,10 @@ def test_usage_errors_exit_2(
         )
     env_file = tmp_path / "vars.env"
     env_file.write_text("GOOD=1\nthis is not an assignment\n")
-    args = [arg.replace("{env}", str(env_file)) for arg in args]
+    args = [
+        arg.replace("{env}", str(env_file)).replace("{missing}", str(tmp_path / "none.yml"))
+        for arg in args
+    ]
     result = build_local(home, "-s", str(source), "--runner", "host", *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
@@ -329,14 +398,14 @@ phases:
 
 
 def test_cache_persists_between_runs_in_the_default_cache_dir(
-    tmp_path: Path, home: Path, tiny_image: str
+    tmp_path: Path, home: Path, tiny_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     buildspec = """\
 version: 0.2
 phases:
   install:
     commands:
-      - if [ -f deps/stamp ]; then echo "deps from cache: $(cat deps/stamp)"; fi
+      - 'if [ -f deps/stamp ]; then echo "deps from cache: $(cat deps/stamp)"; fi'
   build:
     commands:
       - mkdir -p deps && [ -f deps/stamp ] || echo "run-$RUN" > deps/stamp
@@ -351,9 +420,10 @@ cache:
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Cache miss: nothing cached yet" in first.stdout
     assert "Cache: nothing cached yet, saved for the next run" in first.stdout
-    kept = home / "forgeline" / "build-local"
-    assert default_cache_dir(source) == kept / default_cache_dir(source).name
-    assert (default_cache_dir(source) / "data" / "manifest").is_file()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    kept = default_cache_dir(source)
+    assert kept.parent == home / "forgeline" / "build-local"
+    assert (kept / "data" / "manifest").is_file()
 
     env_file.write_text("RUN=2\n")
     second = build_local(home, "-s", str(source), "-i", tiny_image, "-e", str(env_file))
@@ -413,11 +483,15 @@ reports:
     file-format: JUNITXML
 """
     source = source_tree(tmp_path, buildspec, {"fixtures/junit.xml": junit})
-    result = build_local(home, "-s", str(source), "-i", tiny_image, "--no-cache")
+    reports = tmp_path / "reports"
+    result = build_local(
+        home, "-s", str(source), "-i", tiny_image, "--no-cache", "--reports", str(reports)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     summary = summary_of(result.stdout)
     assert "Reports:" in summary
     assert "source-unit-tests: FAILED total 4 passed 2 failed 2" in summary
+    assert (reports / "unit-tests" / "results" / "junit.xml").read_text() == junit
 
 
 # ---------------------------------------------------------------- isolation and stopping
@@ -448,20 +522,35 @@ def test_configured_server_state_is_left_alone(tmp_path: Path, home: Path) -> No
     assert not data_dir.exists()
 
 
-def test_interrupt_stops_the_build(tmp_path: Path, home: Path, tiny_image: str) -> None:
+def test_interrupt_stops_the_build_and_keeps_the_cache(
+    tmp_path: Path, home: Path, tiny_image: str
+) -> None:
     buildspec = """\
 version: 0.2
 phases:
   build:
     commands:
+      - mkdir -p deps && echo "saved by run $RUN" > deps/file
       - echo started
-      - sleep 60
+      - if [ "$RUN" = 2 ]; then sleep 60; fi
+cache:
+  paths:
+    - deps/**/*
 """
     source = source_tree(tmp_path, buildspec)
+    cache_dir = tmp_path / "cache"
+    env_file = tmp_path / "run.env"
+    env_file.write_text("RUN=1\n")
+    args = ["build-local", "-s", str(source), "-i", tiny_image, "--cache-dir", str(cache_dir)]
+    first = build_local(home, *args[1:], "-e", str(env_file))
+    assert first.returncode == 0, first.stdout + first.stderr
+    manifest = (cache_dir / "data" / "manifest").read_text()
+
+    env_file.write_text("RUN=2\n")
     process = subprocess.Popen(
-        [*FORGELINE, "build-local", "-s", str(source), "-i", tiny_image, "--no-cache"],
+        [*FORGELINE, *args, "-e", str(env_file)],
         cwd=ROOT,
-        env={**os.environ, "XDG_CACHE_HOME": str(home)},
+        env=command_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -480,13 +569,52 @@ phases:
         if process.poll() is None:
             process.kill()
     assert status == 1, "".join(seen) + rest
+    assert any("Cache restored:" in line for line in seen)
     summary = summary_of(rest)
     assert f"  {'BUILD':<18} STOPPED" in summary
     assert "Build status: STOPPED" in summary
-    containers = DockerRunner(ping_timeout=2).remove_build_container(
-        summary.split("Build status: STOPPED (", 1)[1].split(",", 1)[0]
+    build_id = summary.split("Build status: STOPPED (", 1)[1].split(",", 1)[0]
+    # The engine already removed the build's container.
+    assert DockerRunner(ping_timeout=2).remove_build_container(build_id) == 0
+    assert leftovers(home) == []
+    # The stopped build saved no cache, so the previous one is still there.
+    assert (cache_dir / "data" / "manifest").read_text() == manifest
+    third = build_local(home, *args[1:], "-e", str(env_file).replace("run.env", "none.env"))
+    assert third.returncode == 2  # (a missing env file is a usage error)
+    env_file.write_text("RUN=3\n")
+    again = build_local(home, *args[1:], "-e", str(env_file))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Cache restored: 1 paths" in again.stdout
+
+
+def test_sigterm_stops_a_host_build(tmp_path: Path, home: Path) -> None:
+    source = source_tree(
+        tmp_path,
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 120\n",
     )
-    assert containers == 0  # the engine already removed the build's container
+    process = subprocess.Popen(
+        [*FORGELINE, "build-local", "-s", str(source), "--runner", "host", "--no-cache"],
+        cwd=ROOT,
+        env=command_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            if line.strip() == "started":
+                process.send_signal(signal.SIGTERM)
+                break
+        rest = process.stdout.read()
+        status = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert status == 1, rest
+    assert "Stopping the build" in rest
+    assert "Build status: STOPPED" in summary_of(rest)
+    assert leftovers(home) == []
 
 
 # ---------------------------------------------------------------- pure parts
@@ -501,6 +629,24 @@ def test_parse_env_file() -> None:
         {"name": "D", "value": "x=y", "type": "PLAINTEXT"},
         {"name": "E", "value": "", "type": "PLAINTEXT"},
     ]
-    for bad in ("NOEQUALS", "=value", "1ABC=x", "A B=c"):
+    for bad in ("NOEQUALS", "=value", "1ABC=x", "A B=c", "with-dash=1"):
         with pytest.raises(LocalBuildUsageError, match="line 1"):
             parse_env_file(bad)
+
+
+def test_terminal_echo_is_masked_and_line_based(tmp_path: Path) -> None:
+    """What build-local prints comes through the build log's echo: whole lines, with
+    secret values hidden as in the stored log, and a last line without a newline too."""
+    shown: list[str] = []
+    log = BuildLog(Settings(data_dir=tmp_path), None, echo=shown.append)
+    log.mask(["s3cr3t"])
+    log.write(b"token=s3c")
+    log.write(b"r3t done\npartial")
+    log.entering("BUILD")
+    log.write(b"tail without newline")
+    log.close()
+    assert shown[0] == "token=*** done"
+    assert shown[1] == "partial"
+    assert shown[2].startswith("[Container] ") and shown[2].endswith(" Entering phase BUILD")
+    assert shown[3] == "tail without newline"
+    assert len(shown) == 4

@@ -84,7 +84,7 @@ def build_ids(codebuild, project: str) -> list[str]:
     return codebuild.list_builds_for_project(projectName=project)["ids"]
 
 
-def wait_for_builds(codebuild, project: str, count: int, timeout: float = 120) -> list[dict]:
+def wait_for_builds(codebuild, project: str, count: int, timeout: float = 180) -> list[dict]:
     """The project's builds once `count` exist and all have finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -189,7 +189,7 @@ def test_describe_log_streams_orders_by_name_or_last_event(logs: Any, group: str
 # -- GetLogEvents ----------------------------------------------------------------------------
 def test_forward_token_reads_everything_and_repeats_at_the_end(logs: Any, group: str) -> None:
     logs.create_log_stream(logGroupName=group, logStreamName="s")
-    put(logs, group, "s", [f"line {n}" for n in range(25)])
+    start = put(logs, group, "s", [f"line {n}" for n in range(25)])
     seen: list[str] = []
     response = logs.get_log_events(
         logGroupName=group, logStreamName="s", startFromHead=True, limit=10
@@ -207,7 +207,8 @@ def test_forward_token_reads_everything_and_repeats_at_the_end(logs: Any, group:
     assert token.startswith("f/")
 
     # New events show up behind the token that had stopped moving.
-    put(logs, group, "s", ["late 1", "late 2"])
+    # (Events are ordered by timestamp: these come after the 25 above.)
+    put(logs, group, "s", ["late 1", "late 2"], start + 1000)
     later = logs.get_log_events(logGroupName=group, logStreamName="s", nextToken=token)
     assert [e["message"] for e in later["events"]] == ["late 1", "late 2"]
     assert all(e["ingestionTime"] >= e["timestamp"] - 5000 for e in later["events"])
@@ -394,9 +395,10 @@ def test_polling_filter_log_events_like_tail_follow(logs: Any, group: str) -> No
     logs.create_log_stream(logGroupName=group, logStreamName="s")
     printed: list[str] = []
     seen_ids: set[str] = set()
-    start = now_ms() - 1000
+    base = start = now_ms() - 1000
     for batch in range(4):
-        put(logs, group, "s", [f"batch {batch} line {n}" for n in range(3)])
+        # Each batch later than the last (quick calls could share milliseconds).
+        put(logs, group, "s", [f"batch {batch} line {n}" for n in range(3)], base + batch * 10)
         response = logs.filter_log_events(logGroupName=group, startTime=start)
         for event in response["events"]:
             if event["eventId"] not in seen_ids:

@@ -374,6 +374,7 @@ def test_unsigned_requests_are_refused(forgeline, s3, bucket):
     assert anonymous.status_code == 403 and b"<Code>AccessDenied</Code>" in anonymous.content
     # Paths that are not buckets still reach the rest of the server.
     assert httpx.get(f"{forgeline.url}/health").status_code == 200
+    assert httpx.get(f"{forgeline.url}/not-a-bucket-{uuid.uuid4().hex[:6]}/k").status_code == 404
 
 
 def test_wrong_secret_and_unknown_key(forgeline, bucket):
@@ -404,6 +405,39 @@ def test_multipart_upload_through_the_transfer_manager(s3, bucket, tmp_path):
     target = tmp_path / "back.bin"
     s3.download_file(bucket, "big/big.bin", str(target), Config=config)
     assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+    # A managed copy of a large object goes part by part (UploadPartCopy).
+    s3.copy({"Bucket": bucket, "Key": "big/big.bin"}, bucket, "big/copy.bin", Config=config)
+    copied = s3.get_object(Bucket=bucket, Key="big/copy.bin")
+    assert copied["ETag"].endswith('-3"')
+    assert hashlib.sha256(copied["Body"].read()).digest() == hashlib.sha256(data).digest()
+
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="ranged")["UploadId"]
+    part = s3.upload_part_copy(
+        Bucket=bucket,
+        Key="ranged",
+        UploadId=upload_id,
+        PartNumber=1,
+        CopySource={"Bucket": bucket, "Key": "big/big.bin"},
+        CopySourceRange="bytes=100-199",
+    )
+    with pytest.raises(ClientError) as bad_range:
+        s3.upload_part_copy(
+            Bucket=bucket,
+            Key="ranged",
+            UploadId=upload_id,
+            PartNumber=2,
+            CopySource={"Bucket": bucket, "Key": "big/big.bin"},
+            CopySourceRange=f"bytes=0-{len(data)}",
+        )
+    assert _code(bad_range) == "InvalidArgument"
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="ranged",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]},
+    )
+    assert s3.get_object(Bucket=bucket, Key="ranged")["Body"].read() == data[100:200]
 
 
 def test_multipart_rules(s3, bucket):
@@ -552,6 +586,8 @@ def test_aws_cli_cp_ls_and_recursive(aws_s3, s3, tmp_path):
     aws_s3("cp", f"s3://{name}/uploads/big.bin", str(tmp_path / "big-back.bin"))
     assert (tmp_path / "big-back.bin").read_bytes() == big.read_bytes()
     assert s3.head_object(Bucket=name, Key="uploads/big.bin")["ContentLength"] == 20 * MiB
+    aws_s3("cp", f"s3://{name}/uploads/big.bin", f"s3://{name}/uploads/big-copy.bin")
+    assert s3.head_object(Bucket=name, Key="uploads/big-copy.bin")["ContentLength"] == 20 * MiB
 
     # sync uploads what changed and nothing else.
     assert "upload:" in aws_s3("sync", str(tree), f"s3://{name}/synced/")
@@ -632,3 +668,37 @@ def test_signed_aws_chunked_upload(forgeline, s3, bucket):
     assert refused.status_code == 403 and b"SignatureDoesNotMatch" in refused.content
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="signed-chunks.bin-bad")
+
+
+# -- the same endpoint over an S3-compatible blob store (the production shape) ----------
+
+
+def test_over_an_s3_compatible_blob_store(tmp_path):
+    from tests.support.s3rver import require_s3rver, running_s3rver
+
+    require_s3rver()
+    (tmp_path / "forgeline").mkdir()
+    with running_s3rver(tmp_path / "s3rver") as backing:
+        env = {
+            "FORGELINE_BLOB_STORE": "s3",
+            "FORGELINE_S3_ENDPOINT_URL": backing.endpoint_url,
+            "FORGELINE_S3_BUCKET": "forgeline-blobs",
+            "FORGELINE_S3_ACCESS_KEY_ID": backing.access_key_id,
+            "FORGELINE_S3_SECRET_ACCESS_KEY": backing.secret_access_key,
+        }
+        with running_server(tmp_path / "forgeline", extra_env=env) as server:
+            s3 = server.client("s3", **PATH_STYLE)
+            s3.create_bucket(Bucket="over-s3")
+            for key in ("b/2", "a", "b/1"):
+                s3.put_object(Bucket="over-s3", Key=key, Body=key.encode())
+            listed = s3.list_objects_v2(Bucket="over-s3", Delimiter="/")
+            assert [item["Key"] for item in listed["Contents"]] == ["a"]
+            assert [p["Prefix"] for p in listed["CommonPrefixes"]] == ["b/"]
+            assert s3.get_object(Bucket="over-s3", Key="b/1", Range="bytes=1-")["Body"].read() == (
+                b"/1"
+            )
+            data = os.urandom(12 * MiB)
+            source = tmp_path / "big.bin"
+            source.write_bytes(data)
+            s3.upload_file(str(source), "over-s3", "big.bin")
+            assert s3.get_object(Bucket="over-s3", Key="big.bin")["Body"].read() == data

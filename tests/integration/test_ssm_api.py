@@ -115,6 +115,12 @@ def test_labels_select_versions(ssm, root):
     history = ssm.get_parameter_history(Name=name)["Parameters"]
     assert "Labels" not in history[0] and history[1]["Labels"] == ["stable"]
 
+    ssm.label_parameter_version(Name=name, ParameterVersion=1, Labels=["old"])
+    by_label = ssm.get_parameters_by_path(
+        Path=root, ParameterFilters=[{"Key": "Label", "Values": ["old"]}]
+    )["Parameters"]
+    assert [(p["Name"], p["Value"], p["Version"]) for p in by_label] == [(name, "v1", 1)]
+
     removed = ssm.unlabel_parameter_version(Name=name, ParameterVersion=2, Labels=["stable", "x"])
     assert removed["RemovedLabels"] == ["stable"] and removed["InvalidLabels"] == ["x"]
     with pytest.raises(ClientError) as gone:
@@ -432,7 +438,7 @@ def test_concurrent_overwrites_get_distinct_versions(ssm, forgeline, root):
     assert ssm.get_parameter(Name=name)["Parameter"]["Version"] == writers
 
 
-def test_the_aws_cli_reads_parameters_and_secrets(forgeline, root):
+def test_the_aws_cli_reads_parameters_and_secrets(ssm, forgeline, root):
     """The AWS CLI pages through results itself: its loops must end."""
     env = dict(os.environ)
     env.update(
@@ -455,17 +461,18 @@ def test_the_aws_cli_reads_parameters_and_secrets(forgeline, root):
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    for index in range(12):
-        aws(
-            "ssm",
-            "put-parameter",
-            "--name",
-            f"{root}/cli/p{index:02d}",
-            "--value",
-            f"v{index}",
-            "--type",
-            "SecureString",
-        )
+    aws(
+        "ssm",
+        "put-parameter",
+        "--name",
+        f"{root}/cli/p00",
+        "--value",
+        "v0",
+        "--type",
+        "SecureString",
+    )
+    for index in range(1, 12):
+        ssm.put_parameter(Name=f"{root}/cli/p{index:02d}", Value=f"v{index}", Type="SecureString")
     listed = aws("ssm", "get-parameters-by-path", "--path", f"{root}/cli", "--with-decryption")
     assert [p["Value"] for p in listed["Parameters"]] == [f"v{i}" for i in range(12)]
     described = aws(

@@ -253,11 +253,15 @@ def test_several_violations_are_reported_together(forgeline):
 
 def test_not_implemented_names_the_operation(forgeline):
     response = _post(
-        forgeline, "ListProjects", {}, prefix="CodeBuild_20161006", signing_name="codebuild"
+        forgeline,
+        "ListApplications",
+        {},
+        prefix="CodeDeploy_20141006",
+        signing_name="codedeploy",
     )
     status, code, message = _error(response)
     assert (status, code) == (501, "NotImplementedException")
-    assert "ListProjects" in message
+    assert "ListApplications" in message
     assert response.headers["x-amzn-RequestId"]
 
 

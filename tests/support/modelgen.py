@@ -76,6 +76,9 @@ _PROPERTY_CLASSES = {"L": "a-zA-Z", "Lu": "A-Z", "Ll": "a-z", "N": "0-9", "Nd": 
 _PROPERTY = re.compile(r"\\p\{(\w+)\}")
 
 
+_CLASS_SHORTHANDS = {"\\w", "\\W", "\\d", "\\D", "\\s", "\\S"}
+
+
 def portable_pattern(pattern: str) -> str:
     """The model's pattern rewritten for Python's `re` (and hypothesis.from_regex)."""
     out, in_class, i = [], False, 0
@@ -92,6 +95,11 @@ def portable_pattern(pattern: str) -> str:
         if ch == "\\":
             out.append(pattern[i : i + 2])
             i += 2
+            continue
+        if ch == "-" and in_class and out and out[-1] in _CLASS_SHORTHANDS:
+            # `[\w-\/]`: a range cannot start at a shorthand; the server reads a literal `-`.
+            out.append("\\-")
+            i += 1
             continue
         if ch == "[" and not in_class:
             in_class = True
@@ -232,10 +240,16 @@ def member_key(shape: Shape, name: str, wire: bool) -> str:
     return shape.serialization.get("name", name) if wire else name
 
 
+# Values for patterns the generator cannot build from (lookaheads, back references).
+_HANDMADE_EXAMPLES = {"StringDateTime": "2024-01-01T00:00:00Z"}
+
+
 def string_example(shape: Shape) -> str:
     """The first enum value, else a short string meeting the length and pattern bounds."""
     if shape.enum:
         return shape.enum[0]
+    if shape.name in _HANDMADE_EXAMPLES:
+        return _HANDMADE_EXAMPLES[shape.name]
     low, high = _bounds(shape)
     low = low or 0
     pattern = shape.metadata.get("pattern")

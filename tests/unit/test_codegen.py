@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("spec", APIS, ids=lambda s: s.model_name)
 def test_generated_stubs_are_current(spec):
-    folder = ROOT / "services" / spec.app / "generated"
+    folder = ROOT / "services" / spec.app / spec.package
     version = botocore.__version__
     assert (folder / "api.py").read_text() == codegen.render_api(spec, version), (
         "run `forgeline codegen`"
@@ -28,8 +28,8 @@ def test_generated_stubs_are_current(spec):
 def test_one_stub_per_operation_and_one_class_per_error(spec):
     import importlib
 
-    api = importlib.import_module(f"services.{spec.app}.generated.api")
-    errors = importlib.import_module(f"services.{spec.app}.generated.errors")
+    api = importlib.import_module(f"services.{spec.app}.{spec.package}.api")
+    errors = importlib.import_module(f"services.{spec.app}.{spec.package}.errors")
     base = getattr(api, f"{spec.title}Api")()
     model = service_model(spec.model_name)
     assert all(hasattr(base, botocore.xform_name(op)) for op in model.operation_names)

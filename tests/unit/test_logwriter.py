@@ -146,7 +146,7 @@ def make_stream(url: str, name: str = "build-1") -> LogTarget:
     with session_scope(url) as session:
         group = logstore.ensure_group(session, "111111111111", "us-east-1", "/aws/codebuild/p")
         stream = logstore.ensure_stream(session, group, name)
-        return LogTarget(url, stream.id, group.name, stream.name)
+        return LogTarget(url, group.id, stream.id, group.name, stream.name)
 
 
 def stored(url: str, target: LogTarget) -> list[logstore.StoredEvent]:
@@ -200,6 +200,55 @@ def test_writes_from_many_threads_all_arrive_whole(log_db):
     writer.close()
     messages = sorted(event.message for event in stored(log_db, target))
     assert messages == sorted(f"thread {t} line {n}" for t in range(4) for n in range(500))
+
+
+def test_polling_a_group_by_time_misses_no_line_of_concurrent_builds(log_db):
+    """What `aws logs tail --follow` relies on: read from the newest timestamp seen,
+    skipping events already seen, while several builds of the group write at once."""
+    targets = [make_stream(log_db, f"build-{n}") for n in range(3)]
+    group_id = targets[0].group_id
+    done = threading.Event()
+    seen: dict[tuple[int, int], str] = {}
+
+    def poll() -> None:
+        start = 0
+        while True:
+            finished = done.is_set()
+            with session_scope(log_db, readonly=True) as session:
+                page = logstore.scan_group(
+                    session,
+                    group_id,
+                    names=None,
+                    prefix=None,
+                    after=logstore.GroupCursor(start, 0, 0),
+                    end_ms=None,
+                    limit=1_000_000,
+                )
+            for event, _name in page:
+                seen.setdefault((event.stream_id, event.sequence), event.message)
+                start = max(start, event.timestamp_ms)
+            if finished:
+                return
+            time.sleep(0.003)
+
+    def build(target: LogTarget) -> None:
+        with BuildLogWriter(target, flush_interval=0.01) as writer:
+            for n in range(300):
+                writer.write(f"{target.stream_name} line {n}\n".encode())
+                if n % 10 == 0:
+                    time.sleep(0.002)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    builders = [threading.Thread(target=build, args=(target,)) for target in targets]
+    for thread in builders:
+        thread.start()
+    for thread in builders:
+        thread.join()
+    done.set()
+    poller.join()
+    expected = {f"build-{b} line {n}" for b in range(3) for n in range(300)}
+    assert set(seen.values()) == expected
 
 
 def test_a_line_is_readable_within_half_a_second(log_db):

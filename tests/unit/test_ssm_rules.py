@@ -121,6 +121,8 @@ def test_filters_apply_by_key_and_option():
         ({"Key": "Path", "Values": ["relative"]}, False, errors.InvalidFilterValue),
         ({"Key": "Type"}, False, errors.InvalidFilterValue),
         ({"Key": "Bogus", "Values": ["x"]}, False, errors.InvalidFilterKey),
+        ({"Key": "Label", "Values": ["x"]}, False, errors.InvalidFilterKey),
+        ({"Key": "tag:team", "Values": ["x"]}, True, errors.InvalidFilterKey),
     ],
 )
 def test_filter_errors(raw, by_path, error):

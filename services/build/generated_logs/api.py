@@ -11,686 +11,476 @@ from . import shapes
 
 
 class CloudWatchLogsApi(ServiceProvider):
-    model_name = "logs"
+    model_name = 'logs'
 
-    @stub("AssociateKmsKey")
+    @stub('AssociateKmsKey')
     def associate_kms_key(self, ctx: RequestContext, params: shapes.AssociateKmsKeyRequest) -> None:
-        raise self.not_implemented("AssociateKmsKey")
+        raise self.not_implemented('AssociateKmsKey')
 
-    @stub("AssociateSourceToS3TableIntegration")
-    def associate_source_to_s3_table_integration(
-        self, ctx: RequestContext, params: shapes.AssociateSourceToS3TableIntegrationRequest
-    ) -> shapes.AssociateSourceToS3TableIntegrationResponse:
-        raise self.not_implemented("AssociateSourceToS3TableIntegration")
+    @stub('AssociateSourceToS3TableIntegration')
+    def associate_source_to_s3_table_integration(self, ctx: RequestContext, params: shapes.AssociateSourceToS3TableIntegrationRequest) -> shapes.AssociateSourceToS3TableIntegrationResponse:
+        raise self.not_implemented('AssociateSourceToS3TableIntegration')
 
-    @stub("CancelExportTask")
-    def cancel_export_task(
-        self, ctx: RequestContext, params: shapes.CancelExportTaskRequest
-    ) -> None:
-        raise self.not_implemented("CancelExportTask")
+    @stub('CancelExportTask')
+    def cancel_export_task(self, ctx: RequestContext, params: shapes.CancelExportTaskRequest) -> None:
+        raise self.not_implemented('CancelExportTask')
 
-    @stub("CancelImportTask")
-    def cancel_import_task(
-        self, ctx: RequestContext, params: shapes.CancelImportTaskRequest
-    ) -> shapes.CancelImportTaskResponse:
-        raise self.not_implemented("CancelImportTask")
+    @stub('CancelImportTask')
+    def cancel_import_task(self, ctx: RequestContext, params: shapes.CancelImportTaskRequest) -> shapes.CancelImportTaskResponse:
+        raise self.not_implemented('CancelImportTask')
 
-    @stub("CreateDelivery")
-    def create_delivery(
-        self, ctx: RequestContext, params: shapes.CreateDeliveryRequest
-    ) -> shapes.CreateDeliveryResponse:
-        raise self.not_implemented("CreateDelivery")
+    @stub('CreateDelivery')
+    def create_delivery(self, ctx: RequestContext, params: shapes.CreateDeliveryRequest) -> shapes.CreateDeliveryResponse:
+        raise self.not_implemented('CreateDelivery')
 
-    @stub("CreateExportTask")
-    def create_export_task(
-        self, ctx: RequestContext, params: shapes.CreateExportTaskRequest
-    ) -> shapes.CreateExportTaskResponse:
-        raise self.not_implemented("CreateExportTask")
+    @stub('CreateExportTask')
+    def create_export_task(self, ctx: RequestContext, params: shapes.CreateExportTaskRequest) -> shapes.CreateExportTaskResponse:
+        raise self.not_implemented('CreateExportTask')
 
-    @stub("CreateImportTask")
-    def create_import_task(
-        self, ctx: RequestContext, params: shapes.CreateImportTaskRequest
-    ) -> shapes.CreateImportTaskResponse:
-        raise self.not_implemented("CreateImportTask")
+    @stub('CreateImportTask')
+    def create_import_task(self, ctx: RequestContext, params: shapes.CreateImportTaskRequest) -> shapes.CreateImportTaskResponse:
+        raise self.not_implemented('CreateImportTask')
 
-    @stub("CreateLogAnomalyDetector")
-    def create_log_anomaly_detector(
-        self, ctx: RequestContext, params: shapes.CreateLogAnomalyDetectorRequest
-    ) -> shapes.CreateLogAnomalyDetectorResponse:
-        raise self.not_implemented("CreateLogAnomalyDetector")
+    @stub('CreateLogAnomalyDetector')
+    def create_log_anomaly_detector(self, ctx: RequestContext, params: shapes.CreateLogAnomalyDetectorRequest) -> shapes.CreateLogAnomalyDetectorResponse:
+        raise self.not_implemented('CreateLogAnomalyDetector')
 
-    @stub("CreateLogGroup")
+    @stub('CreateLogGroup')
     def create_log_group(self, ctx: RequestContext, params: shapes.CreateLogGroupRequest) -> None:
-        raise self.not_implemented("CreateLogGroup")
+        raise self.not_implemented('CreateLogGroup')
 
-    @stub("CreateLogStream")
+    @stub('CreateLogStream')
     def create_log_stream(self, ctx: RequestContext, params: shapes.CreateLogStreamRequest) -> None:
-        raise self.not_implemented("CreateLogStream")
+        raise self.not_implemented('CreateLogStream')
 
-    @stub("CreateLookupTable")
-    def create_lookup_table(
-        self, ctx: RequestContext, params: shapes.CreateLookupTableRequest
-    ) -> shapes.CreateLookupTableResponse:
-        raise self.not_implemented("CreateLookupTable")
+    @stub('CreateLookupTable')
+    def create_lookup_table(self, ctx: RequestContext, params: shapes.CreateLookupTableRequest) -> shapes.CreateLookupTableResponse:
+        raise self.not_implemented('CreateLookupTable')
 
-    @stub("CreateScheduledQuery")
-    def create_scheduled_query(
-        self, ctx: RequestContext, params: shapes.CreateScheduledQueryRequest
-    ) -> shapes.CreateScheduledQueryResponse:
-        raise self.not_implemented("CreateScheduledQuery")
+    @stub('CreateScheduledQuery')
+    def create_scheduled_query(self, ctx: RequestContext, params: shapes.CreateScheduledQueryRequest) -> shapes.CreateScheduledQueryResponse:
+        raise self.not_implemented('CreateScheduledQuery')
 
-    @stub("DeleteAccountPolicy")
-    def delete_account_policy(
-        self, ctx: RequestContext, params: shapes.DeleteAccountPolicyRequest
-    ) -> shapes.DeleteAccountPolicyResponse:
-        raise self.not_implemented("DeleteAccountPolicy")
+    @stub('DeleteAccountPolicy')
+    def delete_account_policy(self, ctx: RequestContext, params: shapes.DeleteAccountPolicyRequest) -> shapes.DeleteAccountPolicyResponse:
+        raise self.not_implemented('DeleteAccountPolicy')
 
-    @stub("DeleteDataProtectionPolicy")
-    def delete_data_protection_policy(
-        self, ctx: RequestContext, params: shapes.DeleteDataProtectionPolicyRequest
-    ) -> None:
-        raise self.not_implemented("DeleteDataProtectionPolicy")
+    @stub('DeleteDataProtectionPolicy')
+    def delete_data_protection_policy(self, ctx: RequestContext, params: shapes.DeleteDataProtectionPolicyRequest) -> None:
+        raise self.not_implemented('DeleteDataProtectionPolicy')
 
-    @stub("DeleteDelivery")
+    @stub('DeleteDelivery')
     def delete_delivery(self, ctx: RequestContext, params: shapes.DeleteDeliveryRequest) -> None:
-        raise self.not_implemented("DeleteDelivery")
+        raise self.not_implemented('DeleteDelivery')
 
-    @stub("DeleteDeliveryDestination")
-    def delete_delivery_destination(
-        self, ctx: RequestContext, params: shapes.DeleteDeliveryDestinationRequest
-    ) -> None:
-        raise self.not_implemented("DeleteDeliveryDestination")
+    @stub('DeleteDeliveryDestination')
+    def delete_delivery_destination(self, ctx: RequestContext, params: shapes.DeleteDeliveryDestinationRequest) -> None:
+        raise self.not_implemented('DeleteDeliveryDestination')
 
-    @stub("DeleteDeliveryDestinationPolicy")
-    def delete_delivery_destination_policy(
-        self, ctx: RequestContext, params: shapes.DeleteDeliveryDestinationPolicyRequest
-    ) -> None:
-        raise self.not_implemented("DeleteDeliveryDestinationPolicy")
+    @stub('DeleteDeliveryDestinationPolicy')
+    def delete_delivery_destination_policy(self, ctx: RequestContext, params: shapes.DeleteDeliveryDestinationPolicyRequest) -> None:
+        raise self.not_implemented('DeleteDeliveryDestinationPolicy')
 
-    @stub("DeleteDeliverySource")
-    def delete_delivery_source(
-        self, ctx: RequestContext, params: shapes.DeleteDeliverySourceRequest
-    ) -> None:
-        raise self.not_implemented("DeleteDeliverySource")
+    @stub('DeleteDeliverySource')
+    def delete_delivery_source(self, ctx: RequestContext, params: shapes.DeleteDeliverySourceRequest) -> None:
+        raise self.not_implemented('DeleteDeliverySource')
 
-    @stub("DeleteDestination")
-    def delete_destination(
-        self, ctx: RequestContext, params: shapes.DeleteDestinationRequest
-    ) -> None:
-        raise self.not_implemented("DeleteDestination")
+    @stub('DeleteDestination')
+    def delete_destination(self, ctx: RequestContext, params: shapes.DeleteDestinationRequest) -> None:
+        raise self.not_implemented('DeleteDestination')
 
-    @stub("DeleteIndexPolicy")
-    def delete_index_policy(
-        self, ctx: RequestContext, params: shapes.DeleteIndexPolicyRequest
-    ) -> shapes.DeleteIndexPolicyResponse:
-        raise self.not_implemented("DeleteIndexPolicy")
+    @stub('DeleteIndexPolicy')
+    def delete_index_policy(self, ctx: RequestContext, params: shapes.DeleteIndexPolicyRequest) -> shapes.DeleteIndexPolicyResponse:
+        raise self.not_implemented('DeleteIndexPolicy')
 
-    @stub("DeleteIntegration")
-    def delete_integration(
-        self, ctx: RequestContext, params: shapes.DeleteIntegrationRequest
-    ) -> shapes.DeleteIntegrationResponse:
-        raise self.not_implemented("DeleteIntegration")
+    @stub('DeleteIntegration')
+    def delete_integration(self, ctx: RequestContext, params: shapes.DeleteIntegrationRequest) -> shapes.DeleteIntegrationResponse:
+        raise self.not_implemented('DeleteIntegration')
 
-    @stub("DeleteLogAnomalyDetector")
-    def delete_log_anomaly_detector(
-        self, ctx: RequestContext, params: shapes.DeleteLogAnomalyDetectorRequest
-    ) -> None:
-        raise self.not_implemented("DeleteLogAnomalyDetector")
+    @stub('DeleteLogAnomalyDetector')
+    def delete_log_anomaly_detector(self, ctx: RequestContext, params: shapes.DeleteLogAnomalyDetectorRequest) -> None:
+        raise self.not_implemented('DeleteLogAnomalyDetector')
 
-    @stub("DeleteLogGroup")
+    @stub('DeleteLogGroup')
     def delete_log_group(self, ctx: RequestContext, params: shapes.DeleteLogGroupRequest) -> None:
-        raise self.not_implemented("DeleteLogGroup")
+        raise self.not_implemented('DeleteLogGroup')
 
-    @stub("DeleteLogStream")
+    @stub('DeleteLogStream')
     def delete_log_stream(self, ctx: RequestContext, params: shapes.DeleteLogStreamRequest) -> None:
-        raise self.not_implemented("DeleteLogStream")
-
-    @stub("DeleteLookupTable")
-    def delete_lookup_table(
-        self, ctx: RequestContext, params: shapes.DeleteLookupTableRequest
-    ) -> None:
-        raise self.not_implemented("DeleteLookupTable")
-
-    @stub("DeleteMetricFilter")
-    def delete_metric_filter(
-        self, ctx: RequestContext, params: shapes.DeleteMetricFilterRequest
-    ) -> None:
-        raise self.not_implemented("DeleteMetricFilter")
-
-    @stub("DeleteQueryDefinition")
-    def delete_query_definition(
-        self, ctx: RequestContext, params: shapes.DeleteQueryDefinitionRequest
-    ) -> shapes.DeleteQueryDefinitionResponse:
-        raise self.not_implemented("DeleteQueryDefinition")
-
-    @stub("DeleteResourcePolicy")
-    def delete_resource_policy(
-        self, ctx: RequestContext, params: shapes.DeleteResourcePolicyRequest
-    ) -> None:
-        raise self.not_implemented("DeleteResourcePolicy")
-
-    @stub("DeleteRetentionPolicy")
-    def delete_retention_policy(
-        self, ctx: RequestContext, params: shapes.DeleteRetentionPolicyRequest
-    ) -> None:
-        raise self.not_implemented("DeleteRetentionPolicy")
-
-    @stub("DeleteScheduledQuery")
-    def delete_scheduled_query(
-        self, ctx: RequestContext, params: shapes.DeleteScheduledQueryRequest
-    ) -> shapes.DeleteScheduledQueryResponse:
-        raise self.not_implemented("DeleteScheduledQuery")
-
-    @stub("DeleteSubscriptionFilter")
-    def delete_subscription_filter(
-        self, ctx: RequestContext, params: shapes.DeleteSubscriptionFilterRequest
-    ) -> None:
-        raise self.not_implemented("DeleteSubscriptionFilter")
-
-    @stub("DeleteSyslogConfiguration")
-    def delete_syslog_configuration(
-        self, ctx: RequestContext, params: shapes.DeleteSyslogConfigurationRequest
-    ) -> None:
-        raise self.not_implemented("DeleteSyslogConfiguration")
-
-    @stub("DeleteTransformer")
-    def delete_transformer(
-        self, ctx: RequestContext, params: shapes.DeleteTransformerRequest
-    ) -> None:
-        raise self.not_implemented("DeleteTransformer")
-
-    @stub("DescribeAccountPolicies")
-    def describe_account_policies(
-        self, ctx: RequestContext, params: shapes.DescribeAccountPoliciesRequest
-    ) -> shapes.DescribeAccountPoliciesResponse:
-        raise self.not_implemented("DescribeAccountPolicies")
-
-    @stub("DescribeConfigurationTemplates")
-    def describe_configuration_templates(
-        self, ctx: RequestContext, params: shapes.DescribeConfigurationTemplatesRequest
-    ) -> shapes.DescribeConfigurationTemplatesResponse:
-        raise self.not_implemented("DescribeConfigurationTemplates")
-
-    @stub("DescribeDeliveries")
-    def describe_deliveries(
-        self, ctx: RequestContext, params: shapes.DescribeDeliveriesRequest
-    ) -> shapes.DescribeDeliveriesResponse:
-        raise self.not_implemented("DescribeDeliveries")
-
-    @stub("DescribeDeliveryDestinations")
-    def describe_delivery_destinations(
-        self, ctx: RequestContext, params: shapes.DescribeDeliveryDestinationsRequest
-    ) -> shapes.DescribeDeliveryDestinationsResponse:
-        raise self.not_implemented("DescribeDeliveryDestinations")
-
-    @stub("DescribeDeliverySources")
-    def describe_delivery_sources(
-        self, ctx: RequestContext, params: shapes.DescribeDeliverySourcesRequest
-    ) -> shapes.DescribeDeliverySourcesResponse:
-        raise self.not_implemented("DescribeDeliverySources")
-
-    @stub("DescribeDestinations")
-    def describe_destinations(
-        self, ctx: RequestContext, params: shapes.DescribeDestinationsRequest
-    ) -> shapes.DescribeDestinationsResponse:
-        raise self.not_implemented("DescribeDestinations")
-
-    @stub("DescribeExportTasks")
-    def describe_export_tasks(
-        self, ctx: RequestContext, params: shapes.DescribeExportTasksRequest
-    ) -> shapes.DescribeExportTasksResponse:
-        raise self.not_implemented("DescribeExportTasks")
-
-    @stub("DescribeFieldIndexes")
-    def describe_field_indexes(
-        self, ctx: RequestContext, params: shapes.DescribeFieldIndexesRequest
-    ) -> shapes.DescribeFieldIndexesResponse:
-        raise self.not_implemented("DescribeFieldIndexes")
-
-    @stub("DescribeImportTaskBatches")
-    def describe_import_task_batches(
-        self, ctx: RequestContext, params: shapes.DescribeImportTaskBatchesRequest
-    ) -> shapes.DescribeImportTaskBatchesResponse:
-        raise self.not_implemented("DescribeImportTaskBatches")
-
-    @stub("DescribeImportTasks")
-    def describe_import_tasks(
-        self, ctx: RequestContext, params: shapes.DescribeImportTasksRequest
-    ) -> shapes.DescribeImportTasksResponse:
-        raise self.not_implemented("DescribeImportTasks")
-
-    @stub("DescribeIndexPolicies")
-    def describe_index_policies(
-        self, ctx: RequestContext, params: shapes.DescribeIndexPoliciesRequest
-    ) -> shapes.DescribeIndexPoliciesResponse:
-        raise self.not_implemented("DescribeIndexPolicies")
-
-    @stub("DescribeLogGroups")
-    def describe_log_groups(
-        self, ctx: RequestContext, params: shapes.DescribeLogGroupsRequest
-    ) -> shapes.DescribeLogGroupsResponse:
-        raise self.not_implemented("DescribeLogGroups")
-
-    @stub("DescribeLogStreams")
-    def describe_log_streams(
-        self, ctx: RequestContext, params: shapes.DescribeLogStreamsRequest
-    ) -> shapes.DescribeLogStreamsResponse:
-        raise self.not_implemented("DescribeLogStreams")
-
-    @stub("DescribeLookupTables")
-    def describe_lookup_tables(
-        self, ctx: RequestContext, params: shapes.DescribeLookupTablesRequest
-    ) -> shapes.DescribeLookupTablesResponse:
-        raise self.not_implemented("DescribeLookupTables")
-
-    @stub("DescribeMetricFilters")
-    def describe_metric_filters(
-        self, ctx: RequestContext, params: shapes.DescribeMetricFiltersRequest
-    ) -> shapes.DescribeMetricFiltersResponse:
-        raise self.not_implemented("DescribeMetricFilters")
-
-    @stub("DescribeQueries")
-    def describe_queries(
-        self, ctx: RequestContext, params: shapes.DescribeQueriesRequest
-    ) -> shapes.DescribeQueriesResponse:
-        raise self.not_implemented("DescribeQueries")
-
-    @stub("DescribeQueryDefinitions")
-    def describe_query_definitions(
-        self, ctx: RequestContext, params: shapes.DescribeQueryDefinitionsRequest
-    ) -> shapes.DescribeQueryDefinitionsResponse:
-        raise self.not_implemented("DescribeQueryDefinitions")
-
-    @stub("DescribeResourcePolicies")
-    def describe_resource_policies(
-        self, ctx: RequestContext, params: shapes.DescribeResourcePoliciesRequest
-    ) -> shapes.DescribeResourcePoliciesResponse:
-        raise self.not_implemented("DescribeResourcePolicies")
-
-    @stub("DescribeSubscriptionFilters")
-    def describe_subscription_filters(
-        self, ctx: RequestContext, params: shapes.DescribeSubscriptionFiltersRequest
-    ) -> shapes.DescribeSubscriptionFiltersResponse:
-        raise self.not_implemented("DescribeSubscriptionFilters")
-
-    @stub("DisassociateKmsKey")
-    def disassociate_kms_key(
-        self, ctx: RequestContext, params: shapes.DisassociateKmsKeyRequest
-    ) -> None:
-        raise self.not_implemented("DisassociateKmsKey")
-
-    @stub("DisassociateSourceFromS3TableIntegration")
-    def disassociate_source_from_s3_table_integration(
-        self, ctx: RequestContext, params: shapes.DisassociateSourceFromS3TableIntegrationRequest
-    ) -> shapes.DisassociateSourceFromS3TableIntegrationResponse:
-        raise self.not_implemented("DisassociateSourceFromS3TableIntegration")
-
-    @stub("FilterLogEvents")
-    def filter_log_events(
-        self, ctx: RequestContext, params: shapes.FilterLogEventsRequest
-    ) -> shapes.FilterLogEventsResponse:
-        raise self.not_implemented("FilterLogEvents")
-
-    @stub("GetDataProtectionPolicy")
-    def get_data_protection_policy(
-        self, ctx: RequestContext, params: shapes.GetDataProtectionPolicyRequest
-    ) -> shapes.GetDataProtectionPolicyResponse:
-        raise self.not_implemented("GetDataProtectionPolicy")
-
-    @stub("GetDelivery")
-    def get_delivery(
-        self, ctx: RequestContext, params: shapes.GetDeliveryRequest
-    ) -> shapes.GetDeliveryResponse:
-        raise self.not_implemented("GetDelivery")
-
-    @stub("GetDeliveryDestination")
-    def get_delivery_destination(
-        self, ctx: RequestContext, params: shapes.GetDeliveryDestinationRequest
-    ) -> shapes.GetDeliveryDestinationResponse:
-        raise self.not_implemented("GetDeliveryDestination")
-
-    @stub("GetDeliveryDestinationPolicy")
-    def get_delivery_destination_policy(
-        self, ctx: RequestContext, params: shapes.GetDeliveryDestinationPolicyRequest
-    ) -> shapes.GetDeliveryDestinationPolicyResponse:
-        raise self.not_implemented("GetDeliveryDestinationPolicy")
-
-    @stub("GetDeliverySource")
-    def get_delivery_source(
-        self, ctx: RequestContext, params: shapes.GetDeliverySourceRequest
-    ) -> shapes.GetDeliverySourceResponse:
-        raise self.not_implemented("GetDeliverySource")
-
-    @stub("GetIntegration")
-    def get_integration(
-        self, ctx: RequestContext, params: shapes.GetIntegrationRequest
-    ) -> shapes.GetIntegrationResponse:
-        raise self.not_implemented("GetIntegration")
-
-    @stub("GetLogAnomalyDetector")
-    def get_log_anomaly_detector(
-        self, ctx: RequestContext, params: shapes.GetLogAnomalyDetectorRequest
-    ) -> shapes.GetLogAnomalyDetectorResponse:
-        raise self.not_implemented("GetLogAnomalyDetector")
-
-    @stub("GetLogEvents")
-    def get_log_events(
-        self, ctx: RequestContext, params: shapes.GetLogEventsRequest
-    ) -> shapes.GetLogEventsResponse:
-        raise self.not_implemented("GetLogEvents")
-
-    @stub("GetLogFields")
-    def get_log_fields(
-        self, ctx: RequestContext, params: shapes.GetLogFieldsRequest
-    ) -> shapes.GetLogFieldsResponse:
-        raise self.not_implemented("GetLogFields")
-
-    @stub("GetLogGroupFields")
-    def get_log_group_fields(
-        self, ctx: RequestContext, params: shapes.GetLogGroupFieldsRequest
-    ) -> shapes.GetLogGroupFieldsResponse:
-        raise self.not_implemented("GetLogGroupFields")
-
-    @stub("GetLogObject")
-    def get_log_object(
-        self, ctx: RequestContext, params: shapes.GetLogObjectRequest
-    ) -> shapes.GetLogObjectResponse:
-        raise self.not_implemented("GetLogObject")
-
-    @stub("GetLogRecord")
-    def get_log_record(
-        self, ctx: RequestContext, params: shapes.GetLogRecordRequest
-    ) -> shapes.GetLogRecordResponse:
-        raise self.not_implemented("GetLogRecord")
-
-    @stub("GetLookupTable")
-    def get_lookup_table(
-        self, ctx: RequestContext, params: shapes.GetLookupTableRequest
-    ) -> shapes.GetLookupTableResponse:
-        raise self.not_implemented("GetLookupTable")
-
-    @stub("GetQueryResults")
-    def get_query_results(
-        self, ctx: RequestContext, params: shapes.GetQueryResultsRequest
-    ) -> shapes.GetQueryResultsResponse:
-        raise self.not_implemented("GetQueryResults")
-
-    @stub("GetScheduledQuery")
-    def get_scheduled_query(
-        self, ctx: RequestContext, params: shapes.GetScheduledQueryRequest
-    ) -> shapes.GetScheduledQueryResponse:
-        raise self.not_implemented("GetScheduledQuery")
-
-    @stub("GetScheduledQueryHistory")
-    def get_scheduled_query_history(
-        self, ctx: RequestContext, params: shapes.GetScheduledQueryHistoryRequest
-    ) -> shapes.GetScheduledQueryHistoryResponse:
-        raise self.not_implemented("GetScheduledQueryHistory")
-
-    @stub("GetStorageTierPolicy")
-    def get_storage_tier_policy(
-        self, ctx: RequestContext, params: shapes.GetStorageTierPolicyRequest
-    ) -> shapes.GetStorageTierPolicyResponse:
-        raise self.not_implemented("GetStorageTierPolicy")
-
-    @stub("GetTransformer")
-    def get_transformer(
-        self, ctx: RequestContext, params: shapes.GetTransformerRequest
-    ) -> shapes.GetTransformerResponse:
-        raise self.not_implemented("GetTransformer")
-
-    @stub("ListAggregateLogGroupSummaries")
-    def list_aggregate_log_group_summaries(
-        self, ctx: RequestContext, params: shapes.ListAggregateLogGroupSummariesRequest
-    ) -> shapes.ListAggregateLogGroupSummariesResponse:
-        raise self.not_implemented("ListAggregateLogGroupSummaries")
-
-    @stub("ListAnomalies")
-    def list_anomalies(
-        self, ctx: RequestContext, params: shapes.ListAnomaliesRequest
-    ) -> shapes.ListAnomaliesResponse:
-        raise self.not_implemented("ListAnomalies")
-
-    @stub("ListIntegrations")
-    def list_integrations(
-        self, ctx: RequestContext, params: shapes.ListIntegrationsRequest
-    ) -> shapes.ListIntegrationsResponse:
-        raise self.not_implemented("ListIntegrations")
-
-    @stub("ListLogAnomalyDetectors")
-    def list_log_anomaly_detectors(
-        self, ctx: RequestContext, params: shapes.ListLogAnomalyDetectorsRequest
-    ) -> shapes.ListLogAnomalyDetectorsResponse:
-        raise self.not_implemented("ListLogAnomalyDetectors")
-
-    @stub("ListLogGroups")
-    def list_log_groups(
-        self, ctx: RequestContext, params: shapes.ListLogGroupsRequest
-    ) -> shapes.ListLogGroupsResponse:
-        raise self.not_implemented("ListLogGroups")
-
-    @stub("ListLogGroupsForQuery")
-    def list_log_groups_for_query(
-        self, ctx: RequestContext, params: shapes.ListLogGroupsForQueryRequest
-    ) -> shapes.ListLogGroupsForQueryResponse:
-        raise self.not_implemented("ListLogGroupsForQuery")
-
-    @stub("ListScheduledQueries")
-    def list_scheduled_queries(
-        self, ctx: RequestContext, params: shapes.ListScheduledQueriesRequest
-    ) -> shapes.ListScheduledQueriesResponse:
-        raise self.not_implemented("ListScheduledQueries")
-
-    @stub("ListSourcesForS3TableIntegration")
-    def list_sources_for_s3_table_integration(
-        self, ctx: RequestContext, params: shapes.ListSourcesForS3TableIntegrationRequest
-    ) -> shapes.ListSourcesForS3TableIntegrationResponse:
-        raise self.not_implemented("ListSourcesForS3TableIntegration")
-
-    @stub("ListSyslogConfigurations")
-    def list_syslog_configurations(
-        self, ctx: RequestContext, params: shapes.ListSyslogConfigurationsRequest
-    ) -> shapes.ListSyslogConfigurationsResponse:
-        raise self.not_implemented("ListSyslogConfigurations")
-
-    @stub("ListTagsForResource")
-    def list_tags_for_resource(
-        self, ctx: RequestContext, params: shapes.ListTagsForResourceRequest
-    ) -> shapes.ListTagsForResourceResponse:
-        raise self.not_implemented("ListTagsForResource")
-
-    @stub("ListTagsLogGroup")
-    def list_tags_log_group(
-        self, ctx: RequestContext, params: shapes.ListTagsLogGroupRequest
-    ) -> shapes.ListTagsLogGroupResponse:
-        raise self.not_implemented("ListTagsLogGroup")
-
-    @stub("PutAccountPolicy")
-    def put_account_policy(
-        self, ctx: RequestContext, params: shapes.PutAccountPolicyRequest
-    ) -> shapes.PutAccountPolicyResponse:
-        raise self.not_implemented("PutAccountPolicy")
-
-    @stub("PutBearerTokenAuthentication")
-    def put_bearer_token_authentication(
-        self, ctx: RequestContext, params: shapes.PutBearerTokenAuthenticationRequest
-    ) -> None:
-        raise self.not_implemented("PutBearerTokenAuthentication")
-
-    @stub("PutDataProtectionPolicy")
-    def put_data_protection_policy(
-        self, ctx: RequestContext, params: shapes.PutDataProtectionPolicyRequest
-    ) -> shapes.PutDataProtectionPolicyResponse:
-        raise self.not_implemented("PutDataProtectionPolicy")
-
-    @stub("PutDeliveryDestination")
-    def put_delivery_destination(
-        self, ctx: RequestContext, params: shapes.PutDeliveryDestinationRequest
-    ) -> shapes.PutDeliveryDestinationResponse:
-        raise self.not_implemented("PutDeliveryDestination")
-
-    @stub("PutDeliveryDestinationPolicy")
-    def put_delivery_destination_policy(
-        self, ctx: RequestContext, params: shapes.PutDeliveryDestinationPolicyRequest
-    ) -> shapes.PutDeliveryDestinationPolicyResponse:
-        raise self.not_implemented("PutDeliveryDestinationPolicy")
-
-    @stub("PutDeliverySource")
-    def put_delivery_source(
-        self, ctx: RequestContext, params: shapes.PutDeliverySourceRequest
-    ) -> shapes.PutDeliverySourceResponse:
-        raise self.not_implemented("PutDeliverySource")
-
-    @stub("PutDestination")
-    def put_destination(
-        self, ctx: RequestContext, params: shapes.PutDestinationRequest
-    ) -> shapes.PutDestinationResponse:
-        raise self.not_implemented("PutDestination")
-
-    @stub("PutDestinationPolicy")
-    def put_destination_policy(
-        self, ctx: RequestContext, params: shapes.PutDestinationPolicyRequest
-    ) -> None:
-        raise self.not_implemented("PutDestinationPolicy")
-
-    @stub("PutIndexPolicy")
-    def put_index_policy(
-        self, ctx: RequestContext, params: shapes.PutIndexPolicyRequest
-    ) -> shapes.PutIndexPolicyResponse:
-        raise self.not_implemented("PutIndexPolicy")
-
-    @stub("PutIntegration")
-    def put_integration(
-        self, ctx: RequestContext, params: shapes.PutIntegrationRequest
-    ) -> shapes.PutIntegrationResponse:
-        raise self.not_implemented("PutIntegration")
-
-    @stub("PutLogEvents")
-    def put_log_events(
-        self, ctx: RequestContext, params: shapes.PutLogEventsRequest
-    ) -> shapes.PutLogEventsResponse:
-        raise self.not_implemented("PutLogEvents")
-
-    @stub("PutLogGroupDeletionProtection")
-    def put_log_group_deletion_protection(
-        self, ctx: RequestContext, params: shapes.PutLogGroupDeletionProtectionRequest
-    ) -> None:
-        raise self.not_implemented("PutLogGroupDeletionProtection")
-
-    @stub("PutMetricFilter")
+        raise self.not_implemented('DeleteLogStream')
+
+    @stub('DeleteLookupTable')
+    def delete_lookup_table(self, ctx: RequestContext, params: shapes.DeleteLookupTableRequest) -> None:
+        raise self.not_implemented('DeleteLookupTable')
+
+    @stub('DeleteMetricFilter')
+    def delete_metric_filter(self, ctx: RequestContext, params: shapes.DeleteMetricFilterRequest) -> None:
+        raise self.not_implemented('DeleteMetricFilter')
+
+    @stub('DeleteQueryDefinition')
+    def delete_query_definition(self, ctx: RequestContext, params: shapes.DeleteQueryDefinitionRequest) -> shapes.DeleteQueryDefinitionResponse:
+        raise self.not_implemented('DeleteQueryDefinition')
+
+    @stub('DeleteResourcePolicy')
+    def delete_resource_policy(self, ctx: RequestContext, params: shapes.DeleteResourcePolicyRequest) -> None:
+        raise self.not_implemented('DeleteResourcePolicy')
+
+    @stub('DeleteRetentionPolicy')
+    def delete_retention_policy(self, ctx: RequestContext, params: shapes.DeleteRetentionPolicyRequest) -> None:
+        raise self.not_implemented('DeleteRetentionPolicy')
+
+    @stub('DeleteScheduledQuery')
+    def delete_scheduled_query(self, ctx: RequestContext, params: shapes.DeleteScheduledQueryRequest) -> shapes.DeleteScheduledQueryResponse:
+        raise self.not_implemented('DeleteScheduledQuery')
+
+    @stub('DeleteSubscriptionFilter')
+    def delete_subscription_filter(self, ctx: RequestContext, params: shapes.DeleteSubscriptionFilterRequest) -> None:
+        raise self.not_implemented('DeleteSubscriptionFilter')
+
+    @stub('DeleteSyslogConfiguration')
+    def delete_syslog_configuration(self, ctx: RequestContext, params: shapes.DeleteSyslogConfigurationRequest) -> None:
+        raise self.not_implemented('DeleteSyslogConfiguration')
+
+    @stub('DeleteTransformer')
+    def delete_transformer(self, ctx: RequestContext, params: shapes.DeleteTransformerRequest) -> None:
+        raise self.not_implemented('DeleteTransformer')
+
+    @stub('DescribeAccountPolicies')
+    def describe_account_policies(self, ctx: RequestContext, params: shapes.DescribeAccountPoliciesRequest) -> shapes.DescribeAccountPoliciesResponse:
+        raise self.not_implemented('DescribeAccountPolicies')
+
+    @stub('DescribeConfigurationTemplates')
+    def describe_configuration_templates(self, ctx: RequestContext, params: shapes.DescribeConfigurationTemplatesRequest) -> shapes.DescribeConfigurationTemplatesResponse:
+        raise self.not_implemented('DescribeConfigurationTemplates')
+
+    @stub('DescribeDeliveries')
+    def describe_deliveries(self, ctx: RequestContext, params: shapes.DescribeDeliveriesRequest) -> shapes.DescribeDeliveriesResponse:
+        raise self.not_implemented('DescribeDeliveries')
+
+    @stub('DescribeDeliveryDestinations')
+    def describe_delivery_destinations(self, ctx: RequestContext, params: shapes.DescribeDeliveryDestinationsRequest) -> shapes.DescribeDeliveryDestinationsResponse:
+        raise self.not_implemented('DescribeDeliveryDestinations')
+
+    @stub('DescribeDeliverySources')
+    def describe_delivery_sources(self, ctx: RequestContext, params: shapes.DescribeDeliverySourcesRequest) -> shapes.DescribeDeliverySourcesResponse:
+        raise self.not_implemented('DescribeDeliverySources')
+
+    @stub('DescribeDestinations')
+    def describe_destinations(self, ctx: RequestContext, params: shapes.DescribeDestinationsRequest) -> shapes.DescribeDestinationsResponse:
+        raise self.not_implemented('DescribeDestinations')
+
+    @stub('DescribeExportTasks')
+    def describe_export_tasks(self, ctx: RequestContext, params: shapes.DescribeExportTasksRequest) -> shapes.DescribeExportTasksResponse:
+        raise self.not_implemented('DescribeExportTasks')
+
+    @stub('DescribeFieldIndexes')
+    def describe_field_indexes(self, ctx: RequestContext, params: shapes.DescribeFieldIndexesRequest) -> shapes.DescribeFieldIndexesResponse:
+        raise self.not_implemented('DescribeFieldIndexes')
+
+    @stub('DescribeImportTaskBatches')
+    def describe_import_task_batches(self, ctx: RequestContext, params: shapes.DescribeImportTaskBatchesRequest) -> shapes.DescribeImportTaskBatchesResponse:
+        raise self.not_implemented('DescribeImportTaskBatches')
+
+    @stub('DescribeImportTasks')
+    def describe_import_tasks(self, ctx: RequestContext, params: shapes.DescribeImportTasksRequest) -> shapes.DescribeImportTasksResponse:
+        raise self.not_implemented('DescribeImportTasks')
+
+    @stub('DescribeIndexPolicies')
+    def describe_index_policies(self, ctx: RequestContext, params: shapes.DescribeIndexPoliciesRequest) -> shapes.DescribeIndexPoliciesResponse:
+        raise self.not_implemented('DescribeIndexPolicies')
+
+    @stub('DescribeLogGroups')
+    def describe_log_groups(self, ctx: RequestContext, params: shapes.DescribeLogGroupsRequest) -> shapes.DescribeLogGroupsResponse:
+        raise self.not_implemented('DescribeLogGroups')
+
+    @stub('DescribeLogStreams')
+    def describe_log_streams(self, ctx: RequestContext, params: shapes.DescribeLogStreamsRequest) -> shapes.DescribeLogStreamsResponse:
+        raise self.not_implemented('DescribeLogStreams')
+
+    @stub('DescribeLookupTables')
+    def describe_lookup_tables(self, ctx: RequestContext, params: shapes.DescribeLookupTablesRequest) -> shapes.DescribeLookupTablesResponse:
+        raise self.not_implemented('DescribeLookupTables')
+
+    @stub('DescribeMetricFilters')
+    def describe_metric_filters(self, ctx: RequestContext, params: shapes.DescribeMetricFiltersRequest) -> shapes.DescribeMetricFiltersResponse:
+        raise self.not_implemented('DescribeMetricFilters')
+
+    @stub('DescribeQueries')
+    def describe_queries(self, ctx: RequestContext, params: shapes.DescribeQueriesRequest) -> shapes.DescribeQueriesResponse:
+        raise self.not_implemented('DescribeQueries')
+
+    @stub('DescribeQueryDefinitions')
+    def describe_query_definitions(self, ctx: RequestContext, params: shapes.DescribeQueryDefinitionsRequest) -> shapes.DescribeQueryDefinitionsResponse:
+        raise self.not_implemented('DescribeQueryDefinitions')
+
+    @stub('DescribeResourcePolicies')
+    def describe_resource_policies(self, ctx: RequestContext, params: shapes.DescribeResourcePoliciesRequest) -> shapes.DescribeResourcePoliciesResponse:
+        raise self.not_implemented('DescribeResourcePolicies')
+
+    @stub('DescribeSubscriptionFilters')
+    def describe_subscription_filters(self, ctx: RequestContext, params: shapes.DescribeSubscriptionFiltersRequest) -> shapes.DescribeSubscriptionFiltersResponse:
+        raise self.not_implemented('DescribeSubscriptionFilters')
+
+    @stub('DisassociateKmsKey')
+    def disassociate_kms_key(self, ctx: RequestContext, params: shapes.DisassociateKmsKeyRequest) -> None:
+        raise self.not_implemented('DisassociateKmsKey')
+
+    @stub('DisassociateSourceFromS3TableIntegration')
+    def disassociate_source_from_s3_table_integration(self, ctx: RequestContext, params: shapes.DisassociateSourceFromS3TableIntegrationRequest) -> shapes.DisassociateSourceFromS3TableIntegrationResponse:
+        raise self.not_implemented('DisassociateSourceFromS3TableIntegration')
+
+    @stub('FilterLogEvents')
+    def filter_log_events(self, ctx: RequestContext, params: shapes.FilterLogEventsRequest) -> shapes.FilterLogEventsResponse:
+        raise self.not_implemented('FilterLogEvents')
+
+    @stub('GetDataProtectionPolicy')
+    def get_data_protection_policy(self, ctx: RequestContext, params: shapes.GetDataProtectionPolicyRequest) -> shapes.GetDataProtectionPolicyResponse:
+        raise self.not_implemented('GetDataProtectionPolicy')
+
+    @stub('GetDelivery')
+    def get_delivery(self, ctx: RequestContext, params: shapes.GetDeliveryRequest) -> shapes.GetDeliveryResponse:
+        raise self.not_implemented('GetDelivery')
+
+    @stub('GetDeliveryDestination')
+    def get_delivery_destination(self, ctx: RequestContext, params: shapes.GetDeliveryDestinationRequest) -> shapes.GetDeliveryDestinationResponse:
+        raise self.not_implemented('GetDeliveryDestination')
+
+    @stub('GetDeliveryDestinationPolicy')
+    def get_delivery_destination_policy(self, ctx: RequestContext, params: shapes.GetDeliveryDestinationPolicyRequest) -> shapes.GetDeliveryDestinationPolicyResponse:
+        raise self.not_implemented('GetDeliveryDestinationPolicy')
+
+    @stub('GetDeliverySource')
+    def get_delivery_source(self, ctx: RequestContext, params: shapes.GetDeliverySourceRequest) -> shapes.GetDeliverySourceResponse:
+        raise self.not_implemented('GetDeliverySource')
+
+    @stub('GetIntegration')
+    def get_integration(self, ctx: RequestContext, params: shapes.GetIntegrationRequest) -> shapes.GetIntegrationResponse:
+        raise self.not_implemented('GetIntegration')
+
+    @stub('GetLogAnomalyDetector')
+    def get_log_anomaly_detector(self, ctx: RequestContext, params: shapes.GetLogAnomalyDetectorRequest) -> shapes.GetLogAnomalyDetectorResponse:
+        raise self.not_implemented('GetLogAnomalyDetector')
+
+    @stub('GetLogEvents')
+    def get_log_events(self, ctx: RequestContext, params: shapes.GetLogEventsRequest) -> shapes.GetLogEventsResponse:
+        raise self.not_implemented('GetLogEvents')
+
+    @stub('GetLogFields')
+    def get_log_fields(self, ctx: RequestContext, params: shapes.GetLogFieldsRequest) -> shapes.GetLogFieldsResponse:
+        raise self.not_implemented('GetLogFields')
+
+    @stub('GetLogGroupFields')
+    def get_log_group_fields(self, ctx: RequestContext, params: shapes.GetLogGroupFieldsRequest) -> shapes.GetLogGroupFieldsResponse:
+        raise self.not_implemented('GetLogGroupFields')
+
+    @stub('GetLogObject')
+    def get_log_object(self, ctx: RequestContext, params: shapes.GetLogObjectRequest) -> shapes.GetLogObjectResponse:
+        raise self.not_implemented('GetLogObject')
+
+    @stub('GetLogRecord')
+    def get_log_record(self, ctx: RequestContext, params: shapes.GetLogRecordRequest) -> shapes.GetLogRecordResponse:
+        raise self.not_implemented('GetLogRecord')
+
+    @stub('GetLookupTable')
+    def get_lookup_table(self, ctx: RequestContext, params: shapes.GetLookupTableRequest) -> shapes.GetLookupTableResponse:
+        raise self.not_implemented('GetLookupTable')
+
+    @stub('GetQueryResults')
+    def get_query_results(self, ctx: RequestContext, params: shapes.GetQueryResultsRequest) -> shapes.GetQueryResultsResponse:
+        raise self.not_implemented('GetQueryResults')
+
+    @stub('GetScheduledQuery')
+    def get_scheduled_query(self, ctx: RequestContext, params: shapes.GetScheduledQueryRequest) -> shapes.GetScheduledQueryResponse:
+        raise self.not_implemented('GetScheduledQuery')
+
+    @stub('GetScheduledQueryHistory')
+    def get_scheduled_query_history(self, ctx: RequestContext, params: shapes.GetScheduledQueryHistoryRequest) -> shapes.GetScheduledQueryHistoryResponse:
+        raise self.not_implemented('GetScheduledQueryHistory')
+
+    @stub('GetStorageTierPolicy')
+    def get_storage_tier_policy(self, ctx: RequestContext, params: shapes.GetStorageTierPolicyRequest) -> shapes.GetStorageTierPolicyResponse:
+        raise self.not_implemented('GetStorageTierPolicy')
+
+    @stub('GetTransformer')
+    def get_transformer(self, ctx: RequestContext, params: shapes.GetTransformerRequest) -> shapes.GetTransformerResponse:
+        raise self.not_implemented('GetTransformer')
+
+    @stub('ListAggregateLogGroupSummaries')
+    def list_aggregate_log_group_summaries(self, ctx: RequestContext, params: shapes.ListAggregateLogGroupSummariesRequest) -> shapes.ListAggregateLogGroupSummariesResponse:
+        raise self.not_implemented('ListAggregateLogGroupSummaries')
+
+    @stub('ListAnomalies')
+    def list_anomalies(self, ctx: RequestContext, params: shapes.ListAnomaliesRequest) -> shapes.ListAnomaliesResponse:
+        raise self.not_implemented('ListAnomalies')
+
+    @stub('ListIntegrations')
+    def list_integrations(self, ctx: RequestContext, params: shapes.ListIntegrationsRequest) -> shapes.ListIntegrationsResponse:
+        raise self.not_implemented('ListIntegrations')
+
+    @stub('ListLogAnomalyDetectors')
+    def list_log_anomaly_detectors(self, ctx: RequestContext, params: shapes.ListLogAnomalyDetectorsRequest) -> shapes.ListLogAnomalyDetectorsResponse:
+        raise self.not_implemented('ListLogAnomalyDetectors')
+
+    @stub('ListLogGroups')
+    def list_log_groups(self, ctx: RequestContext, params: shapes.ListLogGroupsRequest) -> shapes.ListLogGroupsResponse:
+        raise self.not_implemented('ListLogGroups')
+
+    @stub('ListLogGroupsForQuery')
+    def list_log_groups_for_query(self, ctx: RequestContext, params: shapes.ListLogGroupsForQueryRequest) -> shapes.ListLogGroupsForQueryResponse:
+        raise self.not_implemented('ListLogGroupsForQuery')
+
+    @stub('ListScheduledQueries')
+    def list_scheduled_queries(self, ctx: RequestContext, params: shapes.ListScheduledQueriesRequest) -> shapes.ListScheduledQueriesResponse:
+        raise self.not_implemented('ListScheduledQueries')
+
+    @stub('ListSourcesForS3TableIntegration')
+    def list_sources_for_s3_table_integration(self, ctx: RequestContext, params: shapes.ListSourcesForS3TableIntegrationRequest) -> shapes.ListSourcesForS3TableIntegrationResponse:
+        raise self.not_implemented('ListSourcesForS3TableIntegration')
+
+    @stub('ListSyslogConfigurations')
+    def list_syslog_configurations(self, ctx: RequestContext, params: shapes.ListSyslogConfigurationsRequest) -> shapes.ListSyslogConfigurationsResponse:
+        raise self.not_implemented('ListSyslogConfigurations')
+
+    @stub('ListTagsForResource')
+    def list_tags_for_resource(self, ctx: RequestContext, params: shapes.ListTagsForResourceRequest) -> shapes.ListTagsForResourceResponse:
+        raise self.not_implemented('ListTagsForResource')
+
+    @stub('ListTagsLogGroup')
+    def list_tags_log_group(self, ctx: RequestContext, params: shapes.ListTagsLogGroupRequest) -> shapes.ListTagsLogGroupResponse:
+        raise self.not_implemented('ListTagsLogGroup')
+
+    @stub('PutAccountPolicy')
+    def put_account_policy(self, ctx: RequestContext, params: shapes.PutAccountPolicyRequest) -> shapes.PutAccountPolicyResponse:
+        raise self.not_implemented('PutAccountPolicy')
+
+    @stub('PutBearerTokenAuthentication')
+    def put_bearer_token_authentication(self, ctx: RequestContext, params: shapes.PutBearerTokenAuthenticationRequest) -> None:
+        raise self.not_implemented('PutBearerTokenAuthentication')
+
+    @stub('PutDataProtectionPolicy')
+    def put_data_protection_policy(self, ctx: RequestContext, params: shapes.PutDataProtectionPolicyRequest) -> shapes.PutDataProtectionPolicyResponse:
+        raise self.not_implemented('PutDataProtectionPolicy')
+
+    @stub('PutDeliveryDestination')
+    def put_delivery_destination(self, ctx: RequestContext, params: shapes.PutDeliveryDestinationRequest) -> shapes.PutDeliveryDestinationResponse:
+        raise self.not_implemented('PutDeliveryDestination')
+
+    @stub('PutDeliveryDestinationPolicy')
+    def put_delivery_destination_policy(self, ctx: RequestContext, params: shapes.PutDeliveryDestinationPolicyRequest) -> shapes.PutDeliveryDestinationPolicyResponse:
+        raise self.not_implemented('PutDeliveryDestinationPolicy')
+
+    @stub('PutDeliverySource')
+    def put_delivery_source(self, ctx: RequestContext, params: shapes.PutDeliverySourceRequest) -> shapes.PutDeliverySourceResponse:
+        raise self.not_implemented('PutDeliverySource')
+
+    @stub('PutDestination')
+    def put_destination(self, ctx: RequestContext, params: shapes.PutDestinationRequest) -> shapes.PutDestinationResponse:
+        raise self.not_implemented('PutDestination')
+
+    @stub('PutDestinationPolicy')
+    def put_destination_policy(self, ctx: RequestContext, params: shapes.PutDestinationPolicyRequest) -> None:
+        raise self.not_implemented('PutDestinationPolicy')
+
+    @stub('PutIndexPolicy')
+    def put_index_policy(self, ctx: RequestContext, params: shapes.PutIndexPolicyRequest) -> shapes.PutIndexPolicyResponse:
+        raise self.not_implemented('PutIndexPolicy')
+
+    @stub('PutIntegration')
+    def put_integration(self, ctx: RequestContext, params: shapes.PutIntegrationRequest) -> shapes.PutIntegrationResponse:
+        raise self.not_implemented('PutIntegration')
+
+    @stub('PutLogEvents')
+    def put_log_events(self, ctx: RequestContext, params: shapes.PutLogEventsRequest) -> shapes.PutLogEventsResponse:
+        raise self.not_implemented('PutLogEvents')
+
+    @stub('PutLogGroupDeletionProtection')
+    def put_log_group_deletion_protection(self, ctx: RequestContext, params: shapes.PutLogGroupDeletionProtectionRequest) -> None:
+        raise self.not_implemented('PutLogGroupDeletionProtection')
+
+    @stub('PutMetricFilter')
     def put_metric_filter(self, ctx: RequestContext, params: shapes.PutMetricFilterRequest) -> None:
-        raise self.not_implemented("PutMetricFilter")
+        raise self.not_implemented('PutMetricFilter')
 
-    @stub("PutQueryDefinition")
-    def put_query_definition(
-        self, ctx: RequestContext, params: shapes.PutQueryDefinitionRequest
-    ) -> shapes.PutQueryDefinitionResponse:
-        raise self.not_implemented("PutQueryDefinition")
+    @stub('PutQueryDefinition')
+    def put_query_definition(self, ctx: RequestContext, params: shapes.PutQueryDefinitionRequest) -> shapes.PutQueryDefinitionResponse:
+        raise self.not_implemented('PutQueryDefinition')
 
-    @stub("PutResourcePolicy")
-    def put_resource_policy(
-        self, ctx: RequestContext, params: shapes.PutResourcePolicyRequest
-    ) -> shapes.PutResourcePolicyResponse:
-        raise self.not_implemented("PutResourcePolicy")
+    @stub('PutResourcePolicy')
+    def put_resource_policy(self, ctx: RequestContext, params: shapes.PutResourcePolicyRequest) -> shapes.PutResourcePolicyResponse:
+        raise self.not_implemented('PutResourcePolicy')
 
-    @stub("PutRetentionPolicy")
-    def put_retention_policy(
-        self, ctx: RequestContext, params: shapes.PutRetentionPolicyRequest
-    ) -> None:
-        raise self.not_implemented("PutRetentionPolicy")
+    @stub('PutRetentionPolicy')
+    def put_retention_policy(self, ctx: RequestContext, params: shapes.PutRetentionPolicyRequest) -> None:
+        raise self.not_implemented('PutRetentionPolicy')
 
-    @stub("PutStorageTierPolicy")
-    def put_storage_tier_policy(
-        self, ctx: RequestContext, params: shapes.PutStorageTierPolicyRequest
-    ) -> shapes.PutStorageTierPolicyResponse:
-        raise self.not_implemented("PutStorageTierPolicy")
+    @stub('PutStorageTierPolicy')
+    def put_storage_tier_policy(self, ctx: RequestContext, params: shapes.PutStorageTierPolicyRequest) -> shapes.PutStorageTierPolicyResponse:
+        raise self.not_implemented('PutStorageTierPolicy')
 
-    @stub("PutSubscriptionFilter")
-    def put_subscription_filter(
-        self, ctx: RequestContext, params: shapes.PutSubscriptionFilterRequest
-    ) -> None:
-        raise self.not_implemented("PutSubscriptionFilter")
+    @stub('PutSubscriptionFilter')
+    def put_subscription_filter(self, ctx: RequestContext, params: shapes.PutSubscriptionFilterRequest) -> None:
+        raise self.not_implemented('PutSubscriptionFilter')
 
-    @stub("PutSyslogConfiguration")
-    def put_syslog_configuration(
-        self, ctx: RequestContext, params: shapes.PutSyslogConfigurationRequest
-    ) -> None:
-        raise self.not_implemented("PutSyslogConfiguration")
+    @stub('PutSyslogConfiguration')
+    def put_syslog_configuration(self, ctx: RequestContext, params: shapes.PutSyslogConfigurationRequest) -> None:
+        raise self.not_implemented('PutSyslogConfiguration')
 
-    @stub("PutTransformer")
+    @stub('PutTransformer')
     def put_transformer(self, ctx: RequestContext, params: shapes.PutTransformerRequest) -> None:
-        raise self.not_implemented("PutTransformer")
+        raise self.not_implemented('PutTransformer')
 
-    @stub("StartLiveTail")
-    def start_live_tail(
-        self, ctx: RequestContext, params: shapes.StartLiveTailRequest
-    ) -> shapes.StartLiveTailResponse:
-        raise self.not_implemented("StartLiveTail")
+    @stub('StartLiveTail')
+    def start_live_tail(self, ctx: RequestContext, params: shapes.StartLiveTailRequest) -> shapes.StartLiveTailResponse:
+        raise self.not_implemented('StartLiveTail')
 
-    @stub("StartQuery")
-    def start_query(
-        self, ctx: RequestContext, params: shapes.StartQueryRequest
-    ) -> shapes.StartQueryResponse:
-        raise self.not_implemented("StartQuery")
+    @stub('StartQuery')
+    def start_query(self, ctx: RequestContext, params: shapes.StartQueryRequest) -> shapes.StartQueryResponse:
+        raise self.not_implemented('StartQuery')
 
-    @stub("StopQuery")
-    def stop_query(
-        self, ctx: RequestContext, params: shapes.StopQueryRequest
-    ) -> shapes.StopQueryResponse:
-        raise self.not_implemented("StopQuery")
+    @stub('StopQuery')
+    def stop_query(self, ctx: RequestContext, params: shapes.StopQueryRequest) -> shapes.StopQueryResponse:
+        raise self.not_implemented('StopQuery')
 
-    @stub("TagLogGroup")
+    @stub('TagLogGroup')
     def tag_log_group(self, ctx: RequestContext, params: shapes.TagLogGroupRequest) -> None:
-        raise self.not_implemented("TagLogGroup")
+        raise self.not_implemented('TagLogGroup')
 
-    @stub("TagResource")
+    @stub('TagResource')
     def tag_resource(self, ctx: RequestContext, params: shapes.TagResourceRequest) -> None:
-        raise self.not_implemented("TagResource")
+        raise self.not_implemented('TagResource')
 
-    @stub("TestMetricFilter")
-    def test_metric_filter(
-        self, ctx: RequestContext, params: shapes.TestMetricFilterRequest
-    ) -> shapes.TestMetricFilterResponse:
-        raise self.not_implemented("TestMetricFilter")
+    @stub('TestMetricFilter')
+    def test_metric_filter(self, ctx: RequestContext, params: shapes.TestMetricFilterRequest) -> shapes.TestMetricFilterResponse:
+        raise self.not_implemented('TestMetricFilter')
 
-    @stub("TestTransformer")
-    def test_transformer(
-        self, ctx: RequestContext, params: shapes.TestTransformerRequest
-    ) -> shapes.TestTransformerResponse:
-        raise self.not_implemented("TestTransformer")
+    @stub('TestTransformer')
+    def test_transformer(self, ctx: RequestContext, params: shapes.TestTransformerRequest) -> shapes.TestTransformerResponse:
+        raise self.not_implemented('TestTransformer')
 
-    @stub("UntagLogGroup")
+    @stub('UntagLogGroup')
     def untag_log_group(self, ctx: RequestContext, params: shapes.UntagLogGroupRequest) -> None:
-        raise self.not_implemented("UntagLogGroup")
+        raise self.not_implemented('UntagLogGroup')
 
-    @stub("UntagResource")
+    @stub('UntagResource')
     def untag_resource(self, ctx: RequestContext, params: shapes.UntagResourceRequest) -> None:
-        raise self.not_implemented("UntagResource")
+        raise self.not_implemented('UntagResource')
 
-    @stub("UpdateAnomaly")
+    @stub('UpdateAnomaly')
     def update_anomaly(self, ctx: RequestContext, params: shapes.UpdateAnomalyRequest) -> None:
-        raise self.not_implemented("UpdateAnomaly")
+        raise self.not_implemented('UpdateAnomaly')
 
-    @stub("UpdateDeliveryConfiguration")
-    def update_delivery_configuration(
-        self, ctx: RequestContext, params: shapes.UpdateDeliveryConfigurationRequest
-    ) -> shapes.UpdateDeliveryConfigurationResponse:
-        raise self.not_implemented("UpdateDeliveryConfiguration")
+    @stub('UpdateDeliveryConfiguration')
+    def update_delivery_configuration(self, ctx: RequestContext, params: shapes.UpdateDeliveryConfigurationRequest) -> shapes.UpdateDeliveryConfigurationResponse:
+        raise self.not_implemented('UpdateDeliveryConfiguration')
 
-    @stub("UpdateLogAnomalyDetector")
-    def update_log_anomaly_detector(
-        self, ctx: RequestContext, params: shapes.UpdateLogAnomalyDetectorRequest
-    ) -> None:
-        raise self.not_implemented("UpdateLogAnomalyDetector")
+    @stub('UpdateLogAnomalyDetector')
+    def update_log_anomaly_detector(self, ctx: RequestContext, params: shapes.UpdateLogAnomalyDetectorRequest) -> None:
+        raise self.not_implemented('UpdateLogAnomalyDetector')
 
-    @stub("UpdateLookupTable")
-    def update_lookup_table(
-        self, ctx: RequestContext, params: shapes.UpdateLookupTableRequest
-    ) -> shapes.UpdateLookupTableResponse:
-        raise self.not_implemented("UpdateLookupTable")
+    @stub('UpdateLookupTable')
+    def update_lookup_table(self, ctx: RequestContext, params: shapes.UpdateLookupTableRequest) -> shapes.UpdateLookupTableResponse:
+        raise self.not_implemented('UpdateLookupTable')
 
-    @stub("UpdateScheduledQuery")
-    def update_scheduled_query(
-        self, ctx: RequestContext, params: shapes.UpdateScheduledQueryRequest
-    ) -> shapes.UpdateScheduledQueryResponse:
-        raise self.not_implemented("UpdateScheduledQuery")
+    @stub('UpdateScheduledQuery')
+    def update_scheduled_query(self, ctx: RequestContext, params: shapes.UpdateScheduledQueryRequest) -> shapes.UpdateScheduledQueryResponse:
+        raise self.not_implemented('UpdateScheduledQuery')

@@ -4,130 +4,108 @@ from services.core.protocol.errors import AwsError
 
 
 class AccessDeniedException(AwsError):
-    code = "AccessDeniedException"
+    code = 'AccessDeniedException'
     status = 400
 
 
 class ConflictException(AwsError):
-    code = "ConflictException"
+    code = 'ConflictException'
     status = 400
 
 
 class DataAlreadyAcceptedException(AwsError):
-    code = "DataAlreadyAcceptedException"
+    code = 'DataAlreadyAcceptedException'
     status = 400
 
 
 class InternalServerException(AwsError):
-    code = "InternalServerException"
+    code = 'InternalServerException'
     status = 400
 
 
 class InternalStreamingException(AwsError):
-    code = "InternalStreamingException"
+    code = 'InternalStreamingException'
     status = 400
 
 
 class InvalidOperationException(AwsError):
-    code = "InvalidOperationException"
+    code = 'InvalidOperationException'
     status = 400
 
 
 class InvalidParameterException(AwsError):
-    code = "InvalidParameterException"
+    code = 'InvalidParameterException'
     status = 400
 
 
 class InvalidSequenceTokenException(AwsError):
-    code = "InvalidSequenceTokenException"
+    code = 'InvalidSequenceTokenException'
     status = 400
 
 
 class LimitExceededException(AwsError):
-    code = "LimitExceededException"
+    code = 'LimitExceededException'
     status = 400
 
 
 class MalformedQueryException(AwsError):
-    code = "MalformedQueryException"
+    code = 'MalformedQueryException'
     status = 400
 
 
 class OperationAbortedException(AwsError):
-    code = "OperationAbortedException"
+    code = 'OperationAbortedException'
     status = 400
 
 
 class ResourceAlreadyExistsException(AwsError):
-    code = "ResourceAlreadyExistsException"
+    code = 'ResourceAlreadyExistsException'
     status = 400
 
 
 class ResourceNotFoundException(AwsError):
-    code = "ResourceNotFoundException"
+    code = 'ResourceNotFoundException'
     status = 400
 
 
 class ServiceQuotaExceededException(AwsError):
-    code = "ServiceQuotaExceededException"
+    code = 'ServiceQuotaExceededException'
     status = 400
 
 
 class ServiceUnavailableException(AwsError):
-    code = "ServiceUnavailableException"
+    code = 'ServiceUnavailableException'
     status = 400
 
 
 class SessionStreamingException(AwsError):
-    code = "SessionStreamingException"
+    code = 'SessionStreamingException'
     status = 400
 
 
 class SessionTimeoutException(AwsError):
-    code = "SessionTimeoutException"
+    code = 'SessionTimeoutException'
     status = 400
 
 
 class ThrottlingException(AwsError):
-    code = "ThrottlingException"
+    code = 'ThrottlingException'
     status = 400
 
 
 class TooManyTagsException(AwsError):
-    code = "TooManyTagsException"
+    code = 'TooManyTagsException'
     status = 400
 
 
 class UnrecognizedClientException(AwsError):
-    code = "UnrecognizedClientException"
+    code = 'UnrecognizedClientException'
     status = 400
 
 
 class ValidationException(AwsError):
-    code = "ValidationException"
+    code = 'ValidationException'
     status = 400
 
 
-ERRORS = {
-    "AccessDeniedException": AccessDeniedException,
-    "ConflictException": ConflictException,
-    "DataAlreadyAcceptedException": DataAlreadyAcceptedException,
-    "InternalServerException": InternalServerException,
-    "InternalStreamingException": InternalStreamingException,
-    "InvalidOperationException": InvalidOperationException,
-    "InvalidParameterException": InvalidParameterException,
-    "InvalidSequenceTokenException": InvalidSequenceTokenException,
-    "LimitExceededException": LimitExceededException,
-    "MalformedQueryException": MalformedQueryException,
-    "OperationAbortedException": OperationAbortedException,
-    "ResourceAlreadyExistsException": ResourceAlreadyExistsException,
-    "ResourceNotFoundException": ResourceNotFoundException,
-    "ServiceQuotaExceededException": ServiceQuotaExceededException,
-    "ServiceUnavailableException": ServiceUnavailableException,
-    "SessionStreamingException": SessionStreamingException,
-    "SessionTimeoutException": SessionTimeoutException,
-    "ThrottlingException": ThrottlingException,
-    "TooManyTagsException": TooManyTagsException,
-    "UnrecognizedClientException": UnrecognizedClientException,
-    "ValidationException": ValidationException,
-}
+ERRORS = {'AccessDeniedException': AccessDeniedException, 'ConflictException': ConflictException, 'DataAlreadyAcceptedException': DataAlreadyAcceptedException, 'InternalServerException': InternalServerException, 'InternalStreamingException': InternalStreamingException, 'InvalidOperationException': InvalidOperationException, 'InvalidParameterException': InvalidParameterException, 'InvalidSequenceTokenException': InvalidSequenceTokenException, 'LimitExceededException': LimitExceededException, 'MalformedQueryException': MalformedQueryException, 'OperationAbortedException': OperationAbortedException, 'ResourceAlreadyExistsException': ResourceAlreadyExistsException, 'ResourceNotFoundException': ResourceNotFoundException, 'ServiceQuotaExceededException': ServiceQuotaExceededException, 'ServiceUnavailableException': ServiceUnavailableException, 'SessionStreamingException': SessionStreamingException, 'SessionTimeoutException': SessionTimeoutException, 'ThrottlingException': ThrottlingException, 'TooManyTagsException': TooManyTagsException, 'UnrecognizedClientException': UnrecognizedClientException, 'ValidationException': ValidationException}

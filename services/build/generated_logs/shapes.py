@@ -15,21 +15,17 @@ class AccountPolicy(TypedDict, total=False):
     selectionCriteria: str
     accountId: str
 
-
 class AddKeyEntry(TypedDict, total=False):
     key: Required[str]
     value: Required[str]
     overwriteIfExists: bool
 
-
 class AddKeys(TypedDict, total=False):
     entries: Required[list["AddKeyEntry"]]
-
 
 class AggregateLogGroupSummary(TypedDict, total=False):
     logGroupCount: int
     groupingIdentifiers: list["GroupingIdentifier"]
-
 
 class Anomaly(TypedDict, total=False):
     anomalyId: Required[str]
@@ -52,7 +48,6 @@ class Anomaly(TypedDict, total=False):
     suppressedUntil: int
     isPatternLevelSuppression: bool
 
-
 class AnomalyDetector(TypedDict, total=False):
     anomalyDetectorArn: str
     detectorName: str
@@ -65,21 +60,17 @@ class AnomalyDetector(TypedDict, total=False):
     lastModifiedTimeStamp: int
     anomalyVisibilityTime: int
 
-
 class AssociateKmsKeyRequest(TypedDict, total=False):
     logGroupName: str
     kmsKeyId: Required[str]
     resourceIdentifier: str
 
-
 class AssociateSourceToS3TableIntegrationRequest(TypedDict, total=False):
     integrationArn: Required[str]
     dataSource: Required["DataSource"]
 
-
 class AssociateSourceToS3TableIntegrationResponse(TypedDict, total=False):
     identifier: str
-
 
 class CSV(TypedDict, total=False):
     quoteCharacter: str
@@ -88,14 +79,11 @@ class CSV(TypedDict, total=False):
     source: str
     destination: str
 
-
 class CancelExportTaskRequest(TypedDict, total=False):
     taskId: Required[str]
 
-
 class CancelImportTaskRequest(TypedDict, total=False):
     importId: Required[str]
-
 
 class CancelImportTaskResponse(TypedDict, total=False):
     importId: str
@@ -103,7 +91,6 @@ class CancelImportTaskResponse(TypedDict, total=False):
     importStatus: str
     creationTime: int
     lastUpdatedTime: int
-
 
 class ConfigurationTemplate(TypedDict, total=False):
     service: str
@@ -119,22 +106,18 @@ class ConfigurationTemplate(TypedDict, total=False):
     deliverySourceConfiguration: list["DeliverySourceConfigurationSchema"]
     s3TablesIntegration: "S3TablesIntegration"
 
-
 class ConfigurationTemplateDeliveryConfigValues(TypedDict, total=False):
     recordFields: list[str]
     fieldDelimiter: str
     s3DeliveryConfiguration: "S3DeliveryConfiguration"
 
-
 class CopyValue(TypedDict, total=False):
     entries: Required[list["CopyValueEntry"]]
-
 
 class CopyValueEntry(TypedDict, total=False):
     source: Required[str]
     target: Required[str]
     overwriteIfExists: bool
-
 
 class CreateDeliveryRequest(TypedDict, total=False):
     deliverySourceName: Required[str]
@@ -144,41 +127,23 @@ class CreateDeliveryRequest(TypedDict, total=False):
     s3DeliveryConfiguration: "S3DeliveryConfiguration"
     tags: dict[str, str]
 
-
 class CreateDeliveryResponse(TypedDict, total=False):
     delivery: "Delivery"
 
-
-CreateExportTaskRequest = TypedDict(
-    "CreateExportTaskRequest",
-    {
-        "taskName": str,
-        "logGroupName": Required[str],
-        "logStreamNamePrefix": str,
-        "from": Required[int],
-        "to": Required[int],
-        "destination": Required[str],
-        "destinationPrefix": str,
-    },
-    total=False,
-)
-
+CreateExportTaskRequest = TypedDict('CreateExportTaskRequest', {"taskName": str, "logGroupName": Required[str], "logStreamNamePrefix": str, "from": Required[int], "to": Required[int], "destination": Required[str], "destinationPrefix": str}, total=False)
 
 class CreateExportTaskResponse(TypedDict, total=False):
     taskId: str
-
 
 class CreateImportTaskRequest(TypedDict, total=False):
     importSourceArn: Required[str]
     importRoleArn: Required[str]
     importFilter: "ImportFilter"
 
-
 class CreateImportTaskResponse(TypedDict, total=False):
     importId: str
     importDestinationArn: str
     creationTime: int
-
 
 class CreateLogAnomalyDetectorRequest(TypedDict, total=False):
     logGroupArnList: Required[list[str]]
@@ -189,10 +154,8 @@ class CreateLogAnomalyDetectorRequest(TypedDict, total=False):
     anomalyVisibilityTime: int
     tags: dict[str, str]
 
-
 class CreateLogAnomalyDetectorResponse(TypedDict, total=False):
     anomalyDetectorArn: str
-
 
 class CreateLogGroupRequest(TypedDict, total=False):
     logGroupName: Required[str]
@@ -201,11 +164,9 @@ class CreateLogGroupRequest(TypedDict, total=False):
     logGroupClass: str
     deletionProtectionEnabled: bool
 
-
 class CreateLogStreamRequest(TypedDict, total=False):
     logGroupName: Required[str]
     logStreamName: Required[str]
-
 
 class CreateLookupTableRequest(TypedDict, total=False):
     lookupTableName: Required[str]
@@ -215,11 +176,9 @@ class CreateLookupTableRequest(TypedDict, total=False):
     kmsKeyId: str
     tags: dict[str, str]
 
-
 class CreateLookupTableResponse(TypedDict, total=False):
     lookupTableArn: str
     createdAt: int
-
 
 class CreateScheduledQueryRequest(TypedDict, total=False):
     name: Required[str]
@@ -238,21 +197,17 @@ class CreateScheduledQueryRequest(TypedDict, total=False):
     state: str
     tags: dict[str, str]
 
-
 class CreateScheduledQueryResponse(TypedDict, total=False):
     scheduledQueryArn: str
     state: str
-
 
 class DataSource(TypedDict, total=False):
     name: Required[str]
     type: str
 
-
 class DataSourceFilter(TypedDict, total=False):
     name: Required[str]
     type: str
-
 
 class DateTimeConverter(TypedDict, total=False):
     source: Required[str]
@@ -263,123 +218,95 @@ class DateTimeConverter(TypedDict, total=False):
     targetTimezone: str
     locale: str
 
-
 class DeleteAccountPolicyRequest(TypedDict, total=False):
     policyName: Required[str]
     policyType: Required[str]
     dryRun: bool
 
-
 class DeleteAccountPolicyResponse(TypedDict, total=False):
     dryRunResult: "DryRunResult"
-
 
 class DeleteDataProtectionPolicyRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
 
-
 class DeleteDeliveryDestinationPolicyRequest(TypedDict, total=False):
     deliveryDestinationName: Required[str]
-
 
 class DeleteDeliveryDestinationRequest(TypedDict, total=False):
     name: Required[str]
 
-
 class DeleteDeliveryRequest(TypedDict, total=False):
     id: Required[str]
-
 
 class DeleteDeliverySourceRequest(TypedDict, total=False):
     name: Required[str]
 
-
 class DeleteDestinationRequest(TypedDict, total=False):
     destinationName: Required[str]
-
 
 class DeleteIndexPolicyRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
 
-
 class DeleteIndexPolicyResponse(TypedDict, total=False):
     pass
-
 
 class DeleteIntegrationRequest(TypedDict, total=False):
     integrationName: Required[str]
     force: bool
 
-
 class DeleteIntegrationResponse(TypedDict, total=False):
     pass
-
 
 class DeleteKeys(TypedDict, total=False):
     withKeys: Required[list[str]]
 
-
 class DeleteLogAnomalyDetectorRequest(TypedDict, total=False):
     anomalyDetectorArn: Required[str]
 
-
 class DeleteLogGroupRequest(TypedDict, total=False):
     logGroupName: Required[str]
-
 
 class DeleteLogStreamRequest(TypedDict, total=False):
     logGroupName: Required[str]
     logStreamName: Required[str]
 
-
 class DeleteLookupTableRequest(TypedDict, total=False):
     lookupTableArn: Required[str]
-
 
 class DeleteMetricFilterRequest(TypedDict, total=False):
     logGroupName: Required[str]
     filterName: Required[str]
 
-
 class DeleteQueryDefinitionRequest(TypedDict, total=False):
     queryDefinitionId: Required[str]
 
-
 class DeleteQueryDefinitionResponse(TypedDict, total=False):
     success: bool
-
 
 class DeleteResourcePolicyRequest(TypedDict, total=False):
     policyName: str
     resourceArn: str
     expectedRevisionId: str
 
-
 class DeleteRetentionPolicyRequest(TypedDict, total=False):
     logGroupName: Required[str]
-
 
 class DeleteScheduledQueryRequest(TypedDict, total=False):
     identifier: Required[str]
 
-
 class DeleteScheduledQueryResponse(TypedDict, total=False):
     pass
-
 
 class DeleteSubscriptionFilterRequest(TypedDict, total=False):
     logGroupName: Required[str]
     filterName: Required[str]
 
-
 class DeleteSyslogConfigurationRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     vpcEndpointId: str
 
-
 class DeleteTransformerRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
-
 
 class Delivery(TypedDict, total=False):
     id: str
@@ -392,7 +319,6 @@ class Delivery(TypedDict, total=False):
     s3DeliveryConfiguration: "S3DeliveryConfiguration"
     tags: dict[str, str]
 
-
 class DeliveryDestination(TypedDict, total=False):
     name: str
     arn: str
@@ -402,10 +328,8 @@ class DeliveryDestination(TypedDict, total=False):
     roleArn: str
     tags: dict[str, str]
 
-
 class DeliveryDestinationConfiguration(TypedDict, total=False):
     destinationResourceArn: Required[str]
-
 
 class DeliverySource(TypedDict, total=False):
     name: str
@@ -418,7 +342,6 @@ class DeliverySource(TypedDict, total=False):
     status: str
     statusReason: str
 
-
 class DeliverySourceConfigurationSchema(TypedDict, total=False):
     keyName: Required[str]
     valueType: Required[str]
@@ -427,18 +350,15 @@ class DeliverySourceConfigurationSchema(TypedDict, total=False):
     minValue: float
     maxValue: float
 
-
 class DescribeAccountPoliciesRequest(TypedDict, total=False):
     policyType: Required[str]
     policyName: str
     accountIdentifiers: list[str]
     nextToken: str
 
-
 class DescribeAccountPoliciesResponse(TypedDict, total=False):
     accountPolicies: list["AccountPolicy"]
     nextToken: str
-
 
 class DescribeConfigurationTemplatesRequest(TypedDict, total=False):
     service: str
@@ -448,55 +368,45 @@ class DescribeConfigurationTemplatesRequest(TypedDict, total=False):
     nextToken: str
     limit: int
 
-
 class DescribeConfigurationTemplatesResponse(TypedDict, total=False):
     configurationTemplates: list["ConfigurationTemplate"]
     nextToken: str
-
 
 class DescribeDeliveriesRequest(TypedDict, total=False):
     nextToken: str
     limit: int
     deliverySourceNames: list[str]
 
-
 class DescribeDeliveriesResponse(TypedDict, total=False):
     deliveries: list["Delivery"]
     nextToken: str
-
 
 class DescribeDeliveryDestinationsRequest(TypedDict, total=False):
     nextToken: str
     limit: int
     names: list[str]
 
-
 class DescribeDeliveryDestinationsResponse(TypedDict, total=False):
     deliveryDestinations: list["DeliveryDestination"]
     nextToken: str
-
 
 class DescribeDeliverySourcesRequest(TypedDict, total=False):
     nextToken: str
     limit: int
     resourceArns: list[str]
 
-
 class DescribeDeliverySourcesResponse(TypedDict, total=False):
     deliverySources: list["DeliverySource"]
     nextToken: str
-
 
 class DescribeDestinationsRequest(TypedDict, total=False):
     DestinationNamePrefix: str
     nextToken: str
     limit: int
 
-
 class DescribeDestinationsResponse(TypedDict, total=False):
     destinations: list["Destination"]
     nextToken: str
-
 
 class DescribeExportTasksRequest(TypedDict, total=False):
     taskId: str
@@ -504,22 +414,18 @@ class DescribeExportTasksRequest(TypedDict, total=False):
     nextToken: str
     limit: int
 
-
 class DescribeExportTasksResponse(TypedDict, total=False):
     exportTasks: list["ExportTask"]
     nextToken: str
-
 
 class DescribeFieldIndexesRequest(TypedDict, total=False):
     logGroupIdentifiers: Required[list[str]]
     indexCategories: list[str]
     nextToken: str
 
-
 class DescribeFieldIndexesResponse(TypedDict, total=False):
     fieldIndexes: list["FieldIndex"]
     nextToken: str
-
 
 class DescribeImportTaskBatchesRequest(TypedDict, total=False):
     importId: Required[str]
@@ -527,13 +433,11 @@ class DescribeImportTaskBatchesRequest(TypedDict, total=False):
     limit: int
     nextToken: str
 
-
 class DescribeImportTaskBatchesResponse(TypedDict, total=False):
     importSourceArn: str
     importId: str
     importBatches: list["ImportBatch"]
     nextToken: str
-
 
 class DescribeImportTasksRequest(TypedDict, total=False):
     importId: str
@@ -542,21 +446,17 @@ class DescribeImportTasksRequest(TypedDict, total=False):
     limit: int
     nextToken: str
 
-
 class DescribeImportTasksResponse(TypedDict, total=False):
     imports: list["Import"]
     nextToken: str
-
 
 class DescribeIndexPoliciesRequest(TypedDict, total=False):
     logGroupIdentifiers: Required[list[str]]
     nextToken: str
 
-
 class DescribeIndexPoliciesResponse(TypedDict, total=False):
     indexPolicies: list["IndexPolicy"]
     nextToken: str
-
 
 class DescribeLogGroupsRequest(TypedDict, total=False):
     accountIdentifiers: list[str]
@@ -568,11 +468,9 @@ class DescribeLogGroupsRequest(TypedDict, total=False):
     logGroupClass: str
     logGroupIdentifiers: list[str]
 
-
 class DescribeLogGroupsResponse(TypedDict, total=False):
     logGroups: list["LogGroup"]
     nextToken: str
-
 
 class DescribeLogStreamsRequest(TypedDict, total=False):
     logGroupName: str
@@ -583,22 +481,18 @@ class DescribeLogStreamsRequest(TypedDict, total=False):
     nextToken: str
     limit: int
 
-
 class DescribeLogStreamsResponse(TypedDict, total=False):
     logStreams: list["LogStream"]
     nextToken: str
-
 
 class DescribeLookupTablesRequest(TypedDict, total=False):
     lookupTableNamePrefix: str
     maxResults: int
     nextToken: str
 
-
 class DescribeLookupTablesResponse(TypedDict, total=False):
     lookupTables: list["LookupTable"]
     nextToken: str
-
 
 class DescribeMetricFiltersRequest(TypedDict, total=False):
     logGroupName: str
@@ -608,11 +502,9 @@ class DescribeMetricFiltersRequest(TypedDict, total=False):
     metricName: str
     metricNamespace: str
 
-
 class DescribeMetricFiltersResponse(TypedDict, total=False):
     metricFilters: list["MetricFilter"]
     nextToken: str
-
 
 class DescribeQueriesRequest(TypedDict, total=False):
     logGroupName: str
@@ -621,11 +513,9 @@ class DescribeQueriesRequest(TypedDict, total=False):
     nextToken: str
     queryLanguage: str
 
-
 class DescribeQueriesResponse(TypedDict, total=False):
     queries: list["QueryInfo"]
     nextToken: str
-
 
 class DescribeQueryDefinitionsRequest(TypedDict, total=False):
     queryLanguage: str
@@ -633,11 +523,9 @@ class DescribeQueryDefinitionsRequest(TypedDict, total=False):
     maxResults: int
     nextToken: str
 
-
 class DescribeQueryDefinitionsResponse(TypedDict, total=False):
     queryDefinitions: list["QueryDefinition"]
     nextToken: str
-
 
 class DescribeResourcePoliciesRequest(TypedDict, total=False):
     nextToken: str
@@ -645,11 +533,9 @@ class DescribeResourcePoliciesRequest(TypedDict, total=False):
     resourceArn: str
     policyScope: str
 
-
 class DescribeResourcePoliciesResponse(TypedDict, total=False):
     resourcePolicies: list["ResourcePolicy"]
     nextToken: str
-
 
 class DescribeSubscriptionFiltersRequest(TypedDict, total=False):
     logGroupName: Required[str]
@@ -657,11 +543,9 @@ class DescribeSubscriptionFiltersRequest(TypedDict, total=False):
     nextToken: str
     limit: int
 
-
 class DescribeSubscriptionFiltersResponse(TypedDict, total=False):
     subscriptionFilters: list["SubscriptionFilter"]
     nextToken: str
-
 
 class Destination(TypedDict, total=False):
     destinationName: str
@@ -671,24 +555,19 @@ class Destination(TypedDict, total=False):
     arn: str
     creationTime: int
 
-
 class DestinationConfiguration(TypedDict, total=False):
     s3Configuration: "S3Configuration"
     lookupTableConfiguration: "LookupTableConfiguration"
-
 
 class DisassociateKmsKeyRequest(TypedDict, total=False):
     logGroupName: str
     resourceIdentifier: str
 
-
 class DisassociateSourceFromS3TableIntegrationRequest(TypedDict, total=False):
     identifier: Required[str]
 
-
 class DisassociateSourceFromS3TableIntegrationResponse(TypedDict, total=False):
     identifier: str
-
 
 class DryRunResult(TypedDict, total=False):
     totalMatchedLogGroups: int
@@ -698,38 +577,19 @@ class DryRunResult(TypedDict, total=False):
     failedAnalysisCount: int
     topLogGroupsImpacted: list["LogGroupImpact"]
 
-
 class Entity(TypedDict, total=False):
     keyAttributes: dict[str, str]
     attributes: dict[str, str]
 
-
-ExportTask = TypedDict(
-    "ExportTask",
-    {
-        "taskId": str,
-        "taskName": str,
-        "logGroupName": str,
-        "from": int,
-        "to": int,
-        "destination": str,
-        "destinationPrefix": str,
-        "status": "ExportTaskStatus",
-        "executionInfo": "ExportTaskExecutionInfo",
-    },
-    total=False,
-)
-
+ExportTask = TypedDict('ExportTask', {"taskId": str, "taskName": str, "logGroupName": str, "from": int, "to": int, "destination": str, "destinationPrefix": str, "status": "ExportTaskStatus", "executionInfo": "ExportTaskExecutionInfo"}, total=False)
 
 class ExportTaskExecutionInfo(TypedDict, total=False):
     creationTime: int
     completionTime: int
 
-
 class ExportTaskStatus(TypedDict, total=False):
     code: str
     message: str
-
 
 class FieldIndex(TypedDict, total=False):
     logGroupIdentifier: str
@@ -740,10 +600,8 @@ class FieldIndex(TypedDict, total=False):
     type: str
     indexCategory: str
 
-
 class FieldsData(TypedDict, total=False):
     data: bytes
-
 
 class FilterLogEventsRequest(TypedDict, total=False):
     logGroupName: str
@@ -759,12 +617,10 @@ class FilterLogEventsRequest(TypedDict, total=False):
     interleaved: bool
     unmask: bool
 
-
 class FilterLogEventsResponse(TypedDict, total=False):
     events: list["FilteredLogEvent"]
     searchedLogStreams: list["SearchedLogStream"]
     nextToken: str
-
 
 class FilteredLogEvent(TypedDict, total=False):
     logStreamName: str
@@ -773,52 +629,40 @@ class FilteredLogEvent(TypedDict, total=False):
     ingestionTime: int
     eventId: str
 
-
 class GetDataProtectionPolicyRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
-
 
 class GetDataProtectionPolicyResponse(TypedDict, total=False):
     logGroupIdentifier: str
     policyDocument: str
     lastUpdatedTime: int
 
-
 class GetDeliveryDestinationPolicyRequest(TypedDict, total=False):
     deliveryDestinationName: Required[str]
-
 
 class GetDeliveryDestinationPolicyResponse(TypedDict, total=False):
     policy: "Policy"
 
-
 class GetDeliveryDestinationRequest(TypedDict, total=False):
     name: Required[str]
-
 
 class GetDeliveryDestinationResponse(TypedDict, total=False):
     deliveryDestination: "DeliveryDestination"
 
-
 class GetDeliveryRequest(TypedDict, total=False):
     id: Required[str]
-
 
 class GetDeliveryResponse(TypedDict, total=False):
     delivery: "Delivery"
 
-
 class GetDeliverySourceRequest(TypedDict, total=False):
     name: Required[str]
-
 
 class GetDeliverySourceResponse(TypedDict, total=False):
     deliverySource: "DeliverySource"
 
-
 class GetIntegrationRequest(TypedDict, total=False):
     integrationName: Required[str]
-
 
 class GetIntegrationResponse(TypedDict, total=False):
     integrationName: str
@@ -826,10 +670,8 @@ class GetIntegrationResponse(TypedDict, total=False):
     integrationStatus: str
     integrationDetails: "IntegrationDetails"
 
-
 class GetLogAnomalyDetectorRequest(TypedDict, total=False):
     anomalyDetectorArn: Required[str]
-
 
 class GetLogAnomalyDetectorResponse(TypedDict, total=False):
     detectorName: str
@@ -842,7 +684,6 @@ class GetLogAnomalyDetectorResponse(TypedDict, total=False):
     lastModifiedTimeStamp: int
     anomalyVisibilityTime: int
 
-
 class GetLogEventsRequest(TypedDict, total=False):
     logGroupName: str
     logGroupIdentifier: str
@@ -854,58 +695,46 @@ class GetLogEventsRequest(TypedDict, total=False):
     startFromHead: bool
     unmask: bool
 
-
 class GetLogEventsResponse(TypedDict, total=False):
     events: list["OutputLogEvent"]
     nextForwardToken: str
     nextBackwardToken: str
 
-
 class GetLogFieldsRequest(TypedDict, total=False):
     dataSourceName: Required[str]
     dataSourceType: Required[str]
 
-
 class GetLogFieldsResponse(TypedDict, total=False):
     logFields: list["LogFieldsListItem"]
-
 
 class GetLogGroupFieldsRequest(TypedDict, total=False):
     logGroupName: str
     time: int
     logGroupIdentifier: str
 
-
 class GetLogGroupFieldsResponse(TypedDict, total=False):
     logGroupFields: list["LogGroupField"]
-
 
 class GetLogObjectRequest(TypedDict, total=False):
     unmask: bool
     logObjectPointer: Required[str]
 
-
 class GetLogObjectResponse(TypedDict, total=False):
     fieldStream: "GetLogObjectResponseStream"
-
 
 class GetLogObjectResponseStream(TypedDict, total=False):
     fields: "FieldsData"
     InternalStreamingException: "InternalStreamingException"
 
-
 class GetLogRecordRequest(TypedDict, total=False):
     logRecordPointer: Required[str]
     unmask: bool
 
-
 class GetLogRecordResponse(TypedDict, total=False):
     logRecord: dict[str, str]
 
-
 class GetLookupTableRequest(TypedDict, total=False):
     lookupTableArn: Required[str]
-
 
 class GetLookupTableResponse(TypedDict, total=False):
     lookupTableArn: str
@@ -916,12 +745,10 @@ class GetLookupTableResponse(TypedDict, total=False):
     lastUpdatedTime: int
     kmsKeyId: str
 
-
 class GetQueryResultsRequest(TypedDict, total=False):
     queryId: Required[str]
     nextToken: str
     maxItems: int
-
 
 class GetQueryResultsResponse(TypedDict, total=False):
     queryLanguage: str
@@ -931,7 +758,6 @@ class GetQueryResultsResponse(TypedDict, total=False):
     encryptionKey: str
     nextToken: str
 
-
 class GetScheduledQueryHistoryRequest(TypedDict, total=False):
     identifier: Required[str]
     startTime: Required[int]
@@ -940,17 +766,14 @@ class GetScheduledQueryHistoryRequest(TypedDict, total=False):
     maxResults: int
     nextToken: str
 
-
 class GetScheduledQueryHistoryResponse(TypedDict, total=False):
     name: str
     scheduledQueryArn: str
     triggerHistory: list["TriggerHistoryRecord"]
     nextToken: str
 
-
 class GetScheduledQueryRequest(TypedDict, total=False):
     identifier: Required[str]
-
 
 class GetScheduledQueryResponse(TypedDict, total=False):
     scheduledQueryArn: str
@@ -974,19 +797,15 @@ class GetScheduledQueryResponse(TypedDict, total=False):
     creationTime: int
     lastUpdatedTime: int
 
-
 class GetStorageTierPolicyRequest(TypedDict, total=False):
     pass
-
 
 class GetStorageTierPolicyResponse(TypedDict, total=False):
     storageTier: str
     lastUpdatedTime: int
 
-
 class GetTransformerRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
-
 
 class GetTransformerResponse(TypedDict, total=False):
     logGroupIdentifier: str
@@ -994,16 +813,13 @@ class GetTransformerResponse(TypedDict, total=False):
     lastModifiedTime: int
     transformerConfig: list["Processor"]
 
-
 class Grok(TypedDict, total=False):
     source: str
     match: Required[str]
 
-
 class GroupingIdentifier(TypedDict, total=False):
     key: str
     value: str
-
 
 class Import(TypedDict, total=False):
     importId: str
@@ -1016,21 +832,17 @@ class Import(TypedDict, total=False):
     lastUpdatedTime: int
     errorMessage: str
 
-
 class ImportBatch(TypedDict, total=False):
     batchId: Required[str]
     status: Required[str]
     errorMessage: str
 
-
 class ImportFilter(TypedDict, total=False):
     startEventTime: int
     endEventTime: int
 
-
 class ImportStatistics(TypedDict, total=False):
     bytesImported: int
-
 
 class IndexPolicy(TypedDict, total=False):
     logGroupIdentifier: str
@@ -1039,21 +851,17 @@ class IndexPolicy(TypedDict, total=False):
     policyName: str
     source: str
 
-
 class InputLogEvent(TypedDict, total=False):
     timestamp: Required[int]
     message: Required[str]
 
-
 class IntegrationDetails(TypedDict, total=False):
     openSearchIntegrationDetails: "OpenSearchIntegrationDetails"
-
 
 class IntegrationSummary(TypedDict, total=False):
     integrationName: str
     integrationType: str
     integrationStatus: str
-
 
 class ListAggregateLogGroupSummariesRequest(TypedDict, total=False):
     accountIdentifiers: list[str]
@@ -1065,11 +873,9 @@ class ListAggregateLogGroupSummariesRequest(TypedDict, total=False):
     nextToken: str
     limit: int
 
-
 class ListAggregateLogGroupSummariesResponse(TypedDict, total=False):
     aggregateLogGroupSummaries: list["AggregateLogGroupSummary"]
     nextToken: str
-
 
 class ListAnomaliesRequest(TypedDict, total=False):
     anomalyDetectorArn: str
@@ -1077,43 +883,35 @@ class ListAnomaliesRequest(TypedDict, total=False):
     limit: int
     nextToken: str
 
-
 class ListAnomaliesResponse(TypedDict, total=False):
     anomalies: list["Anomaly"]
     nextToken: str
-
 
 class ListIntegrationsRequest(TypedDict, total=False):
     integrationNamePrefix: str
     integrationType: str
     integrationStatus: str
 
-
 class ListIntegrationsResponse(TypedDict, total=False):
     integrationSummaries: list["IntegrationSummary"]
-
 
 class ListLogAnomalyDetectorsRequest(TypedDict, total=False):
     filterLogGroupArn: str
     limit: int
     nextToken: str
 
-
 class ListLogAnomalyDetectorsResponse(TypedDict, total=False):
     anomalyDetectors: list["AnomalyDetector"]
     nextToken: str
-
 
 class ListLogGroupsForQueryRequest(TypedDict, total=False):
     queryId: Required[str]
     nextToken: str
     maxResults: int
 
-
 class ListLogGroupsForQueryResponse(TypedDict, total=False):
     logGroupIdentifiers: list[str]
     nextToken: str
-
 
 class ListLogGroupsRequest(TypedDict, total=False):
     logGroupNamePattern: str
@@ -1126,11 +924,9 @@ class ListLogGroupsRequest(TypedDict, total=False):
     fieldIndexNames: list[str]
     logGroupTags: list["TagFilter"]
 
-
 class ListLogGroupsResponse(TypedDict, total=False):
     logGroups: list["LogGroupSummary"]
     nextToken: str
-
 
 class ListScheduledQueriesRequest(TypedDict, total=False):
     maxResults: int
@@ -1138,22 +934,18 @@ class ListScheduledQueriesRequest(TypedDict, total=False):
     state: str
     scheduleType: str
 
-
 class ListScheduledQueriesResponse(TypedDict, total=False):
     nextToken: str
     scheduledQueries: list["ScheduledQuerySummary"]
-
 
 class ListSourcesForS3TableIntegrationRequest(TypedDict, total=False):
     integrationArn: Required[str]
     maxResults: int
     nextToken: str
 
-
 class ListSourcesForS3TableIntegrationResponse(TypedDict, total=False):
     sources: list["S3TableIntegrationSource"]
     nextToken: str
-
 
 class ListSyslogConfigurationsRequest(TypedDict, total=False):
     logGroupIdentifier: str
@@ -1161,27 +953,21 @@ class ListSyslogConfigurationsRequest(TypedDict, total=False):
     nextToken: str
     maxResults: int
 
-
 class ListSyslogConfigurationsResponse(TypedDict, total=False):
     syslogConfigurations: list["SyslogConfiguration"]
     nextToken: str
 
-
 class ListTagsForResourceRequest(TypedDict, total=False):
     resourceArn: Required[str]
-
 
 class ListTagsForResourceResponse(TypedDict, total=False):
     tags: dict[str, str]
 
-
 class ListTagsLogGroupRequest(TypedDict, total=False):
     logGroupName: Required[str]
 
-
 class ListTagsLogGroupResponse(TypedDict, total=False):
     tags: dict[str, str]
-
 
 class ListToMap(TypedDict, total=False):
     source: Required[str]
@@ -1191,7 +977,6 @@ class ListToMap(TypedDict, total=False):
     flatten: bool
     flattenedElement: str
 
-
 class LiveTailSessionLogEvent(TypedDict, total=False):
     logStreamName: str
     logGroupIdentifier: str
@@ -1199,10 +984,8 @@ class LiveTailSessionLogEvent(TypedDict, total=False):
     timestamp: int
     ingestionTime: int
 
-
 class LiveTailSessionMetadata(TypedDict, total=False):
     sampled: bool
-
 
 class LiveTailSessionStart(TypedDict, total=False):
     requestId: str
@@ -1212,27 +995,22 @@ class LiveTailSessionStart(TypedDict, total=False):
     logStreamNamePrefixes: list[str]
     logEventFilterPattern: str
 
-
 class LiveTailSessionUpdate(TypedDict, total=False):
     sessionMetadata: "LiveTailSessionMetadata"
     sessionResults: list["LiveTailSessionLogEvent"]
 
-
 class LogEvent(TypedDict, total=False):
     timestamp: int
     message: str
-
 
 class LogFieldType(TypedDict, total=False):
     type: str
     element: "LogFieldType"
     fields: list["LogFieldsListItem"]
 
-
 class LogFieldsListItem(TypedDict, total=False):
     logFieldName: str
     logFieldType: "LogFieldType"
-
 
 class LogGroup(TypedDict, total=False):
     logGroupName: str
@@ -1250,11 +1028,9 @@ class LogGroup(TypedDict, total=False):
     bearerTokenAuthenticationEnabled: bool
     retentionPolicyName: str
 
-
 class LogGroupField(TypedDict, total=False):
     name: str
     percent: int
-
 
 class LogGroupImpact(TypedDict, total=False):
     logGroupName: str
@@ -1262,12 +1038,10 @@ class LogGroupImpact(TypedDict, total=False):
     proposedRetention: str
     storedBytes: int
 
-
 class LogGroupSummary(TypedDict, total=False):
     logGroupName: str
     logGroupArn: str
     logGroupClass: str
-
 
 class LogStream(TypedDict, total=False):
     logStreamName: str
@@ -1279,7 +1053,6 @@ class LogStream(TypedDict, total=False):
     arn: str
     storedBytes: int
 
-
 class LookupTable(TypedDict, total=False):
     lookupTableArn: str
     lookupTableName: str
@@ -1290,7 +1063,6 @@ class LookupTable(TypedDict, total=False):
     lastUpdatedTime: int
     kmsKeyId: str
 
-
 class LookupTableConfiguration(TypedDict, total=False):
     tableName: Required[str]
     roleArn: Required[str]
@@ -1298,10 +1070,8 @@ class LookupTableConfiguration(TypedDict, total=False):
     kmsKeyId: str
     tags: dict[str, str]
 
-
 class LowerCaseString(TypedDict, total=False):
     withKeys: Required[list[str]]
-
 
 class MetricFilter(TypedDict, total=False):
     filterName: str
@@ -1313,12 +1083,10 @@ class MetricFilter(TypedDict, total=False):
     fieldSelectionCriteria: str
     emitSystemFieldDimensions: list[str]
 
-
 class MetricFilterMatchRecord(TypedDict, total=False):
     eventNumber: int
     eventMessage: str
     extractedValues: dict[str, str]
-
 
 class MetricTransformation(TypedDict, total=False):
     metricName: Required[str]
@@ -1328,16 +1096,13 @@ class MetricTransformation(TypedDict, total=False):
     dimensions: dict[str, str]
     unit: str
 
-
 class MoveKeyEntry(TypedDict, total=False):
     source: Required[str]
     target: Required[str]
     overwriteIfExists: bool
 
-
 class MoveKeys(TypedDict, total=False):
     entries: Required[list["MoveKeyEntry"]]
-
 
 class OpenSearchApplication(TypedDict, total=False):
     applicationEndpoint: str
@@ -1345,27 +1110,22 @@ class OpenSearchApplication(TypedDict, total=False):
     applicationId: str
     status: "OpenSearchResourceStatus"
 
-
 class OpenSearchCollection(TypedDict, total=False):
     collectionEndpoint: str
     collectionArn: str
     status: "OpenSearchResourceStatus"
 
-
 class OpenSearchDataAccessPolicy(TypedDict, total=False):
     policyName: str
     status: "OpenSearchResourceStatus"
-
 
 class OpenSearchDataSource(TypedDict, total=False):
     dataSourceName: str
     status: "OpenSearchResourceStatus"
 
-
 class OpenSearchEncryptionPolicy(TypedDict, total=False):
     policyName: str
     status: "OpenSearchResourceStatus"
-
 
 class OpenSearchIntegrationDetails(TypedDict, total=False):
     dataSource: "OpenSearchDataSource"
@@ -1377,16 +1137,13 @@ class OpenSearchIntegrationDetails(TypedDict, total=False):
     accessPolicy: "OpenSearchDataAccessPolicy"
     lifecyclePolicy: "OpenSearchLifecyclePolicy"
 
-
 class OpenSearchLifecyclePolicy(TypedDict, total=False):
     policyName: str
     status: "OpenSearchResourceStatus"
 
-
 class OpenSearchNetworkPolicy(TypedDict, total=False):
     policyName: str
     status: "OpenSearchResourceStatus"
-
 
 class OpenSearchResourceConfig(TypedDict, total=False):
     kmsKeyArn: str
@@ -1395,31 +1152,25 @@ class OpenSearchResourceConfig(TypedDict, total=False):
     applicationArn: str
     retentionDays: Required[int]
 
-
 class OpenSearchResourceStatus(TypedDict, total=False):
     status: str
     statusMessage: str
 
-
 class OpenSearchWorkspace(TypedDict, total=False):
     workspaceId: str
     status: "OpenSearchResourceStatus"
-
 
 class OutputLogEvent(TypedDict, total=False):
     timestamp: int
     message: str
     ingestionTime: int
 
-
 class ParseCloudfront(TypedDict, total=False):
     source: str
-
 
 class ParseJSON(TypedDict, total=False):
     source: str
     destination: str
-
 
 class ParseKeyValue(TypedDict, total=False):
     source: str
@@ -1430,14 +1181,11 @@ class ParseKeyValue(TypedDict, total=False):
     nonMatchValue: str
     overwriteIfExists: bool
 
-
 class ParsePostgres(TypedDict, total=False):
     source: str
 
-
 class ParseRoute53(TypedDict, total=False):
     source: str
-
 
 class ParseToOCSF(TypedDict, total=False):
     source: str
@@ -1445,14 +1193,11 @@ class ParseToOCSF(TypedDict, total=False):
     ocsfVersion: Required[str]
     mappingVersion: str
 
-
 class ParseVPC(TypedDict, total=False):
     source: str
 
-
 class ParseWAF(TypedDict, total=False):
     source: str
-
 
 class PatternToken(TypedDict, total=False):
     dynamicTokenPosition: int
@@ -1461,10 +1206,8 @@ class PatternToken(TypedDict, total=False):
     enumerations: dict[str, int]
     inferredTokenName: str
 
-
 class Policy(TypedDict, total=False):
     deliveryDestinationPolicy: str
-
 
 class Processor(TypedDict, total=False):
     addKeys: "AddKeys"
@@ -1491,7 +1234,6 @@ class Processor(TypedDict, total=False):
     typeConverter: "TypeConverter"
     upperCaseString: "UpperCaseString"
 
-
 class PutAccountPolicyRequest(TypedDict, total=False):
     policyName: Required[str]
     policyDocument: Required[str]
@@ -1500,36 +1242,29 @@ class PutAccountPolicyRequest(TypedDict, total=False):
     selectionCriteria: str
     dryRun: bool
 
-
 class PutAccountPolicyResponse(TypedDict, total=False):
     accountPolicy: "AccountPolicy"
     dryRunResult: "DryRunResult"
-
 
 class PutBearerTokenAuthenticationRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     bearerTokenAuthenticationEnabled: Required[bool]
 
-
 class PutDataProtectionPolicyRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     policyDocument: Required[str]
-
 
 class PutDataProtectionPolicyResponse(TypedDict, total=False):
     logGroupIdentifier: str
     policyDocument: str
     lastUpdatedTime: int
 
-
 class PutDeliveryDestinationPolicyRequest(TypedDict, total=False):
     deliveryDestinationName: Required[str]
     deliveryDestinationPolicy: Required[str]
 
-
 class PutDeliveryDestinationPolicyResponse(TypedDict, total=False):
     policy: "Policy"
-
 
 class PutDeliveryDestinationRequest(TypedDict, total=False):
     name: Required[str]
@@ -1539,10 +1274,8 @@ class PutDeliveryDestinationRequest(TypedDict, total=False):
     roleArn: str
     tags: dict[str, str]
 
-
 class PutDeliveryDestinationResponse(TypedDict, total=False):
     deliveryDestination: "DeliveryDestination"
-
 
 class PutDeliverySourceRequest(TypedDict, total=False):
     name: Required[str]
@@ -1551,16 +1284,13 @@ class PutDeliverySourceRequest(TypedDict, total=False):
     tags: dict[str, str]
     deliverySourceConfiguration: dict[str, str]
 
-
 class PutDeliverySourceResponse(TypedDict, total=False):
     deliverySource: "DeliverySource"
-
 
 class PutDestinationPolicyRequest(TypedDict, total=False):
     destinationName: Required[str]
     accessPolicy: Required[str]
     forceUpdate: bool
-
 
 class PutDestinationRequest(TypedDict, total=False):
     destinationName: Required[str]
@@ -1568,30 +1298,24 @@ class PutDestinationRequest(TypedDict, total=False):
     roleArn: Required[str]
     tags: dict[str, str]
 
-
 class PutDestinationResponse(TypedDict, total=False):
     destination: "Destination"
-
 
 class PutIndexPolicyRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     policyDocument: Required[str]
 
-
 class PutIndexPolicyResponse(TypedDict, total=False):
     indexPolicy: "IndexPolicy"
-
 
 class PutIntegrationRequest(TypedDict, total=False):
     integrationName: Required[str]
     resourceConfig: Required["ResourceConfig"]
     integrationType: Required[str]
 
-
 class PutIntegrationResponse(TypedDict, total=False):
     integrationName: str
     integrationStatus: str
-
 
 class PutLogEventsRequest(TypedDict, total=False):
     logGroupName: Required[str]
@@ -1600,17 +1324,14 @@ class PutLogEventsRequest(TypedDict, total=False):
     sequenceToken: str
     entity: "Entity"
 
-
 class PutLogEventsResponse(TypedDict, total=False):
     nextSequenceToken: str
     rejectedLogEventsInfo: "RejectedLogEventsInfo"
     rejectedEntityInfo: "RejectedEntityInfo"
 
-
 class PutLogGroupDeletionProtectionRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     deletionProtectionEnabled: Required[bool]
-
 
 class PutMetricFilterRequest(TypedDict, total=False):
     logGroupName: Required[str]
@@ -1621,7 +1342,6 @@ class PutMetricFilterRequest(TypedDict, total=False):
     fieldSelectionCriteria: str
     emitSystemFieldDimensions: list[str]
 
-
 class PutQueryDefinitionRequest(TypedDict, total=False):
     queryLanguage: str
     name: Required[str]
@@ -1631,10 +1351,8 @@ class PutQueryDefinitionRequest(TypedDict, total=False):
     clientToken: str
     parameters: list["QueryParameter"]
 
-
 class PutQueryDefinitionResponse(TypedDict, total=False):
     queryDefinitionId: str
-
 
 class PutResourcePolicyRequest(TypedDict, total=False):
     policyName: str
@@ -1642,25 +1360,20 @@ class PutResourcePolicyRequest(TypedDict, total=False):
     resourceArn: str
     expectedRevisionId: str
 
-
 class PutResourcePolicyResponse(TypedDict, total=False):
     resourcePolicy: "ResourcePolicy"
     revisionId: str
-
 
 class PutRetentionPolicyRequest(TypedDict, total=False):
     logGroupName: Required[str]
     retentionInDays: Required[int]
 
-
 class PutStorageTierPolicyRequest(TypedDict, total=False):
     storageTier: Required[str]
-
 
 class PutStorageTierPolicyResponse(TypedDict, total=False):
     storageTier: str
     lastUpdatedTime: int
-
 
 class PutSubscriptionFilterRequest(TypedDict, total=False):
     logGroupName: Required[str]
@@ -1673,26 +1386,21 @@ class PutSubscriptionFilterRequest(TypedDict, total=False):
     fieldSelectionCriteria: str
     emitSystemFields: list[str]
 
-
 class PutSyslogConfigurationRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     vpcEndpointId: str
-
 
 class PutTransformerRequest(TypedDict, total=False):
     logGroupIdentifier: Required[str]
     transformerConfig: Required[list["Processor"]]
 
-
 class QueryCompileError(TypedDict, total=False):
     location: "QueryCompileErrorLocation"
     message: str
 
-
 class QueryCompileErrorLocation(TypedDict, total=False):
     startCharOffset: int
     endCharOffset: int
-
 
 class QueryDefinition(TypedDict, total=False):
     queryLanguage: str
@@ -1702,7 +1410,6 @@ class QueryDefinition(TypedDict, total=False):
     lastModified: int
     logGroupNames: list[str]
     parameters: list["QueryParameter"]
-
 
 class QueryInfo(TypedDict, total=False):
     queryLanguage: str
@@ -1715,12 +1422,10 @@ class QueryInfo(TypedDict, total=False):
     bytesScanned: float
     userIdentity: str
 
-
 class QueryParameter(TypedDict, total=False):
     name: Required[str]
     defaultValue: str
     description: str
-
 
 class QueryStatistics(TypedDict, total=False):
     recordsMatched: float
@@ -1731,35 +1436,28 @@ class QueryStatistics(TypedDict, total=False):
     logGroupsScanned: float
     resultCount: float
 
-
 class RecordField(TypedDict, total=False):
     name: str
     mandatory: bool
 
-
 class RejectedEntityInfo(TypedDict, total=False):
     errorType: Required[str]
-
 
 class RejectedLogEventsInfo(TypedDict, total=False):
     tooNewLogEventStartIndex: int
     tooOldLogEventEndIndex: int
     expiredLogEventEndIndex: int
 
-
 class RenameKeyEntry(TypedDict, total=False):
     key: Required[str]
     renameTo: Required[str]
     overwriteIfExists: bool
 
-
 class RenameKeys(TypedDict, total=False):
     entries: Required[list["RenameKeyEntry"]]
 
-
 class ResourceConfig(TypedDict, total=False):
     openSearchResourceConfig: "OpenSearchResourceConfig"
-
 
 class ResourcePolicy(TypedDict, total=False):
     policyName: str
@@ -1769,11 +1467,9 @@ class ResourcePolicy(TypedDict, total=False):
     resourceArn: str
     revisionId: str
 
-
 class ResultField(TypedDict, total=False):
     field: str
     value: str
-
 
 class S3Configuration(TypedDict, total=False):
     destinationIdentifier: Required[str]
@@ -1781,11 +1477,9 @@ class S3Configuration(TypedDict, total=False):
     ownerAccountId: str
     kmsKeyId: str
 
-
 class S3DeliveryConfiguration(TypedDict, total=False):
     suffixPath: str
     enableHiveCompatiblePath: bool
-
 
 class S3TableIntegrationSource(TypedDict, total=False):
     identifier: str
@@ -1795,11 +1489,9 @@ class S3TableIntegrationSource(TypedDict, total=False):
     createdTimeStamp: int
     parentSourceIdentifier: str
 
-
 class S3TablesIntegration(TypedDict, total=False):
     datasourceName: str
     datasourceType: str
-
 
 class ScheduledQueryDestination(TypedDict, total=False):
     destinationType: str
@@ -1807,7 +1499,6 @@ class ScheduledQueryDestination(TypedDict, total=False):
     status: str
     processedIdentifier: str
     errorMessage: str
-
 
 class ScheduledQuerySummary(TypedDict, total=False):
     scheduledQueryArn: str
@@ -1822,20 +1513,16 @@ class ScheduledQuerySummary(TypedDict, total=False):
     creationTime: int
     lastUpdatedTime: int
 
-
 class SearchedLogStream(TypedDict, total=False):
     logStreamName: str
     searchedCompletely: bool
 
-
 class SplitString(TypedDict, total=False):
     entries: Required[list["SplitStringEntry"]]
-
 
 class SplitStringEntry(TypedDict, total=False):
     source: Required[str]
     delimiter: Required[str]
-
 
 class StartLiveTailRequest(TypedDict, total=False):
     logGroupIdentifiers: Required[list[str]]
@@ -1843,17 +1530,14 @@ class StartLiveTailRequest(TypedDict, total=False):
     logStreamNamePrefixes: list[str]
     logEventFilterPattern: str
 
-
 class StartLiveTailResponse(TypedDict, total=False):
     responseStream: "StartLiveTailResponseStream"
-
 
 class StartLiveTailResponseStream(TypedDict, total=False):
     sessionStart: "LiveTailSessionStart"
     sessionUpdate: "LiveTailSessionUpdate"
     SessionTimeoutException: "SessionTimeoutException"
     SessionStreamingException: "SessionStreamingException"
-
 
 class StartQueryRequest(TypedDict, total=False):
     queryLanguage: str
@@ -1865,18 +1549,14 @@ class StartQueryRequest(TypedDict, total=False):
     queryString: Required[str]
     limit: int
 
-
 class StartQueryResponse(TypedDict, total=False):
     queryId: str
-
 
 class StopQueryRequest(TypedDict, total=False):
     queryId: Required[str]
 
-
 class StopQueryResponse(TypedDict, total=False):
     success: bool
-
 
 class SubscriptionFilter(TypedDict, total=False):
     filterName: str
@@ -1890,22 +1570,14 @@ class SubscriptionFilter(TypedDict, total=False):
     fieldSelectionCriteria: str
     emitSystemFields: list[str]
 
-
 class SubstituteString(TypedDict, total=False):
     entries: Required[list["SubstituteStringEntry"]]
 
-
-SubstituteStringEntry = TypedDict(
-    "SubstituteStringEntry",
-    {"source": Required[str], "from": Required[str], "to": Required[str]},
-    total=False,
-)
-
+SubstituteStringEntry = TypedDict('SubstituteStringEntry', {"source": Required[str], "from": Required[str], "to": Required[str]}, total=False)
 
 class SuppressionPeriod(TypedDict, total=False):
     value: int
     suppressionUnit: str
-
 
 class SyslogConfiguration(TypedDict, total=False):
     logGroupArn: str
@@ -1913,45 +1585,36 @@ class SyslogConfiguration(TypedDict, total=False):
     vpcEndpointId: str
     createdAt: int
 
-
 class TagFilter(TypedDict, total=False):
     key: Required[str]
     values: list[str]
-
 
 class TagLogGroupRequest(TypedDict, total=False):
     logGroupName: Required[str]
     tags: Required[dict[str, str]]
 
-
 class TagResourceRequest(TypedDict, total=False):
     resourceArn: Required[str]
     tags: Required[dict[str, str]]
-
 
 class TestMetricFilterRequest(TypedDict, total=False):
     filterPattern: Required[str]
     logEventMessages: Required[list[str]]
 
-
 class TestMetricFilterResponse(TypedDict, total=False):
     matches: list["MetricFilterMatchRecord"]
-
 
 class TestTransformerRequest(TypedDict, total=False):
     transformerConfig: Required[list["Processor"]]
     logEventMessages: Required[list[str]]
 
-
 class TestTransformerResponse(TypedDict, total=False):
     transformedLogs: list["TransformedLogRecord"]
-
 
 class TransformedLogRecord(TypedDict, total=False):
     eventNumber: int
     eventMessage: str
     transformedEventMessage: str
-
 
 class TriggerHistoryRecord(TypedDict, total=False):
     queryId: str
@@ -1960,29 +1623,23 @@ class TriggerHistoryRecord(TypedDict, total=False):
     errorMessage: str
     destinations: list["ScheduledQueryDestination"]
 
-
 class TrimString(TypedDict, total=False):
     withKeys: Required[list[str]]
 
-
 class TypeConverter(TypedDict, total=False):
     entries: Required[list["TypeConverterEntry"]]
-
 
 class TypeConverterEntry(TypedDict, total=False):
     key: Required[str]
     type: Required[str]
 
-
 class UntagLogGroupRequest(TypedDict, total=False):
     logGroupName: Required[str]
     tags: Required[list[str]]
 
-
 class UntagResourceRequest(TypedDict, total=False):
     resourceArn: Required[str]
     tagKeys: Required[list[str]]
-
 
 class UpdateAnomalyRequest(TypedDict, total=False):
     anomalyId: str
@@ -1992,17 +1649,14 @@ class UpdateAnomalyRequest(TypedDict, total=False):
     suppressionPeriod: "SuppressionPeriod"
     baseline: bool
 
-
 class UpdateDeliveryConfigurationRequest(TypedDict, total=False):
     id: Required[str]
     recordFields: list[str]
     fieldDelimiter: str
     s3DeliveryConfiguration: "S3DeliveryConfiguration"
 
-
 class UpdateDeliveryConfigurationResponse(TypedDict, total=False):
     pass
-
 
 class UpdateLogAnomalyDetectorRequest(TypedDict, total=False):
     anomalyDetectorArn: Required[str]
@@ -2011,7 +1665,6 @@ class UpdateLogAnomalyDetectorRequest(TypedDict, total=False):
     anomalyVisibilityTime: int
     enabled: Required[bool]
 
-
 class UpdateLookupTableRequest(TypedDict, total=False):
     lookupTableArn: Required[str]
     description: str
@@ -2019,11 +1672,9 @@ class UpdateLookupTableRequest(TypedDict, total=False):
     queryId: str
     kmsKeyId: str
 
-
 class UpdateLookupTableResponse(TypedDict, total=False):
     lookupTableArn: str
     lastUpdatedTime: int
-
 
 class UpdateScheduledQueryRequest(TypedDict, total=False):
     identifier: Required[str]
@@ -2040,7 +1691,6 @@ class UpdateScheduledQueryRequest(TypedDict, total=False):
     scheduleEndTime: int
     executionRoleArn: Required[str]
     state: str
-
 
 class UpdateScheduledQueryResponse(TypedDict, total=False):
     scheduledQueryArn: str
@@ -2063,7 +1713,6 @@ class UpdateScheduledQueryResponse(TypedDict, total=False):
     executionRoleArn: str
     creationTime: int
     lastUpdatedTime: int
-
 
 class UpperCaseString(TypedDict, total=False):
     withKeys: Required[list[str]]

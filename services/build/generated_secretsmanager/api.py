@@ -11,156 +11,108 @@ from . import shapes
 
 
 class SecretsManagerApi(ServiceProvider):
-    model_name = "secretsmanager"
+    model_name = 'secretsmanager'
 
-    @stub("AssociateCrossAccountReplica")
-    def associate_cross_account_replica(
-        self, ctx: RequestContext, params: shapes.AssociateCrossAccountReplicaRequest
-    ) -> shapes.AssociateCrossAccountReplicaResponse:
-        raise self.not_implemented("AssociateCrossAccountReplica")
+    @stub('AssociateCrossAccountReplica')
+    def associate_cross_account_replica(self, ctx: RequestContext, params: shapes.AssociateCrossAccountReplicaRequest) -> shapes.AssociateCrossAccountReplicaResponse:
+        raise self.not_implemented('AssociateCrossAccountReplica')
 
-    @stub("BatchGetSecretValue")
-    def batch_get_secret_value(
-        self, ctx: RequestContext, params: shapes.BatchGetSecretValueRequest
-    ) -> shapes.BatchGetSecretValueResponse:
-        raise self.not_implemented("BatchGetSecretValue")
+    @stub('BatchGetSecretValue')
+    def batch_get_secret_value(self, ctx: RequestContext, params: shapes.BatchGetSecretValueRequest) -> shapes.BatchGetSecretValueResponse:
+        raise self.not_implemented('BatchGetSecretValue')
 
-    @stub("CancelRotateSecret")
-    def cancel_rotate_secret(
-        self, ctx: RequestContext, params: shapes.CancelRotateSecretRequest
-    ) -> shapes.CancelRotateSecretResponse:
-        raise self.not_implemented("CancelRotateSecret")
+    @stub('CancelRotateSecret')
+    def cancel_rotate_secret(self, ctx: RequestContext, params: shapes.CancelRotateSecretRequest) -> shapes.CancelRotateSecretResponse:
+        raise self.not_implemented('CancelRotateSecret')
 
-    @stub("CreateSecret")
-    def create_secret(
-        self, ctx: RequestContext, params: shapes.CreateSecretRequest
-    ) -> shapes.CreateSecretResponse:
-        raise self.not_implemented("CreateSecret")
+    @stub('CreateSecret')
+    def create_secret(self, ctx: RequestContext, params: shapes.CreateSecretRequest) -> shapes.CreateSecretResponse:
+        raise self.not_implemented('CreateSecret')
 
-    @stub("DeleteResourcePolicy")
-    def delete_resource_policy(
-        self, ctx: RequestContext, params: shapes.DeleteResourcePolicyRequest
-    ) -> shapes.DeleteResourcePolicyResponse:
-        raise self.not_implemented("DeleteResourcePolicy")
+    @stub('DeleteResourcePolicy')
+    def delete_resource_policy(self, ctx: RequestContext, params: shapes.DeleteResourcePolicyRequest) -> shapes.DeleteResourcePolicyResponse:
+        raise self.not_implemented('DeleteResourcePolicy')
 
-    @stub("DeleteSecret")
-    def delete_secret(
-        self, ctx: RequestContext, params: shapes.DeleteSecretRequest
-    ) -> shapes.DeleteSecretResponse:
-        raise self.not_implemented("DeleteSecret")
+    @stub('DeleteSecret')
+    def delete_secret(self, ctx: RequestContext, params: shapes.DeleteSecretRequest) -> shapes.DeleteSecretResponse:
+        raise self.not_implemented('DeleteSecret')
 
-    @stub("DescribeSecret")
-    def describe_secret(
-        self, ctx: RequestContext, params: shapes.DescribeSecretRequest
-    ) -> shapes.DescribeSecretResponse:
-        raise self.not_implemented("DescribeSecret")
+    @stub('DescribeSecret')
+    def describe_secret(self, ctx: RequestContext, params: shapes.DescribeSecretRequest) -> shapes.DescribeSecretResponse:
+        raise self.not_implemented('DescribeSecret')
 
-    @stub("DisassociateCrossAccountReplica")
-    def disassociate_cross_account_replica(
-        self, ctx: RequestContext, params: shapes.DisassociateCrossAccountReplicaRequest
-    ) -> shapes.DisassociateCrossAccountReplicaResponse:
-        raise self.not_implemented("DisassociateCrossAccountReplica")
+    @stub('DisassociateCrossAccountReplica')
+    def disassociate_cross_account_replica(self, ctx: RequestContext, params: shapes.DisassociateCrossAccountReplicaRequest) -> shapes.DisassociateCrossAccountReplicaResponse:
+        raise self.not_implemented('DisassociateCrossAccountReplica')
 
-    @stub("GetRandomPassword")
-    def get_random_password(
-        self, ctx: RequestContext, params: shapes.GetRandomPasswordRequest
-    ) -> shapes.GetRandomPasswordResponse:
-        raise self.not_implemented("GetRandomPassword")
+    @stub('GetRandomPassword')
+    def get_random_password(self, ctx: RequestContext, params: shapes.GetRandomPasswordRequest) -> shapes.GetRandomPasswordResponse:
+        raise self.not_implemented('GetRandomPassword')
 
-    @stub("GetResourcePolicy")
-    def get_resource_policy(
-        self, ctx: RequestContext, params: shapes.GetResourcePolicyRequest
-    ) -> shapes.GetResourcePolicyResponse:
-        raise self.not_implemented("GetResourcePolicy")
+    @stub('GetResourcePolicy')
+    def get_resource_policy(self, ctx: RequestContext, params: shapes.GetResourcePolicyRequest) -> shapes.GetResourcePolicyResponse:
+        raise self.not_implemented('GetResourcePolicy')
 
-    @stub("GetSecretValue")
-    def get_secret_value(
-        self, ctx: RequestContext, params: shapes.GetSecretValueRequest
-    ) -> shapes.GetSecretValueResponse:
-        raise self.not_implemented("GetSecretValue")
+    @stub('GetSecretValue')
+    def get_secret_value(self, ctx: RequestContext, params: shapes.GetSecretValueRequest) -> shapes.GetSecretValueResponse:
+        raise self.not_implemented('GetSecretValue')
 
-    @stub("ListResourcePolicies")
-    def list_resource_policies(
-        self, ctx: RequestContext, params: shapes.ListResourcePoliciesRequest
-    ) -> shapes.ListResourcePoliciesResponse:
-        raise self.not_implemented("ListResourcePolicies")
+    @stub('ListResourcePolicies')
+    def list_resource_policies(self, ctx: RequestContext, params: shapes.ListResourcePoliciesRequest) -> shapes.ListResourcePoliciesResponse:
+        raise self.not_implemented('ListResourcePolicies')
 
-    @stub("ListSecretVersionIds")
-    def list_secret_version_ids(
-        self, ctx: RequestContext, params: shapes.ListSecretVersionIdsRequest
-    ) -> shapes.ListSecretVersionIdsResponse:
-        raise self.not_implemented("ListSecretVersionIds")
+    @stub('ListSecretVersionIds')
+    def list_secret_version_ids(self, ctx: RequestContext, params: shapes.ListSecretVersionIdsRequest) -> shapes.ListSecretVersionIdsResponse:
+        raise self.not_implemented('ListSecretVersionIds')
 
-    @stub("ListSecrets")
-    def list_secrets(
-        self, ctx: RequestContext, params: shapes.ListSecretsRequest
-    ) -> shapes.ListSecretsResponse:
-        raise self.not_implemented("ListSecrets")
+    @stub('ListSecrets')
+    def list_secrets(self, ctx: RequestContext, params: shapes.ListSecretsRequest) -> shapes.ListSecretsResponse:
+        raise self.not_implemented('ListSecrets')
 
-    @stub("PutResourcePolicy")
-    def put_resource_policy(
-        self, ctx: RequestContext, params: shapes.PutResourcePolicyRequest
-    ) -> shapes.PutResourcePolicyResponse:
-        raise self.not_implemented("PutResourcePolicy")
+    @stub('PutResourcePolicy')
+    def put_resource_policy(self, ctx: RequestContext, params: shapes.PutResourcePolicyRequest) -> shapes.PutResourcePolicyResponse:
+        raise self.not_implemented('PutResourcePolicy')
 
-    @stub("PutSecretValue")
-    def put_secret_value(
-        self, ctx: RequestContext, params: shapes.PutSecretValueRequest
-    ) -> shapes.PutSecretValueResponse:
-        raise self.not_implemented("PutSecretValue")
+    @stub('PutSecretValue')
+    def put_secret_value(self, ctx: RequestContext, params: shapes.PutSecretValueRequest) -> shapes.PutSecretValueResponse:
+        raise self.not_implemented('PutSecretValue')
 
-    @stub("RemoveRegionsFromReplication")
-    def remove_regions_from_replication(
-        self, ctx: RequestContext, params: shapes.RemoveRegionsFromReplicationRequest
-    ) -> shapes.RemoveRegionsFromReplicationResponse:
-        raise self.not_implemented("RemoveRegionsFromReplication")
+    @stub('RemoveRegionsFromReplication')
+    def remove_regions_from_replication(self, ctx: RequestContext, params: shapes.RemoveRegionsFromReplicationRequest) -> shapes.RemoveRegionsFromReplicationResponse:
+        raise self.not_implemented('RemoveRegionsFromReplication')
 
-    @stub("ReplicateSecretToRegions")
-    def replicate_secret_to_regions(
-        self, ctx: RequestContext, params: shapes.ReplicateSecretToRegionsRequest
-    ) -> shapes.ReplicateSecretToRegionsResponse:
-        raise self.not_implemented("ReplicateSecretToRegions")
+    @stub('ReplicateSecretToRegions')
+    def replicate_secret_to_regions(self, ctx: RequestContext, params: shapes.ReplicateSecretToRegionsRequest) -> shapes.ReplicateSecretToRegionsResponse:
+        raise self.not_implemented('ReplicateSecretToRegions')
 
-    @stub("RestoreSecret")
-    def restore_secret(
-        self, ctx: RequestContext, params: shapes.RestoreSecretRequest
-    ) -> shapes.RestoreSecretResponse:
-        raise self.not_implemented("RestoreSecret")
+    @stub('RestoreSecret')
+    def restore_secret(self, ctx: RequestContext, params: shapes.RestoreSecretRequest) -> shapes.RestoreSecretResponse:
+        raise self.not_implemented('RestoreSecret')
 
-    @stub("RotateSecret")
-    def rotate_secret(
-        self, ctx: RequestContext, params: shapes.RotateSecretRequest
-    ) -> shapes.RotateSecretResponse:
-        raise self.not_implemented("RotateSecret")
+    @stub('RotateSecret')
+    def rotate_secret(self, ctx: RequestContext, params: shapes.RotateSecretRequest) -> shapes.RotateSecretResponse:
+        raise self.not_implemented('RotateSecret')
 
-    @stub("StopReplicationToReplica")
-    def stop_replication_to_replica(
-        self, ctx: RequestContext, params: shapes.StopReplicationToReplicaRequest
-    ) -> shapes.StopReplicationToReplicaResponse:
-        raise self.not_implemented("StopReplicationToReplica")
+    @stub('StopReplicationToReplica')
+    def stop_replication_to_replica(self, ctx: RequestContext, params: shapes.StopReplicationToReplicaRequest) -> shapes.StopReplicationToReplicaResponse:
+        raise self.not_implemented('StopReplicationToReplica')
 
-    @stub("TagResource")
+    @stub('TagResource')
     def tag_resource(self, ctx: RequestContext, params: shapes.TagResourceRequest) -> None:
-        raise self.not_implemented("TagResource")
+        raise self.not_implemented('TagResource')
 
-    @stub("UntagResource")
+    @stub('UntagResource')
     def untag_resource(self, ctx: RequestContext, params: shapes.UntagResourceRequest) -> None:
-        raise self.not_implemented("UntagResource")
+        raise self.not_implemented('UntagResource')
 
-    @stub("UpdateSecret")
-    def update_secret(
-        self, ctx: RequestContext, params: shapes.UpdateSecretRequest
-    ) -> shapes.UpdateSecretResponse:
-        raise self.not_implemented("UpdateSecret")
+    @stub('UpdateSecret')
+    def update_secret(self, ctx: RequestContext, params: shapes.UpdateSecretRequest) -> shapes.UpdateSecretResponse:
+        raise self.not_implemented('UpdateSecret')
 
-    @stub("UpdateSecretVersionStage")
-    def update_secret_version_stage(
-        self, ctx: RequestContext, params: shapes.UpdateSecretVersionStageRequest
-    ) -> shapes.UpdateSecretVersionStageResponse:
-        raise self.not_implemented("UpdateSecretVersionStage")
+    @stub('UpdateSecretVersionStage')
+    def update_secret_version_stage(self, ctx: RequestContext, params: shapes.UpdateSecretVersionStageRequest) -> shapes.UpdateSecretVersionStageResponse:
+        raise self.not_implemented('UpdateSecretVersionStage')
 
-    @stub("ValidateResourcePolicy")
-    def validate_resource_policy(
-        self, ctx: RequestContext, params: shapes.ValidateResourcePolicyRequest
-    ) -> shapes.ValidateResourcePolicyResponse:
-        raise self.not_implemented("ValidateResourcePolicy")
+    @stub('ValidateResourcePolicy')
+    def validate_resource_policy(self, ctx: RequestContext, params: shapes.ValidateResourcePolicyRequest) -> shapes.ValidateResourcePolicyResponse:
+        raise self.not_implemented('ValidateResourcePolicy')

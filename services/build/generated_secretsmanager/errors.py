@@ -4,76 +4,63 @@ from services.core.protocol.errors import AwsError
 
 
 class DecryptionFailure(AwsError):
-    code = "DecryptionFailure"
+    code = 'DecryptionFailure'
     status = 400
 
 
 class EncryptionFailure(AwsError):
-    code = "EncryptionFailure"
+    code = 'EncryptionFailure'
     status = 400
 
 
 class InternalServiceError(AwsError):
-    code = "InternalServiceError"
+    code = 'InternalServiceError'
     status = 400
 
 
 class InvalidNextTokenException(AwsError):
-    code = "InvalidNextTokenException"
+    code = 'InvalidNextTokenException'
     status = 400
 
 
 class InvalidParameterException(AwsError):
-    code = "InvalidParameterException"
+    code = 'InvalidParameterException'
     status = 400
 
 
 class InvalidRequestException(AwsError):
-    code = "InvalidRequestException"
+    code = 'InvalidRequestException'
     status = 400
 
 
 class LimitExceededException(AwsError):
-    code = "LimitExceededException"
+    code = 'LimitExceededException'
     status = 400
 
 
 class MalformedPolicyDocumentException(AwsError):
-    code = "MalformedPolicyDocumentException"
+    code = 'MalformedPolicyDocumentException'
     status = 400
 
 
 class PreconditionNotMetException(AwsError):
-    code = "PreconditionNotMetException"
+    code = 'PreconditionNotMetException'
     status = 400
 
 
 class PublicPolicyException(AwsError):
-    code = "PublicPolicyException"
+    code = 'PublicPolicyException'
     status = 400
 
 
 class ResourceExistsException(AwsError):
-    code = "ResourceExistsException"
+    code = 'ResourceExistsException'
     status = 400
 
 
 class ResourceNotFoundException(AwsError):
-    code = "ResourceNotFoundException"
+    code = 'ResourceNotFoundException'
     status = 400
 
 
-ERRORS = {
-    "DecryptionFailure": DecryptionFailure,
-    "EncryptionFailure": EncryptionFailure,
-    "InternalServiceError": InternalServiceError,
-    "InvalidNextTokenException": InvalidNextTokenException,
-    "InvalidParameterException": InvalidParameterException,
-    "InvalidRequestException": InvalidRequestException,
-    "LimitExceededException": LimitExceededException,
-    "MalformedPolicyDocumentException": MalformedPolicyDocumentException,
-    "PreconditionNotMetException": PreconditionNotMetException,
-    "PublicPolicyException": PublicPolicyException,
-    "ResourceExistsException": ResourceExistsException,
-    "ResourceNotFoundException": ResourceNotFoundException,
-}
+ERRORS = {'DecryptionFailure': DecryptionFailure, 'EncryptionFailure': EncryptionFailure, 'InternalServiceError': InternalServiceError, 'InvalidNextTokenException': InvalidNextTokenException, 'InvalidParameterException': InvalidParameterException, 'InvalidRequestException': InvalidRequestException, 'LimitExceededException': LimitExceededException, 'MalformedPolicyDocumentException': MalformedPolicyDocumentException, 'PreconditionNotMetException': PreconditionNotMetException, 'PublicPolicyException': PublicPolicyException, 'ResourceExistsException': ResourceExistsException, 'ResourceNotFoundException': ResourceNotFoundException}

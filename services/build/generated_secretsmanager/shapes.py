@@ -11,19 +11,16 @@ class APIErrorType(TypedDict, total=False):
     ErrorCode: str
     Message: str
 
-
 class AssociateCrossAccountReplicaRequest(TypedDict, total=False):
     SecretId: Required[str]
     CrossAccountReplicaARN: Required[str]
     ReplicaRestriction: str
     ReplicationRoleARN: str
 
-
 class AssociateCrossAccountReplicaResponse(TypedDict, total=False):
     ARN: str
     CrossAccountReplicaARN: str
     ReplicationStatus: str
-
 
 class BatchGetSecretValueRequest(TypedDict, total=False):
     SecretIdList: list[str]
@@ -31,22 +28,18 @@ class BatchGetSecretValueRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class BatchGetSecretValueResponse(TypedDict, total=False):
     SecretValues: list["SecretValueEntry"]
     NextToken: str
     Errors: list["APIErrorType"]
 
-
 class CancelRotateSecretRequest(TypedDict, total=False):
     SecretId: Required[str]
-
 
 class CancelRotateSecretResponse(TypedDict, total=False):
     ARN: str
     Name: str
     VersionId: str
-
 
 class CreateSecretRequest(TypedDict, total=False):
     Name: Required[str]
@@ -61,19 +54,16 @@ class CreateSecretRequest(TypedDict, total=False):
     Type: str
     CrossAccountPrimaryARN: str
 
-
 class CreateSecretResponse(TypedDict, total=False):
     ARN: str
     Name: str
     VersionId: str
     ReplicationStatus: list["ReplicationStatusType"]
 
-
 class CrossAccountPrimaryType(TypedDict, total=False):
     PrimarySecretARN: str
     ReplicationStatus: str
     StatusMessage: str
-
 
 class CrossAccountReplicaEntry(TypedDict, total=False):
     ReplicaSecretARN: str
@@ -81,33 +71,27 @@ class CrossAccountReplicaEntry(TypedDict, total=False):
     ReplicationStatus: str
     StatusMessage: str
 
-
 class DeleteResourcePolicyRequest(TypedDict, total=False):
     SecretId: Required[str]
     PolicyName: str
-
 
 class DeleteResourcePolicyResponse(TypedDict, total=False):
     ARN: str
     Name: str
     PolicyName: str
 
-
 class DeleteSecretRequest(TypedDict, total=False):
     SecretId: Required[str]
     RecoveryWindowInDays: int
     ForceDeleteWithoutRecovery: bool
-
 
 class DeleteSecretResponse(TypedDict, total=False):
     ARN: str
     Name: str
     DeletionDate: datetime.datetime
 
-
 class DescribeSecretRequest(TypedDict, total=False):
     SecretId: Required[str]
-
 
 class DescribeSecretResponse(TypedDict, total=False):
     ARN: str
@@ -134,26 +118,21 @@ class DescribeSecretResponse(TypedDict, total=False):
     CrossAccountPrimary: "CrossAccountPrimaryType"
     CrossAccountReplicas: list["CrossAccountReplicaEntry"]
 
-
 class DisassociateCrossAccountReplicaRequest(TypedDict, total=False):
     SecretId: Required[str]
     CrossAccountReplicaARN: Required[str]
-
 
 class DisassociateCrossAccountReplicaResponse(TypedDict, total=False):
     ARN: str
     CrossAccountReplicaARN: str
 
-
 class ExternalSecretRotationMetadataItem(TypedDict, total=False):
     Key: str
     Value: str
 
-
 class Filter(TypedDict, total=False):
     Key: str
     Values: list[str]
-
 
 class GetRandomPasswordRequest(TypedDict, total=False):
     PasswordLength: int
@@ -165,15 +144,12 @@ class GetRandomPasswordRequest(TypedDict, total=False):
     IncludeSpace: bool
     RequireEachIncludedType: bool
 
-
 class GetRandomPasswordResponse(TypedDict, total=False):
     RandomPassword: str
-
 
 class GetResourcePolicyRequest(TypedDict, total=False):
     SecretId: Required[str]
     PolicyName: str
-
 
 class GetResourcePolicyResponse(TypedDict, total=False):
     ARN: str
@@ -181,12 +157,10 @@ class GetResourcePolicyResponse(TypedDict, total=False):
     ResourcePolicy: str
     PolicyName: str
 
-
 class GetSecretValueRequest(TypedDict, total=False):
     SecretId: Required[str]
     VersionId: str
     VersionStage: str
-
 
 class GetSecretValueResponse(TypedDict, total=False):
     ARN: str
@@ -197,17 +171,14 @@ class GetSecretValueResponse(TypedDict, total=False):
     VersionStages: list[str]
     CreatedDate: datetime.datetime
 
-
 class ListResourcePoliciesRequest(TypedDict, total=False):
     SecretId: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class ListResourcePoliciesResponse(TypedDict, total=False):
     ResourcePolicies: Required[list["ResourcePolicySummary"]]
     NextToken: str
-
 
 class ListSecretVersionIdsRequest(TypedDict, total=False):
     SecretId: Required[str]
@@ -215,13 +186,11 @@ class ListSecretVersionIdsRequest(TypedDict, total=False):
     NextToken: str
     IncludeDeprecated: bool
 
-
 class ListSecretVersionIdsResponse(TypedDict, total=False):
     Versions: list["SecretVersionsListEntry"]
     NextToken: str
     ARN: str
     Name: str
-
 
 class ListSecretsRequest(TypedDict, total=False):
     IncludePlannedDeletion: bool
@@ -231,11 +200,9 @@ class ListSecretsRequest(TypedDict, total=False):
     SortOrder: str
     SortBy: str
 
-
 class ListSecretsResponse(TypedDict, total=False):
     SecretList: list["SecretListEntry"]
     NextToken: str
-
 
 class PutResourcePolicyRequest(TypedDict, total=False):
     SecretId: Required[str]
@@ -243,12 +210,10 @@ class PutResourcePolicyRequest(TypedDict, total=False):
     PolicyName: str
     BlockPublicPolicy: bool
 
-
 class PutResourcePolicyResponse(TypedDict, total=False):
     ARN: str
     Name: str
     PolicyName: str
-
 
 class PutSecretValueRequest(TypedDict, total=False):
     SecretId: Required[str]
@@ -258,39 +223,32 @@ class PutSecretValueRequest(TypedDict, total=False):
     VersionStages: list[str]
     RotationToken: str
 
-
 class PutSecretValueResponse(TypedDict, total=False):
     ARN: str
     Name: str
     VersionId: str
     VersionStages: list[str]
 
-
 class RemoveRegionsFromReplicationRequest(TypedDict, total=False):
     SecretId: Required[str]
     RemoveReplicaRegions: Required[list[str]]
-
 
 class RemoveRegionsFromReplicationResponse(TypedDict, total=False):
     ARN: str
     ReplicationStatus: list["ReplicationStatusType"]
 
-
 class ReplicaRegionType(TypedDict, total=False):
     Region: str
     KmsKeyId: str
-
 
 class ReplicateSecretToRegionsRequest(TypedDict, total=False):
     SecretId: Required[str]
     AddReplicaRegions: Required[list["ReplicaRegionType"]]
     ForceOverwriteReplicaSecret: bool
 
-
 class ReplicateSecretToRegionsResponse(TypedDict, total=False):
     ARN: str
     ReplicationStatus: list["ReplicationStatusType"]
-
 
 class ReplicationStatusType(TypedDict, total=False):
     Region: str
@@ -299,19 +257,15 @@ class ReplicationStatusType(TypedDict, total=False):
     StatusMessage: str
     LastAccessedDate: datetime.datetime
 
-
 class ResourcePolicySummary(TypedDict, total=False):
     PolicyName: str
-
 
 class RestoreSecretRequest(TypedDict, total=False):
     SecretId: Required[str]
 
-
 class RestoreSecretResponse(TypedDict, total=False):
     ARN: str
     Name: str
-
 
 class RotateSecretRequest(TypedDict, total=False):
     SecretId: Required[str]
@@ -322,18 +276,15 @@ class RotateSecretRequest(TypedDict, total=False):
     ExternalSecretRotationRoleArn: str
     RotateImmediately: bool
 
-
 class RotateSecretResponse(TypedDict, total=False):
     ARN: str
     Name: str
     VersionId: str
 
-
 class RotationRulesType(TypedDict, total=False):
     AutomaticallyAfterDays: int
     Duration: str
     ScheduleExpression: str
-
 
 class SecretListEntry(TypedDict, total=False):
     ARN: str
@@ -357,7 +308,6 @@ class SecretListEntry(TypedDict, total=False):
     CreatedDate: datetime.datetime
     PrimaryRegion: str
 
-
 class SecretValueEntry(TypedDict, total=False):
     ARN: str
     Name: str
@@ -367,7 +317,6 @@ class SecretValueEntry(TypedDict, total=False):
     VersionStages: list[str]
     CreatedDate: datetime.datetime
 
-
 class SecretVersionsListEntry(TypedDict, total=False):
     VersionId: str
     VersionStages: list[str]
@@ -375,29 +324,23 @@ class SecretVersionsListEntry(TypedDict, total=False):
     CreatedDate: datetime.datetime
     KmsKeyIds: list[str]
 
-
 class StopReplicationToReplicaRequest(TypedDict, total=False):
     SecretId: Required[str]
 
-
 class StopReplicationToReplicaResponse(TypedDict, total=False):
     ARN: str
-
 
 class Tag(TypedDict, total=False):
     Key: str
     Value: str
 
-
 class TagResourceRequest(TypedDict, total=False):
     SecretId: Required[str]
     Tags: Required[list["Tag"]]
 
-
 class UntagResourceRequest(TypedDict, total=False):
     SecretId: Required[str]
     TagKeys: Required[list[str]]
-
 
 class UpdateSecretRequest(TypedDict, total=False):
     SecretId: Required[str]
@@ -408,12 +351,10 @@ class UpdateSecretRequest(TypedDict, total=False):
     SecretString: str
     Type: str
 
-
 class UpdateSecretResponse(TypedDict, total=False):
     ARN: str
     Name: str
     VersionId: str
-
 
 class UpdateSecretVersionStageRequest(TypedDict, total=False):
     SecretId: Required[str]
@@ -421,21 +362,17 @@ class UpdateSecretVersionStageRequest(TypedDict, total=False):
     RemoveFromVersionId: str
     MoveToVersionId: str
 
-
 class UpdateSecretVersionStageResponse(TypedDict, total=False):
     ARN: str
     Name: str
-
 
 class ValidateResourcePolicyRequest(TypedDict, total=False):
     SecretId: str
     ResourcePolicy: Required[str]
 
-
 class ValidateResourcePolicyResponse(TypedDict, total=False):
     PolicyValidationPassed: bool
     ValidationErrors: list["ValidationErrorsEntry"]
-
 
 class ValidationErrorsEntry(TypedDict, total=False):
     CheckName: str

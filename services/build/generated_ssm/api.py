@@ -11,932 +11,620 @@ from . import shapes
 
 
 class SSMApi(ServiceProvider):
-    model_name = "ssm"
-
-    @stub("AddTagsToResource")
-    def add_tags_to_resource(
-        self, ctx: RequestContext, params: shapes.AddTagsToResourceRequest
-    ) -> shapes.AddTagsToResourceResult:
-        raise self.not_implemented("AddTagsToResource")
-
-    @stub("AssociateOpsItemRelatedItem")
-    def associate_ops_item_related_item(
-        self, ctx: RequestContext, params: shapes.AssociateOpsItemRelatedItemRequest
-    ) -> shapes.AssociateOpsItemRelatedItemResponse:
-        raise self.not_implemented("AssociateOpsItemRelatedItem")
-
-    @stub("CancelCommand")
-    def cancel_command(
-        self, ctx: RequestContext, params: shapes.CancelCommandRequest
-    ) -> shapes.CancelCommandResult:
-        raise self.not_implemented("CancelCommand")
-
-    @stub("CancelMaintenanceWindowExecution")
-    def cancel_maintenance_window_execution(
-        self, ctx: RequestContext, params: shapes.CancelMaintenanceWindowExecutionRequest
-    ) -> shapes.CancelMaintenanceWindowExecutionResult:
-        raise self.not_implemented("CancelMaintenanceWindowExecution")
-
-    @stub("CreateActivation")
-    def create_activation(
-        self, ctx: RequestContext, params: shapes.CreateActivationRequest
-    ) -> shapes.CreateActivationResult:
-        raise self.not_implemented("CreateActivation")
-
-    @stub("CreateAssociation")
-    def create_association(
-        self, ctx: RequestContext, params: shapes.CreateAssociationRequest
-    ) -> shapes.CreateAssociationResult:
-        raise self.not_implemented("CreateAssociation")
-
-    @stub("CreateAssociationBatch")
-    def create_association_batch(
-        self, ctx: RequestContext, params: shapes.CreateAssociationBatchRequest
-    ) -> shapes.CreateAssociationBatchResult:
-        raise self.not_implemented("CreateAssociationBatch")
-
-    @stub("CreateCloudConnector")
-    def create_cloud_connector(
-        self, ctx: RequestContext, params: shapes.CreateCloudConnectorRequest
-    ) -> shapes.CreateCloudConnectorResult:
-        raise self.not_implemented("CreateCloudConnector")
-
-    @stub("CreateDocument")
-    def create_document(
-        self, ctx: RequestContext, params: shapes.CreateDocumentRequest
-    ) -> shapes.CreateDocumentResult:
-        raise self.not_implemented("CreateDocument")
-
-    @stub("CreateMaintenanceWindow")
-    def create_maintenance_window(
-        self, ctx: RequestContext, params: shapes.CreateMaintenanceWindowRequest
-    ) -> shapes.CreateMaintenanceWindowResult:
-        raise self.not_implemented("CreateMaintenanceWindow")
-
-    @stub("CreateOpsItem")
-    def create_ops_item(
-        self, ctx: RequestContext, params: shapes.CreateOpsItemRequest
-    ) -> shapes.CreateOpsItemResponse:
-        raise self.not_implemented("CreateOpsItem")
-
-    @stub("CreateOpsMetadata")
-    def create_ops_metadata(
-        self, ctx: RequestContext, params: shapes.CreateOpsMetadataRequest
-    ) -> shapes.CreateOpsMetadataResult:
-        raise self.not_implemented("CreateOpsMetadata")
-
-    @stub("CreatePatchBaseline")
-    def create_patch_baseline(
-        self, ctx: RequestContext, params: shapes.CreatePatchBaselineRequest
-    ) -> shapes.CreatePatchBaselineResult:
-        raise self.not_implemented("CreatePatchBaseline")
-
-    @stub("CreateResourceDataSync")
-    def create_resource_data_sync(
-        self, ctx: RequestContext, params: shapes.CreateResourceDataSyncRequest
-    ) -> shapes.CreateResourceDataSyncResult:
-        raise self.not_implemented("CreateResourceDataSync")
-
-    @stub("DeleteActivation")
-    def delete_activation(
-        self, ctx: RequestContext, params: shapes.DeleteActivationRequest
-    ) -> shapes.DeleteActivationResult:
-        raise self.not_implemented("DeleteActivation")
-
-    @stub("DeleteAssociation")
-    def delete_association(
-        self, ctx: RequestContext, params: shapes.DeleteAssociationRequest
-    ) -> shapes.DeleteAssociationResult:
-        raise self.not_implemented("DeleteAssociation")
-
-    @stub("DeleteCloudConnector")
-    def delete_cloud_connector(
-        self, ctx: RequestContext, params: shapes.DeleteCloudConnectorRequest
-    ) -> shapes.DeleteCloudConnectorResult:
-        raise self.not_implemented("DeleteCloudConnector")
-
-    @stub("DeleteDocument")
-    def delete_document(
-        self, ctx: RequestContext, params: shapes.DeleteDocumentRequest
-    ) -> shapes.DeleteDocumentResult:
-        raise self.not_implemented("DeleteDocument")
-
-    @stub("DeleteInventory")
-    def delete_inventory(
-        self, ctx: RequestContext, params: shapes.DeleteInventoryRequest
-    ) -> shapes.DeleteInventoryResult:
-        raise self.not_implemented("DeleteInventory")
-
-    @stub("DeleteMaintenanceWindow")
-    def delete_maintenance_window(
-        self, ctx: RequestContext, params: shapes.DeleteMaintenanceWindowRequest
-    ) -> shapes.DeleteMaintenanceWindowResult:
-        raise self.not_implemented("DeleteMaintenanceWindow")
-
-    @stub("DeleteOpsItem")
-    def delete_ops_item(
-        self, ctx: RequestContext, params: shapes.DeleteOpsItemRequest
-    ) -> shapes.DeleteOpsItemResponse:
-        raise self.not_implemented("DeleteOpsItem")
-
-    @stub("DeleteOpsMetadata")
-    def delete_ops_metadata(
-        self, ctx: RequestContext, params: shapes.DeleteOpsMetadataRequest
-    ) -> shapes.DeleteOpsMetadataResult:
-        raise self.not_implemented("DeleteOpsMetadata")
-
-    @stub("DeleteParameter")
-    def delete_parameter(
-        self, ctx: RequestContext, params: shapes.DeleteParameterRequest
-    ) -> shapes.DeleteParameterResult:
-        raise self.not_implemented("DeleteParameter")
-
-    @stub("DeleteParameters")
-    def delete_parameters(
-        self, ctx: RequestContext, params: shapes.DeleteParametersRequest
-    ) -> shapes.DeleteParametersResult:
-        raise self.not_implemented("DeleteParameters")
-
-    @stub("DeletePatchBaseline")
-    def delete_patch_baseline(
-        self, ctx: RequestContext, params: shapes.DeletePatchBaselineRequest
-    ) -> shapes.DeletePatchBaselineResult:
-        raise self.not_implemented("DeletePatchBaseline")
-
-    @stub("DeleteResourceDataSync")
-    def delete_resource_data_sync(
-        self, ctx: RequestContext, params: shapes.DeleteResourceDataSyncRequest
-    ) -> shapes.DeleteResourceDataSyncResult:
-        raise self.not_implemented("DeleteResourceDataSync")
-
-    @stub("DeleteResourcePolicy")
-    def delete_resource_policy(
-        self, ctx: RequestContext, params: shapes.DeleteResourcePolicyRequest
-    ) -> shapes.DeleteResourcePolicyResponse:
-        raise self.not_implemented("DeleteResourcePolicy")
-
-    @stub("DeregisterDefaultHostManagementConfiguration")
-    def deregister_default_host_management_configuration(
-        self,
-        ctx: RequestContext,
-        params: shapes.DeregisterDefaultHostManagementConfigurationRequest,
-    ) -> shapes.DeregisterDefaultHostManagementConfigurationResult:
-        raise self.not_implemented("DeregisterDefaultHostManagementConfiguration")
-
-    @stub("DeregisterManagedInstance")
-    def deregister_managed_instance(
-        self, ctx: RequestContext, params: shapes.DeregisterManagedInstanceRequest
-    ) -> shapes.DeregisterManagedInstanceResult:
-        raise self.not_implemented("DeregisterManagedInstance")
-
-    @stub("DeregisterPatchBaselineForPatchGroup")
-    def deregister_patch_baseline_for_patch_group(
-        self, ctx: RequestContext, params: shapes.DeregisterPatchBaselineForPatchGroupRequest
-    ) -> shapes.DeregisterPatchBaselineForPatchGroupResult:
-        raise self.not_implemented("DeregisterPatchBaselineForPatchGroup")
-
-    @stub("DeregisterTargetFromMaintenanceWindow")
-    def deregister_target_from_maintenance_window(
-        self, ctx: RequestContext, params: shapes.DeregisterTargetFromMaintenanceWindowRequest
-    ) -> shapes.DeregisterTargetFromMaintenanceWindowResult:
-        raise self.not_implemented("DeregisterTargetFromMaintenanceWindow")
-
-    @stub("DeregisterTaskFromMaintenanceWindow")
-    def deregister_task_from_maintenance_window(
-        self, ctx: RequestContext, params: shapes.DeregisterTaskFromMaintenanceWindowRequest
-    ) -> shapes.DeregisterTaskFromMaintenanceWindowResult:
-        raise self.not_implemented("DeregisterTaskFromMaintenanceWindow")
-
-    @stub("DescribeActivations")
-    def describe_activations(
-        self, ctx: RequestContext, params: shapes.DescribeActivationsRequest
-    ) -> shapes.DescribeActivationsResult:
-        raise self.not_implemented("DescribeActivations")
-
-    @stub("DescribeAssociation")
-    def describe_association(
-        self, ctx: RequestContext, params: shapes.DescribeAssociationRequest
-    ) -> shapes.DescribeAssociationResult:
-        raise self.not_implemented("DescribeAssociation")
-
-    @stub("DescribeAssociationExecutionTargets")
-    def describe_association_execution_targets(
-        self, ctx: RequestContext, params: shapes.DescribeAssociationExecutionTargetsRequest
-    ) -> shapes.DescribeAssociationExecutionTargetsResult:
-        raise self.not_implemented("DescribeAssociationExecutionTargets")
-
-    @stub("DescribeAssociationExecutions")
-    def describe_association_executions(
-        self, ctx: RequestContext, params: shapes.DescribeAssociationExecutionsRequest
-    ) -> shapes.DescribeAssociationExecutionsResult:
-        raise self.not_implemented("DescribeAssociationExecutions")
-
-    @stub("DescribeAutomationExecutions")
-    def describe_automation_executions(
-        self, ctx: RequestContext, params: shapes.DescribeAutomationExecutionsRequest
-    ) -> shapes.DescribeAutomationExecutionsResult:
-        raise self.not_implemented("DescribeAutomationExecutions")
-
-    @stub("DescribeAutomationStepExecutions")
-    def describe_automation_step_executions(
-        self, ctx: RequestContext, params: shapes.DescribeAutomationStepExecutionsRequest
-    ) -> shapes.DescribeAutomationStepExecutionsResult:
-        raise self.not_implemented("DescribeAutomationStepExecutions")
-
-    @stub("DescribeAvailablePatches")
-    def describe_available_patches(
-        self, ctx: RequestContext, params: shapes.DescribeAvailablePatchesRequest
-    ) -> shapes.DescribeAvailablePatchesResult:
-        raise self.not_implemented("DescribeAvailablePatches")
-
-    @stub("DescribeDocument")
-    def describe_document(
-        self, ctx: RequestContext, params: shapes.DescribeDocumentRequest
-    ) -> shapes.DescribeDocumentResult:
-        raise self.not_implemented("DescribeDocument")
-
-    @stub("DescribeDocumentPermission")
-    def describe_document_permission(
-        self, ctx: RequestContext, params: shapes.DescribeDocumentPermissionRequest
-    ) -> shapes.DescribeDocumentPermissionResponse:
-        raise self.not_implemented("DescribeDocumentPermission")
-
-    @stub("DescribeEffectiveInstanceAssociations")
-    def describe_effective_instance_associations(
-        self, ctx: RequestContext, params: shapes.DescribeEffectiveInstanceAssociationsRequest
-    ) -> shapes.DescribeEffectiveInstanceAssociationsResult:
-        raise self.not_implemented("DescribeEffectiveInstanceAssociations")
-
-    @stub("DescribeEffectivePatchesForPatchBaseline")
-    def describe_effective_patches_for_patch_baseline(
-        self, ctx: RequestContext, params: shapes.DescribeEffectivePatchesForPatchBaselineRequest
-    ) -> shapes.DescribeEffectivePatchesForPatchBaselineResult:
-        raise self.not_implemented("DescribeEffectivePatchesForPatchBaseline")
-
-    @stub("DescribeInstanceAssociationsStatus")
-    def describe_instance_associations_status(
-        self, ctx: RequestContext, params: shapes.DescribeInstanceAssociationsStatusRequest
-    ) -> shapes.DescribeInstanceAssociationsStatusResult:
-        raise self.not_implemented("DescribeInstanceAssociationsStatus")
-
-    @stub("DescribeInstanceInformation")
-    def describe_instance_information(
-        self, ctx: RequestContext, params: shapes.DescribeInstanceInformationRequest
-    ) -> shapes.DescribeInstanceInformationResult:
-        raise self.not_implemented("DescribeInstanceInformation")
-
-    @stub("DescribeInstancePatchStates")
-    def describe_instance_patch_states(
-        self, ctx: RequestContext, params: shapes.DescribeInstancePatchStatesRequest
-    ) -> shapes.DescribeInstancePatchStatesResult:
-        raise self.not_implemented("DescribeInstancePatchStates")
-
-    @stub("DescribeInstancePatchStatesForPatchGroup")
-    def describe_instance_patch_states_for_patch_group(
-        self, ctx: RequestContext, params: shapes.DescribeInstancePatchStatesForPatchGroupRequest
-    ) -> shapes.DescribeInstancePatchStatesForPatchGroupResult:
-        raise self.not_implemented("DescribeInstancePatchStatesForPatchGroup")
-
-    @stub("DescribeInstancePatches")
-    def describe_instance_patches(
-        self, ctx: RequestContext, params: shapes.DescribeInstancePatchesRequest
-    ) -> shapes.DescribeInstancePatchesResult:
-        raise self.not_implemented("DescribeInstancePatches")
-
-    @stub("DescribeInstanceProperties")
-    def describe_instance_properties(
-        self, ctx: RequestContext, params: shapes.DescribeInstancePropertiesRequest
-    ) -> shapes.DescribeInstancePropertiesResult:
-        raise self.not_implemented("DescribeInstanceProperties")
-
-    @stub("DescribeInventoryDeletions")
-    def describe_inventory_deletions(
-        self, ctx: RequestContext, params: shapes.DescribeInventoryDeletionsRequest
-    ) -> shapes.DescribeInventoryDeletionsResult:
-        raise self.not_implemented("DescribeInventoryDeletions")
-
-    @stub("DescribeMaintenanceWindowExecutionTaskInvocations")
-    def describe_maintenance_window_execution_task_invocations(
-        self,
-        ctx: RequestContext,
-        params: shapes.DescribeMaintenanceWindowExecutionTaskInvocationsRequest,
-    ) -> shapes.DescribeMaintenanceWindowExecutionTaskInvocationsResult:
-        raise self.not_implemented("DescribeMaintenanceWindowExecutionTaskInvocations")
-
-    @stub("DescribeMaintenanceWindowExecutionTasks")
-    def describe_maintenance_window_execution_tasks(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowExecutionTasksRequest
-    ) -> shapes.DescribeMaintenanceWindowExecutionTasksResult:
-        raise self.not_implemented("DescribeMaintenanceWindowExecutionTasks")
-
-    @stub("DescribeMaintenanceWindowExecutions")
-    def describe_maintenance_window_executions(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowExecutionsRequest
-    ) -> shapes.DescribeMaintenanceWindowExecutionsResult:
-        raise self.not_implemented("DescribeMaintenanceWindowExecutions")
-
-    @stub("DescribeMaintenanceWindowSchedule")
-    def describe_maintenance_window_schedule(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowScheduleRequest
-    ) -> shapes.DescribeMaintenanceWindowScheduleResult:
-        raise self.not_implemented("DescribeMaintenanceWindowSchedule")
-
-    @stub("DescribeMaintenanceWindowTargets")
-    def describe_maintenance_window_targets(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowTargetsRequest
-    ) -> shapes.DescribeMaintenanceWindowTargetsResult:
-        raise self.not_implemented("DescribeMaintenanceWindowTargets")
-
-    @stub("DescribeMaintenanceWindowTasks")
-    def describe_maintenance_window_tasks(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowTasksRequest
-    ) -> shapes.DescribeMaintenanceWindowTasksResult:
-        raise self.not_implemented("DescribeMaintenanceWindowTasks")
-
-    @stub("DescribeMaintenanceWindows")
-    def describe_maintenance_windows(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowsRequest
-    ) -> shapes.DescribeMaintenanceWindowsResult:
-        raise self.not_implemented("DescribeMaintenanceWindows")
-
-    @stub("DescribeMaintenanceWindowsForTarget")
-    def describe_maintenance_windows_for_target(
-        self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowsForTargetRequest
-    ) -> shapes.DescribeMaintenanceWindowsForTargetResult:
-        raise self.not_implemented("DescribeMaintenanceWindowsForTarget")
-
-    @stub("DescribeOpsItems")
-    def describe_ops_items(
-        self, ctx: RequestContext, params: shapes.DescribeOpsItemsRequest
-    ) -> shapes.DescribeOpsItemsResponse:
-        raise self.not_implemented("DescribeOpsItems")
-
-    @stub("DescribeParameters")
-    def describe_parameters(
-        self, ctx: RequestContext, params: shapes.DescribeParametersRequest
-    ) -> shapes.DescribeParametersResult:
-        raise self.not_implemented("DescribeParameters")
-
-    @stub("DescribePatchBaselines")
-    def describe_patch_baselines(
-        self, ctx: RequestContext, params: shapes.DescribePatchBaselinesRequest
-    ) -> shapes.DescribePatchBaselinesResult:
-        raise self.not_implemented("DescribePatchBaselines")
-
-    @stub("DescribePatchGroupState")
-    def describe_patch_group_state(
-        self, ctx: RequestContext, params: shapes.DescribePatchGroupStateRequest
-    ) -> shapes.DescribePatchGroupStateResult:
-        raise self.not_implemented("DescribePatchGroupState")
-
-    @stub("DescribePatchGroups")
-    def describe_patch_groups(
-        self, ctx: RequestContext, params: shapes.DescribePatchGroupsRequest
-    ) -> shapes.DescribePatchGroupsResult:
-        raise self.not_implemented("DescribePatchGroups")
-
-    @stub("DescribePatchProperties")
-    def describe_patch_properties(
-        self, ctx: RequestContext, params: shapes.DescribePatchPropertiesRequest
-    ) -> shapes.DescribePatchPropertiesResult:
-        raise self.not_implemented("DescribePatchProperties")
-
-    @stub("DescribeSessions")
-    def describe_sessions(
-        self, ctx: RequestContext, params: shapes.DescribeSessionsRequest
-    ) -> shapes.DescribeSessionsResponse:
-        raise self.not_implemented("DescribeSessions")
-
-    @stub("DisassociateOpsItemRelatedItem")
-    def disassociate_ops_item_related_item(
-        self, ctx: RequestContext, params: shapes.DisassociateOpsItemRelatedItemRequest
-    ) -> shapes.DisassociateOpsItemRelatedItemResponse:
-        raise self.not_implemented("DisassociateOpsItemRelatedItem")
-
-    @stub("GetAccessToken")
-    def get_access_token(
-        self, ctx: RequestContext, params: shapes.GetAccessTokenRequest
-    ) -> shapes.GetAccessTokenResponse:
-        raise self.not_implemented("GetAccessToken")
-
-    @stub("GetAutomationExecution")
-    def get_automation_execution(
-        self, ctx: RequestContext, params: shapes.GetAutomationExecutionRequest
-    ) -> shapes.GetAutomationExecutionResult:
-        raise self.not_implemented("GetAutomationExecution")
-
-    @stub("GetCalendarState")
-    def get_calendar_state(
-        self, ctx: RequestContext, params: shapes.GetCalendarStateRequest
-    ) -> shapes.GetCalendarStateResponse:
-        raise self.not_implemented("GetCalendarState")
-
-    @stub("GetCloudConnector")
-    def get_cloud_connector(
-        self, ctx: RequestContext, params: shapes.GetCloudConnectorRequest
-    ) -> shapes.GetCloudConnectorResult:
-        raise self.not_implemented("GetCloudConnector")
-
-    @stub("GetCommandInvocation")
-    def get_command_invocation(
-        self, ctx: RequestContext, params: shapes.GetCommandInvocationRequest
-    ) -> shapes.GetCommandInvocationResult:
-        raise self.not_implemented("GetCommandInvocation")
-
-    @stub("GetConnectionStatus")
-    def get_connection_status(
-        self, ctx: RequestContext, params: shapes.GetConnectionStatusRequest
-    ) -> shapes.GetConnectionStatusResponse:
-        raise self.not_implemented("GetConnectionStatus")
-
-    @stub("GetDefaultPatchBaseline")
-    def get_default_patch_baseline(
-        self, ctx: RequestContext, params: shapes.GetDefaultPatchBaselineRequest
-    ) -> shapes.GetDefaultPatchBaselineResult:
-        raise self.not_implemented("GetDefaultPatchBaseline")
-
-    @stub("GetDeployablePatchSnapshotForInstance")
-    def get_deployable_patch_snapshot_for_instance(
-        self, ctx: RequestContext, params: shapes.GetDeployablePatchSnapshotForInstanceRequest
-    ) -> shapes.GetDeployablePatchSnapshotForInstanceResult:
-        raise self.not_implemented("GetDeployablePatchSnapshotForInstance")
-
-    @stub("GetDocument")
-    def get_document(
-        self, ctx: RequestContext, params: shapes.GetDocumentRequest
-    ) -> shapes.GetDocumentResult:
-        raise self.not_implemented("GetDocument")
-
-    @stub("GetExecutionPreview")
-    def get_execution_preview(
-        self, ctx: RequestContext, params: shapes.GetExecutionPreviewRequest
-    ) -> shapes.GetExecutionPreviewResponse:
-        raise self.not_implemented("GetExecutionPreview")
-
-    @stub("GetInventory")
-    def get_inventory(
-        self, ctx: RequestContext, params: shapes.GetInventoryRequest
-    ) -> shapes.GetInventoryResult:
-        raise self.not_implemented("GetInventory")
-
-    @stub("GetInventorySchema")
-    def get_inventory_schema(
-        self, ctx: RequestContext, params: shapes.GetInventorySchemaRequest
-    ) -> shapes.GetInventorySchemaResult:
-        raise self.not_implemented("GetInventorySchema")
-
-    @stub("GetMaintenanceWindow")
-    def get_maintenance_window(
-        self, ctx: RequestContext, params: shapes.GetMaintenanceWindowRequest
-    ) -> shapes.GetMaintenanceWindowResult:
-        raise self.not_implemented("GetMaintenanceWindow")
-
-    @stub("GetMaintenanceWindowExecution")
-    def get_maintenance_window_execution(
-        self, ctx: RequestContext, params: shapes.GetMaintenanceWindowExecutionRequest
-    ) -> shapes.GetMaintenanceWindowExecutionResult:
-        raise self.not_implemented("GetMaintenanceWindowExecution")
-
-    @stub("GetMaintenanceWindowExecutionTask")
-    def get_maintenance_window_execution_task(
-        self, ctx: RequestContext, params: shapes.GetMaintenanceWindowExecutionTaskRequest
-    ) -> shapes.GetMaintenanceWindowExecutionTaskResult:
-        raise self.not_implemented("GetMaintenanceWindowExecutionTask")
-
-    @stub("GetMaintenanceWindowExecutionTaskInvocation")
-    def get_maintenance_window_execution_task_invocation(
-        self, ctx: RequestContext, params: shapes.GetMaintenanceWindowExecutionTaskInvocationRequest
-    ) -> shapes.GetMaintenanceWindowExecutionTaskInvocationResult:
-        raise self.not_implemented("GetMaintenanceWindowExecutionTaskInvocation")
-
-    @stub("GetMaintenanceWindowTask")
-    def get_maintenance_window_task(
-        self, ctx: RequestContext, params: shapes.GetMaintenanceWindowTaskRequest
-    ) -> shapes.GetMaintenanceWindowTaskResult:
-        raise self.not_implemented("GetMaintenanceWindowTask")
-
-    @stub("GetOpsItem")
-    def get_ops_item(
-        self, ctx: RequestContext, params: shapes.GetOpsItemRequest
-    ) -> shapes.GetOpsItemResponse:
-        raise self.not_implemented("GetOpsItem")
-
-    @stub("GetOpsMetadata")
-    def get_ops_metadata(
-        self, ctx: RequestContext, params: shapes.GetOpsMetadataRequest
-    ) -> shapes.GetOpsMetadataResult:
-        raise self.not_implemented("GetOpsMetadata")
-
-    @stub("GetOpsSummary")
-    def get_ops_summary(
-        self, ctx: RequestContext, params: shapes.GetOpsSummaryRequest
-    ) -> shapes.GetOpsSummaryResult:
-        raise self.not_implemented("GetOpsSummary")
-
-    @stub("GetParameter")
-    def get_parameter(
-        self, ctx: RequestContext, params: shapes.GetParameterRequest
-    ) -> shapes.GetParameterResult:
-        raise self.not_implemented("GetParameter")
-
-    @stub("GetParameterHistory")
-    def get_parameter_history(
-        self, ctx: RequestContext, params: shapes.GetParameterHistoryRequest
-    ) -> shapes.GetParameterHistoryResult:
-        raise self.not_implemented("GetParameterHistory")
-
-    @stub("GetParameters")
-    def get_parameters(
-        self, ctx: RequestContext, params: shapes.GetParametersRequest
-    ) -> shapes.GetParametersResult:
-        raise self.not_implemented("GetParameters")
-
-    @stub("GetParametersByPath")
-    def get_parameters_by_path(
-        self, ctx: RequestContext, params: shapes.GetParametersByPathRequest
-    ) -> shapes.GetParametersByPathResult:
-        raise self.not_implemented("GetParametersByPath")
-
-    @stub("GetPatchBaseline")
-    def get_patch_baseline(
-        self, ctx: RequestContext, params: shapes.GetPatchBaselineRequest
-    ) -> shapes.GetPatchBaselineResult:
-        raise self.not_implemented("GetPatchBaseline")
-
-    @stub("GetPatchBaselineForPatchGroup")
-    def get_patch_baseline_for_patch_group(
-        self, ctx: RequestContext, params: shapes.GetPatchBaselineForPatchGroupRequest
-    ) -> shapes.GetPatchBaselineForPatchGroupResult:
-        raise self.not_implemented("GetPatchBaselineForPatchGroup")
-
-    @stub("GetResourcePolicies")
-    def get_resource_policies(
-        self, ctx: RequestContext, params: shapes.GetResourcePoliciesRequest
-    ) -> shapes.GetResourcePoliciesResponse:
-        raise self.not_implemented("GetResourcePolicies")
-
-    @stub("GetServiceSetting")
-    def get_service_setting(
-        self, ctx: RequestContext, params: shapes.GetServiceSettingRequest
-    ) -> shapes.GetServiceSettingResult:
-        raise self.not_implemented("GetServiceSetting")
-
-    @stub("LabelParameterVersion")
-    def label_parameter_version(
-        self, ctx: RequestContext, params: shapes.LabelParameterVersionRequest
-    ) -> shapes.LabelParameterVersionResult:
-        raise self.not_implemented("LabelParameterVersion")
-
-    @stub("ListAssociationVersions")
-    def list_association_versions(
-        self, ctx: RequestContext, params: shapes.ListAssociationVersionsRequest
-    ) -> shapes.ListAssociationVersionsResult:
-        raise self.not_implemented("ListAssociationVersions")
-
-    @stub("ListAssociations")
-    def list_associations(
-        self, ctx: RequestContext, params: shapes.ListAssociationsRequest
-    ) -> shapes.ListAssociationsResult:
-        raise self.not_implemented("ListAssociations")
-
-    @stub("ListCloudConnectors")
-    def list_cloud_connectors(
-        self, ctx: RequestContext, params: shapes.ListCloudConnectorsRequest
-    ) -> shapes.ListCloudConnectorsResult:
-        raise self.not_implemented("ListCloudConnectors")
-
-    @stub("ListCommandInvocations")
-    def list_command_invocations(
-        self, ctx: RequestContext, params: shapes.ListCommandInvocationsRequest
-    ) -> shapes.ListCommandInvocationsResult:
-        raise self.not_implemented("ListCommandInvocations")
-
-    @stub("ListCommands")
-    def list_commands(
-        self, ctx: RequestContext, params: shapes.ListCommandsRequest
-    ) -> shapes.ListCommandsResult:
-        raise self.not_implemented("ListCommands")
-
-    @stub("ListComplianceItems")
-    def list_compliance_items(
-        self, ctx: RequestContext, params: shapes.ListComplianceItemsRequest
-    ) -> shapes.ListComplianceItemsResult:
-        raise self.not_implemented("ListComplianceItems")
-
-    @stub("ListComplianceSummaries")
-    def list_compliance_summaries(
-        self, ctx: RequestContext, params: shapes.ListComplianceSummariesRequest
-    ) -> shapes.ListComplianceSummariesResult:
-        raise self.not_implemented("ListComplianceSummaries")
-
-    @stub("ListDocumentMetadataHistory")
-    def list_document_metadata_history(
-        self, ctx: RequestContext, params: shapes.ListDocumentMetadataHistoryRequest
-    ) -> shapes.ListDocumentMetadataHistoryResponse:
-        raise self.not_implemented("ListDocumentMetadataHistory")
-
-    @stub("ListDocumentVersions")
-    def list_document_versions(
-        self, ctx: RequestContext, params: shapes.ListDocumentVersionsRequest
-    ) -> shapes.ListDocumentVersionsResult:
-        raise self.not_implemented("ListDocumentVersions")
-
-    @stub("ListDocuments")
-    def list_documents(
-        self, ctx: RequestContext, params: shapes.ListDocumentsRequest
-    ) -> shapes.ListDocumentsResult:
-        raise self.not_implemented("ListDocuments")
-
-    @stub("ListInventoryEntries")
-    def list_inventory_entries(
-        self, ctx: RequestContext, params: shapes.ListInventoryEntriesRequest
-    ) -> shapes.ListInventoryEntriesResult:
-        raise self.not_implemented("ListInventoryEntries")
-
-    @stub("ListNodes")
-    def list_nodes(
-        self, ctx: RequestContext, params: shapes.ListNodesRequest
-    ) -> shapes.ListNodesResult:
-        raise self.not_implemented("ListNodes")
-
-    @stub("ListNodesSummary")
-    def list_nodes_summary(
-        self, ctx: RequestContext, params: shapes.ListNodesSummaryRequest
-    ) -> shapes.ListNodesSummaryResult:
-        raise self.not_implemented("ListNodesSummary")
-
-    @stub("ListOpsItemEvents")
-    def list_ops_item_events(
-        self, ctx: RequestContext, params: shapes.ListOpsItemEventsRequest
-    ) -> shapes.ListOpsItemEventsResponse:
-        raise self.not_implemented("ListOpsItemEvents")
-
-    @stub("ListOpsItemRelatedItems")
-    def list_ops_item_related_items(
-        self, ctx: RequestContext, params: shapes.ListOpsItemRelatedItemsRequest
-    ) -> shapes.ListOpsItemRelatedItemsResponse:
-        raise self.not_implemented("ListOpsItemRelatedItems")
-
-    @stub("ListOpsMetadata")
-    def list_ops_metadata(
-        self, ctx: RequestContext, params: shapes.ListOpsMetadataRequest
-    ) -> shapes.ListOpsMetadataResult:
-        raise self.not_implemented("ListOpsMetadata")
-
-    @stub("ListResourceComplianceSummaries")
-    def list_resource_compliance_summaries(
-        self, ctx: RequestContext, params: shapes.ListResourceComplianceSummariesRequest
-    ) -> shapes.ListResourceComplianceSummariesResult:
-        raise self.not_implemented("ListResourceComplianceSummaries")
-
-    @stub("ListResourceDataSync")
-    def list_resource_data_sync(
-        self, ctx: RequestContext, params: shapes.ListResourceDataSyncRequest
-    ) -> shapes.ListResourceDataSyncResult:
-        raise self.not_implemented("ListResourceDataSync")
-
-    @stub("ListTagsForResource")
-    def list_tags_for_resource(
-        self, ctx: RequestContext, params: shapes.ListTagsForResourceRequest
-    ) -> shapes.ListTagsForResourceResult:
-        raise self.not_implemented("ListTagsForResource")
-
-    @stub("ModifyDocumentPermission")
-    def modify_document_permission(
-        self, ctx: RequestContext, params: shapes.ModifyDocumentPermissionRequest
-    ) -> shapes.ModifyDocumentPermissionResponse:
-        raise self.not_implemented("ModifyDocumentPermission")
-
-    @stub("PutComplianceItems")
-    def put_compliance_items(
-        self, ctx: RequestContext, params: shapes.PutComplianceItemsRequest
-    ) -> shapes.PutComplianceItemsResult:
-        raise self.not_implemented("PutComplianceItems")
-
-    @stub("PutInventory")
-    def put_inventory(
-        self, ctx: RequestContext, params: shapes.PutInventoryRequest
-    ) -> shapes.PutInventoryResult:
-        raise self.not_implemented("PutInventory")
-
-    @stub("PutParameter")
-    def put_parameter(
-        self, ctx: RequestContext, params: shapes.PutParameterRequest
-    ) -> shapes.PutParameterResult:
-        raise self.not_implemented("PutParameter")
-
-    @stub("PutResourcePolicy")
-    def put_resource_policy(
-        self, ctx: RequestContext, params: shapes.PutResourcePolicyRequest
-    ) -> shapes.PutResourcePolicyResponse:
-        raise self.not_implemented("PutResourcePolicy")
-
-    @stub("RegisterDefaultHostManagementConfiguration")
-    def register_default_host_management_configuration(
-        self, ctx: RequestContext, params: shapes.RegisterDefaultHostManagementConfigurationRequest
-    ) -> shapes.RegisterDefaultHostManagementConfigurationResult:
-        raise self.not_implemented("RegisterDefaultHostManagementConfiguration")
-
-    @stub("RegisterDefaultPatchBaseline")
-    def register_default_patch_baseline(
-        self, ctx: RequestContext, params: shapes.RegisterDefaultPatchBaselineRequest
-    ) -> shapes.RegisterDefaultPatchBaselineResult:
-        raise self.not_implemented("RegisterDefaultPatchBaseline")
-
-    @stub("RegisterPatchBaselineForPatchGroup")
-    def register_patch_baseline_for_patch_group(
-        self, ctx: RequestContext, params: shapes.RegisterPatchBaselineForPatchGroupRequest
-    ) -> shapes.RegisterPatchBaselineForPatchGroupResult:
-        raise self.not_implemented("RegisterPatchBaselineForPatchGroup")
-
-    @stub("RegisterTargetWithMaintenanceWindow")
-    def register_target_with_maintenance_window(
-        self, ctx: RequestContext, params: shapes.RegisterTargetWithMaintenanceWindowRequest
-    ) -> shapes.RegisterTargetWithMaintenanceWindowResult:
-        raise self.not_implemented("RegisterTargetWithMaintenanceWindow")
-
-    @stub("RegisterTaskWithMaintenanceWindow")
-    def register_task_with_maintenance_window(
-        self, ctx: RequestContext, params: shapes.RegisterTaskWithMaintenanceWindowRequest
-    ) -> shapes.RegisterTaskWithMaintenanceWindowResult:
-        raise self.not_implemented("RegisterTaskWithMaintenanceWindow")
-
-    @stub("RemoveTagsFromResource")
-    def remove_tags_from_resource(
-        self, ctx: RequestContext, params: shapes.RemoveTagsFromResourceRequest
-    ) -> shapes.RemoveTagsFromResourceResult:
-        raise self.not_implemented("RemoveTagsFromResource")
-
-    @stub("ResetServiceSetting")
-    def reset_service_setting(
-        self, ctx: RequestContext, params: shapes.ResetServiceSettingRequest
-    ) -> shapes.ResetServiceSettingResult:
-        raise self.not_implemented("ResetServiceSetting")
-
-    @stub("ResumeSession")
-    def resume_session(
-        self, ctx: RequestContext, params: shapes.ResumeSessionRequest
-    ) -> shapes.ResumeSessionResponse:
-        raise self.not_implemented("ResumeSession")
-
-    @stub("SendAutomationSignal")
-    def send_automation_signal(
-        self, ctx: RequestContext, params: shapes.SendAutomationSignalRequest
-    ) -> shapes.SendAutomationSignalResult:
-        raise self.not_implemented("SendAutomationSignal")
-
-    @stub("SendCommand")
-    def send_command(
-        self, ctx: RequestContext, params: shapes.SendCommandRequest
-    ) -> shapes.SendCommandResult:
-        raise self.not_implemented("SendCommand")
-
-    @stub("StartAccessRequest")
-    def start_access_request(
-        self, ctx: RequestContext, params: shapes.StartAccessRequestRequest
-    ) -> shapes.StartAccessRequestResponse:
-        raise self.not_implemented("StartAccessRequest")
-
-    @stub("StartAssociationsOnce")
-    def start_associations_once(
-        self, ctx: RequestContext, params: shapes.StartAssociationsOnceRequest
-    ) -> shapes.StartAssociationsOnceResult:
-        raise self.not_implemented("StartAssociationsOnce")
-
-    @stub("StartAutomationExecution")
-    def start_automation_execution(
-        self, ctx: RequestContext, params: shapes.StartAutomationExecutionRequest
-    ) -> shapes.StartAutomationExecutionResult:
-        raise self.not_implemented("StartAutomationExecution")
-
-    @stub("StartChangeRequestExecution")
-    def start_change_request_execution(
-        self, ctx: RequestContext, params: shapes.StartChangeRequestExecutionRequest
-    ) -> shapes.StartChangeRequestExecutionResult:
-        raise self.not_implemented("StartChangeRequestExecution")
-
-    @stub("StartExecutionPreview")
-    def start_execution_preview(
-        self, ctx: RequestContext, params: shapes.StartExecutionPreviewRequest
-    ) -> shapes.StartExecutionPreviewResponse:
-        raise self.not_implemented("StartExecutionPreview")
-
-    @stub("StartSession")
-    def start_session(
-        self, ctx: RequestContext, params: shapes.StartSessionRequest
-    ) -> shapes.StartSessionResponse:
-        raise self.not_implemented("StartSession")
-
-    @stub("StopAutomationExecution")
-    def stop_automation_execution(
-        self, ctx: RequestContext, params: shapes.StopAutomationExecutionRequest
-    ) -> shapes.StopAutomationExecutionResult:
-        raise self.not_implemented("StopAutomationExecution")
-
-    @stub("TerminateSession")
-    def terminate_session(
-        self, ctx: RequestContext, params: shapes.TerminateSessionRequest
-    ) -> shapes.TerminateSessionResponse:
-        raise self.not_implemented("TerminateSession")
-
-    @stub("UnlabelParameterVersion")
-    def unlabel_parameter_version(
-        self, ctx: RequestContext, params: shapes.UnlabelParameterVersionRequest
-    ) -> shapes.UnlabelParameterVersionResult:
-        raise self.not_implemented("UnlabelParameterVersion")
-
-    @stub("UpdateAssociation")
-    def update_association(
-        self, ctx: RequestContext, params: shapes.UpdateAssociationRequest
-    ) -> shapes.UpdateAssociationResult:
-        raise self.not_implemented("UpdateAssociation")
-
-    @stub("UpdateAssociationStatus")
-    def update_association_status(
-        self, ctx: RequestContext, params: shapes.UpdateAssociationStatusRequest
-    ) -> shapes.UpdateAssociationStatusResult:
-        raise self.not_implemented("UpdateAssociationStatus")
-
-    @stub("UpdateCloudConnector")
-    def update_cloud_connector(
-        self, ctx: RequestContext, params: shapes.UpdateCloudConnectorRequest
-    ) -> shapes.UpdateCloudConnectorResult:
-        raise self.not_implemented("UpdateCloudConnector")
-
-    @stub("UpdateDocument")
-    def update_document(
-        self, ctx: RequestContext, params: shapes.UpdateDocumentRequest
-    ) -> shapes.UpdateDocumentResult:
-        raise self.not_implemented("UpdateDocument")
-
-    @stub("UpdateDocumentDefaultVersion")
-    def update_document_default_version(
-        self, ctx: RequestContext, params: shapes.UpdateDocumentDefaultVersionRequest
-    ) -> shapes.UpdateDocumentDefaultVersionResult:
-        raise self.not_implemented("UpdateDocumentDefaultVersion")
-
-    @stub("UpdateDocumentMetadata")
-    def update_document_metadata(
-        self, ctx: RequestContext, params: shapes.UpdateDocumentMetadataRequest
-    ) -> shapes.UpdateDocumentMetadataResponse:
-        raise self.not_implemented("UpdateDocumentMetadata")
-
-    @stub("UpdateMaintenanceWindow")
-    def update_maintenance_window(
-        self, ctx: RequestContext, params: shapes.UpdateMaintenanceWindowRequest
-    ) -> shapes.UpdateMaintenanceWindowResult:
-        raise self.not_implemented("UpdateMaintenanceWindow")
-
-    @stub("UpdateMaintenanceWindowTarget")
-    def update_maintenance_window_target(
-        self, ctx: RequestContext, params: shapes.UpdateMaintenanceWindowTargetRequest
-    ) -> shapes.UpdateMaintenanceWindowTargetResult:
-        raise self.not_implemented("UpdateMaintenanceWindowTarget")
-
-    @stub("UpdateMaintenanceWindowTask")
-    def update_maintenance_window_task(
-        self, ctx: RequestContext, params: shapes.UpdateMaintenanceWindowTaskRequest
-    ) -> shapes.UpdateMaintenanceWindowTaskResult:
-        raise self.not_implemented("UpdateMaintenanceWindowTask")
-
-    @stub("UpdateManagedInstanceRole")
-    def update_managed_instance_role(
-        self, ctx: RequestContext, params: shapes.UpdateManagedInstanceRoleRequest
-    ) -> shapes.UpdateManagedInstanceRoleResult:
-        raise self.not_implemented("UpdateManagedInstanceRole")
-
-    @stub("UpdateOpsItem")
-    def update_ops_item(
-        self, ctx: RequestContext, params: shapes.UpdateOpsItemRequest
-    ) -> shapes.UpdateOpsItemResponse:
-        raise self.not_implemented("UpdateOpsItem")
-
-    @stub("UpdateOpsMetadata")
-    def update_ops_metadata(
-        self, ctx: RequestContext, params: shapes.UpdateOpsMetadataRequest
-    ) -> shapes.UpdateOpsMetadataResult:
-        raise self.not_implemented("UpdateOpsMetadata")
-
-    @stub("UpdatePatchBaseline")
-    def update_patch_baseline(
-        self, ctx: RequestContext, params: shapes.UpdatePatchBaselineRequest
-    ) -> shapes.UpdatePatchBaselineResult:
-        raise self.not_implemented("UpdatePatchBaseline")
-
-    @stub("UpdateResourceDataSync")
-    def update_resource_data_sync(
-        self, ctx: RequestContext, params: shapes.UpdateResourceDataSyncRequest
-    ) -> shapes.UpdateResourceDataSyncResult:
-        raise self.not_implemented("UpdateResourceDataSync")
-
-    @stub("UpdateServiceSetting")
-    def update_service_setting(
-        self, ctx: RequestContext, params: shapes.UpdateServiceSettingRequest
-    ) -> shapes.UpdateServiceSettingResult:
-        raise self.not_implemented("UpdateServiceSetting")
-
-    @stub("ValidateCloudConnector")
-    def validate_cloud_connector(
-        self, ctx: RequestContext, params: shapes.ValidateCloudConnectorRequest
-    ) -> shapes.ValidateCloudConnectorResult:
-        raise self.not_implemented("ValidateCloudConnector")
+    model_name = 'ssm'
+
+    @stub('AddTagsToResource')
+    def add_tags_to_resource(self, ctx: RequestContext, params: shapes.AddTagsToResourceRequest) -> shapes.AddTagsToResourceResult:
+        raise self.not_implemented('AddTagsToResource')
+
+    @stub('AssociateOpsItemRelatedItem')
+    def associate_ops_item_related_item(self, ctx: RequestContext, params: shapes.AssociateOpsItemRelatedItemRequest) -> shapes.AssociateOpsItemRelatedItemResponse:
+        raise self.not_implemented('AssociateOpsItemRelatedItem')
+
+    @stub('CancelCommand')
+    def cancel_command(self, ctx: RequestContext, params: shapes.CancelCommandRequest) -> shapes.CancelCommandResult:
+        raise self.not_implemented('CancelCommand')
+
+    @stub('CancelMaintenanceWindowExecution')
+    def cancel_maintenance_window_execution(self, ctx: RequestContext, params: shapes.CancelMaintenanceWindowExecutionRequest) -> shapes.CancelMaintenanceWindowExecutionResult:
+        raise self.not_implemented('CancelMaintenanceWindowExecution')
+
+    @stub('CreateActivation')
+    def create_activation(self, ctx: RequestContext, params: shapes.CreateActivationRequest) -> shapes.CreateActivationResult:
+        raise self.not_implemented('CreateActivation')
+
+    @stub('CreateAssociation')
+    def create_association(self, ctx: RequestContext, params: shapes.CreateAssociationRequest) -> shapes.CreateAssociationResult:
+        raise self.not_implemented('CreateAssociation')
+
+    @stub('CreateAssociationBatch')
+    def create_association_batch(self, ctx: RequestContext, params: shapes.CreateAssociationBatchRequest) -> shapes.CreateAssociationBatchResult:
+        raise self.not_implemented('CreateAssociationBatch')
+
+    @stub('CreateCloudConnector')
+    def create_cloud_connector(self, ctx: RequestContext, params: shapes.CreateCloudConnectorRequest) -> shapes.CreateCloudConnectorResult:
+        raise self.not_implemented('CreateCloudConnector')
+
+    @stub('CreateDocument')
+    def create_document(self, ctx: RequestContext, params: shapes.CreateDocumentRequest) -> shapes.CreateDocumentResult:
+        raise self.not_implemented('CreateDocument')
+
+    @stub('CreateMaintenanceWindow')
+    def create_maintenance_window(self, ctx: RequestContext, params: shapes.CreateMaintenanceWindowRequest) -> shapes.CreateMaintenanceWindowResult:
+        raise self.not_implemented('CreateMaintenanceWindow')
+
+    @stub('CreateOpsItem')
+    def create_ops_item(self, ctx: RequestContext, params: shapes.CreateOpsItemRequest) -> shapes.CreateOpsItemResponse:
+        raise self.not_implemented('CreateOpsItem')
+
+    @stub('CreateOpsMetadata')
+    def create_ops_metadata(self, ctx: RequestContext, params: shapes.CreateOpsMetadataRequest) -> shapes.CreateOpsMetadataResult:
+        raise self.not_implemented('CreateOpsMetadata')
+
+    @stub('CreatePatchBaseline')
+    def create_patch_baseline(self, ctx: RequestContext, params: shapes.CreatePatchBaselineRequest) -> shapes.CreatePatchBaselineResult:
+        raise self.not_implemented('CreatePatchBaseline')
+
+    @stub('CreateResourceDataSync')
+    def create_resource_data_sync(self, ctx: RequestContext, params: shapes.CreateResourceDataSyncRequest) -> shapes.CreateResourceDataSyncResult:
+        raise self.not_implemented('CreateResourceDataSync')
+
+    @stub('DeleteActivation')
+    def delete_activation(self, ctx: RequestContext, params: shapes.DeleteActivationRequest) -> shapes.DeleteActivationResult:
+        raise self.not_implemented('DeleteActivation')
+
+    @stub('DeleteAssociation')
+    def delete_association(self, ctx: RequestContext, params: shapes.DeleteAssociationRequest) -> shapes.DeleteAssociationResult:
+        raise self.not_implemented('DeleteAssociation')
+
+    @stub('DeleteCloudConnector')
+    def delete_cloud_connector(self, ctx: RequestContext, params: shapes.DeleteCloudConnectorRequest) -> shapes.DeleteCloudConnectorResult:
+        raise self.not_implemented('DeleteCloudConnector')
+
+    @stub('DeleteDocument')
+    def delete_document(self, ctx: RequestContext, params: shapes.DeleteDocumentRequest) -> shapes.DeleteDocumentResult:
+        raise self.not_implemented('DeleteDocument')
+
+    @stub('DeleteInventory')
+    def delete_inventory(self, ctx: RequestContext, params: shapes.DeleteInventoryRequest) -> shapes.DeleteInventoryResult:
+        raise self.not_implemented('DeleteInventory')
+
+    @stub('DeleteMaintenanceWindow')
+    def delete_maintenance_window(self, ctx: RequestContext, params: shapes.DeleteMaintenanceWindowRequest) -> shapes.DeleteMaintenanceWindowResult:
+        raise self.not_implemented('DeleteMaintenanceWindow')
+
+    @stub('DeleteOpsItem')
+    def delete_ops_item(self, ctx: RequestContext, params: shapes.DeleteOpsItemRequest) -> shapes.DeleteOpsItemResponse:
+        raise self.not_implemented('DeleteOpsItem')
+
+    @stub('DeleteOpsMetadata')
+    def delete_ops_metadata(self, ctx: RequestContext, params: shapes.DeleteOpsMetadataRequest) -> shapes.DeleteOpsMetadataResult:
+        raise self.not_implemented('DeleteOpsMetadata')
+
+    @stub('DeleteParameter')
+    def delete_parameter(self, ctx: RequestContext, params: shapes.DeleteParameterRequest) -> shapes.DeleteParameterResult:
+        raise self.not_implemented('DeleteParameter')
+
+    @stub('DeleteParameters')
+    def delete_parameters(self, ctx: RequestContext, params: shapes.DeleteParametersRequest) -> shapes.DeleteParametersResult:
+        raise self.not_implemented('DeleteParameters')
+
+    @stub('DeletePatchBaseline')
+    def delete_patch_baseline(self, ctx: RequestContext, params: shapes.DeletePatchBaselineRequest) -> shapes.DeletePatchBaselineResult:
+        raise self.not_implemented('DeletePatchBaseline')
+
+    @stub('DeleteResourceDataSync')
+    def delete_resource_data_sync(self, ctx: RequestContext, params: shapes.DeleteResourceDataSyncRequest) -> shapes.DeleteResourceDataSyncResult:
+        raise self.not_implemented('DeleteResourceDataSync')
+
+    @stub('DeleteResourcePolicy')
+    def delete_resource_policy(self, ctx: RequestContext, params: shapes.DeleteResourcePolicyRequest) -> shapes.DeleteResourcePolicyResponse:
+        raise self.not_implemented('DeleteResourcePolicy')
+
+    @stub('DeregisterDefaultHostManagementConfiguration')
+    def deregister_default_host_management_configuration(self, ctx: RequestContext, params: shapes.DeregisterDefaultHostManagementConfigurationRequest) -> shapes.DeregisterDefaultHostManagementConfigurationResult:
+        raise self.not_implemented('DeregisterDefaultHostManagementConfiguration')
+
+    @stub('DeregisterManagedInstance')
+    def deregister_managed_instance(self, ctx: RequestContext, params: shapes.DeregisterManagedInstanceRequest) -> shapes.DeregisterManagedInstanceResult:
+        raise self.not_implemented('DeregisterManagedInstance')
+
+    @stub('DeregisterPatchBaselineForPatchGroup')
+    def deregister_patch_baseline_for_patch_group(self, ctx: RequestContext, params: shapes.DeregisterPatchBaselineForPatchGroupRequest) -> shapes.DeregisterPatchBaselineForPatchGroupResult:
+        raise self.not_implemented('DeregisterPatchBaselineForPatchGroup')
+
+    @stub('DeregisterTargetFromMaintenanceWindow')
+    def deregister_target_from_maintenance_window(self, ctx: RequestContext, params: shapes.DeregisterTargetFromMaintenanceWindowRequest) -> shapes.DeregisterTargetFromMaintenanceWindowResult:
+        raise self.not_implemented('DeregisterTargetFromMaintenanceWindow')
+
+    @stub('DeregisterTaskFromMaintenanceWindow')
+    def deregister_task_from_maintenance_window(self, ctx: RequestContext, params: shapes.DeregisterTaskFromMaintenanceWindowRequest) -> shapes.DeregisterTaskFromMaintenanceWindowResult:
+        raise self.not_implemented('DeregisterTaskFromMaintenanceWindow')
+
+    @stub('DescribeActivations')
+    def describe_activations(self, ctx: RequestContext, params: shapes.DescribeActivationsRequest) -> shapes.DescribeActivationsResult:
+        raise self.not_implemented('DescribeActivations')
+
+    @stub('DescribeAssociation')
+    def describe_association(self, ctx: RequestContext, params: shapes.DescribeAssociationRequest) -> shapes.DescribeAssociationResult:
+        raise self.not_implemented('DescribeAssociation')
+
+    @stub('DescribeAssociationExecutionTargets')
+    def describe_association_execution_targets(self, ctx: RequestContext, params: shapes.DescribeAssociationExecutionTargetsRequest) -> shapes.DescribeAssociationExecutionTargetsResult:
+        raise self.not_implemented('DescribeAssociationExecutionTargets')
+
+    @stub('DescribeAssociationExecutions')
+    def describe_association_executions(self, ctx: RequestContext, params: shapes.DescribeAssociationExecutionsRequest) -> shapes.DescribeAssociationExecutionsResult:
+        raise self.not_implemented('DescribeAssociationExecutions')
+
+    @stub('DescribeAutomationExecutions')
+    def describe_automation_executions(self, ctx: RequestContext, params: shapes.DescribeAutomationExecutionsRequest) -> shapes.DescribeAutomationExecutionsResult:
+        raise self.not_implemented('DescribeAutomationExecutions')
+
+    @stub('DescribeAutomationStepExecutions')
+    def describe_automation_step_executions(self, ctx: RequestContext, params: shapes.DescribeAutomationStepExecutionsRequest) -> shapes.DescribeAutomationStepExecutionsResult:
+        raise self.not_implemented('DescribeAutomationStepExecutions')
+
+    @stub('DescribeAvailablePatches')
+    def describe_available_patches(self, ctx: RequestContext, params: shapes.DescribeAvailablePatchesRequest) -> shapes.DescribeAvailablePatchesResult:
+        raise self.not_implemented('DescribeAvailablePatches')
+
+    @stub('DescribeDocument')
+    def describe_document(self, ctx: RequestContext, params: shapes.DescribeDocumentRequest) -> shapes.DescribeDocumentResult:
+        raise self.not_implemented('DescribeDocument')
+
+    @stub('DescribeDocumentPermission')
+    def describe_document_permission(self, ctx: RequestContext, params: shapes.DescribeDocumentPermissionRequest) -> shapes.DescribeDocumentPermissionResponse:
+        raise self.not_implemented('DescribeDocumentPermission')
+
+    @stub('DescribeEffectiveInstanceAssociations')
+    def describe_effective_instance_associations(self, ctx: RequestContext, params: shapes.DescribeEffectiveInstanceAssociationsRequest) -> shapes.DescribeEffectiveInstanceAssociationsResult:
+        raise self.not_implemented('DescribeEffectiveInstanceAssociations')
+
+    @stub('DescribeEffectivePatchesForPatchBaseline')
+    def describe_effective_patches_for_patch_baseline(self, ctx: RequestContext, params: shapes.DescribeEffectivePatchesForPatchBaselineRequest) -> shapes.DescribeEffectivePatchesForPatchBaselineResult:
+        raise self.not_implemented('DescribeEffectivePatchesForPatchBaseline')
+
+    @stub('DescribeInstanceAssociationsStatus')
+    def describe_instance_associations_status(self, ctx: RequestContext, params: shapes.DescribeInstanceAssociationsStatusRequest) -> shapes.DescribeInstanceAssociationsStatusResult:
+        raise self.not_implemented('DescribeInstanceAssociationsStatus')
+
+    @stub('DescribeInstanceInformation')
+    def describe_instance_information(self, ctx: RequestContext, params: shapes.DescribeInstanceInformationRequest) -> shapes.DescribeInstanceInformationResult:
+        raise self.not_implemented('DescribeInstanceInformation')
+
+    @stub('DescribeInstancePatchStates')
+    def describe_instance_patch_states(self, ctx: RequestContext, params: shapes.DescribeInstancePatchStatesRequest) -> shapes.DescribeInstancePatchStatesResult:
+        raise self.not_implemented('DescribeInstancePatchStates')
+
+    @stub('DescribeInstancePatchStatesForPatchGroup')
+    def describe_instance_patch_states_for_patch_group(self, ctx: RequestContext, params: shapes.DescribeInstancePatchStatesForPatchGroupRequest) -> shapes.DescribeInstancePatchStatesForPatchGroupResult:
+        raise self.not_implemented('DescribeInstancePatchStatesForPatchGroup')
+
+    @stub('DescribeInstancePatches')
+    def describe_instance_patches(self, ctx: RequestContext, params: shapes.DescribeInstancePatchesRequest) -> shapes.DescribeInstancePatchesResult:
+        raise self.not_implemented('DescribeInstancePatches')
+
+    @stub('DescribeInstanceProperties')
+    def describe_instance_properties(self, ctx: RequestContext, params: shapes.DescribeInstancePropertiesRequest) -> shapes.DescribeInstancePropertiesResult:
+        raise self.not_implemented('DescribeInstanceProperties')
+
+    @stub('DescribeInventoryDeletions')
+    def describe_inventory_deletions(self, ctx: RequestContext, params: shapes.DescribeInventoryDeletionsRequest) -> shapes.DescribeInventoryDeletionsResult:
+        raise self.not_implemented('DescribeInventoryDeletions')
+
+    @stub('DescribeMaintenanceWindowExecutionTaskInvocations')
+    def describe_maintenance_window_execution_task_invocations(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowExecutionTaskInvocationsRequest) -> shapes.DescribeMaintenanceWindowExecutionTaskInvocationsResult:
+        raise self.not_implemented('DescribeMaintenanceWindowExecutionTaskInvocations')
+
+    @stub('DescribeMaintenanceWindowExecutionTasks')
+    def describe_maintenance_window_execution_tasks(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowExecutionTasksRequest) -> shapes.DescribeMaintenanceWindowExecutionTasksResult:
+        raise self.not_implemented('DescribeMaintenanceWindowExecutionTasks')
+
+    @stub('DescribeMaintenanceWindowExecutions')
+    def describe_maintenance_window_executions(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowExecutionsRequest) -> shapes.DescribeMaintenanceWindowExecutionsResult:
+        raise self.not_implemented('DescribeMaintenanceWindowExecutions')
+
+    @stub('DescribeMaintenanceWindowSchedule')
+    def describe_maintenance_window_schedule(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowScheduleRequest) -> shapes.DescribeMaintenanceWindowScheduleResult:
+        raise self.not_implemented('DescribeMaintenanceWindowSchedule')
+
+    @stub('DescribeMaintenanceWindowTargets')
+    def describe_maintenance_window_targets(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowTargetsRequest) -> shapes.DescribeMaintenanceWindowTargetsResult:
+        raise self.not_implemented('DescribeMaintenanceWindowTargets')
+
+    @stub('DescribeMaintenanceWindowTasks')
+    def describe_maintenance_window_tasks(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowTasksRequest) -> shapes.DescribeMaintenanceWindowTasksResult:
+        raise self.not_implemented('DescribeMaintenanceWindowTasks')
+
+    @stub('DescribeMaintenanceWindows')
+    def describe_maintenance_windows(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowsRequest) -> shapes.DescribeMaintenanceWindowsResult:
+        raise self.not_implemented('DescribeMaintenanceWindows')
+
+    @stub('DescribeMaintenanceWindowsForTarget')
+    def describe_maintenance_windows_for_target(self, ctx: RequestContext, params: shapes.DescribeMaintenanceWindowsForTargetRequest) -> shapes.DescribeMaintenanceWindowsForTargetResult:
+        raise self.not_implemented('DescribeMaintenanceWindowsForTarget')
+
+    @stub('DescribeOpsItems')
+    def describe_ops_items(self, ctx: RequestContext, params: shapes.DescribeOpsItemsRequest) -> shapes.DescribeOpsItemsResponse:
+        raise self.not_implemented('DescribeOpsItems')
+
+    @stub('DescribeParameters')
+    def describe_parameters(self, ctx: RequestContext, params: shapes.DescribeParametersRequest) -> shapes.DescribeParametersResult:
+        raise self.not_implemented('DescribeParameters')
+
+    @stub('DescribePatchBaselines')
+    def describe_patch_baselines(self, ctx: RequestContext, params: shapes.DescribePatchBaselinesRequest) -> shapes.DescribePatchBaselinesResult:
+        raise self.not_implemented('DescribePatchBaselines')
+
+    @stub('DescribePatchGroupState')
+    def describe_patch_group_state(self, ctx: RequestContext, params: shapes.DescribePatchGroupStateRequest) -> shapes.DescribePatchGroupStateResult:
+        raise self.not_implemented('DescribePatchGroupState')
+
+    @stub('DescribePatchGroups')
+    def describe_patch_groups(self, ctx: RequestContext, params: shapes.DescribePatchGroupsRequest) -> shapes.DescribePatchGroupsResult:
+        raise self.not_implemented('DescribePatchGroups')
+
+    @stub('DescribePatchProperties')
+    def describe_patch_properties(self, ctx: RequestContext, params: shapes.DescribePatchPropertiesRequest) -> shapes.DescribePatchPropertiesResult:
+        raise self.not_implemented('DescribePatchProperties')
+
+    @stub('DescribeSessions')
+    def describe_sessions(self, ctx: RequestContext, params: shapes.DescribeSessionsRequest) -> shapes.DescribeSessionsResponse:
+        raise self.not_implemented('DescribeSessions')
+
+    @stub('DisassociateOpsItemRelatedItem')
+    def disassociate_ops_item_related_item(self, ctx: RequestContext, params: shapes.DisassociateOpsItemRelatedItemRequest) -> shapes.DisassociateOpsItemRelatedItemResponse:
+        raise self.not_implemented('DisassociateOpsItemRelatedItem')
+
+    @stub('GetAccessToken')
+    def get_access_token(self, ctx: RequestContext, params: shapes.GetAccessTokenRequest) -> shapes.GetAccessTokenResponse:
+        raise self.not_implemented('GetAccessToken')
+
+    @stub('GetAutomationExecution')
+    def get_automation_execution(self, ctx: RequestContext, params: shapes.GetAutomationExecutionRequest) -> shapes.GetAutomationExecutionResult:
+        raise self.not_implemented('GetAutomationExecution')
+
+    @stub('GetCalendarState')
+    def get_calendar_state(self, ctx: RequestContext, params: shapes.GetCalendarStateRequest) -> shapes.GetCalendarStateResponse:
+        raise self.not_implemented('GetCalendarState')
+
+    @stub('GetCloudConnector')
+    def get_cloud_connector(self, ctx: RequestContext, params: shapes.GetCloudConnectorRequest) -> shapes.GetCloudConnectorResult:
+        raise self.not_implemented('GetCloudConnector')
+
+    @stub('GetCommandInvocation')
+    def get_command_invocation(self, ctx: RequestContext, params: shapes.GetCommandInvocationRequest) -> shapes.GetCommandInvocationResult:
+        raise self.not_implemented('GetCommandInvocation')
+
+    @stub('GetConnectionStatus')
+    def get_connection_status(self, ctx: RequestContext, params: shapes.GetConnectionStatusRequest) -> shapes.GetConnectionStatusResponse:
+        raise self.not_implemented('GetConnectionStatus')
+
+    @stub('GetDefaultPatchBaseline')
+    def get_default_patch_baseline(self, ctx: RequestContext, params: shapes.GetDefaultPatchBaselineRequest) -> shapes.GetDefaultPatchBaselineResult:
+        raise self.not_implemented('GetDefaultPatchBaseline')
+
+    @stub('GetDeployablePatchSnapshotForInstance')
+    def get_deployable_patch_snapshot_for_instance(self, ctx: RequestContext, params: shapes.GetDeployablePatchSnapshotForInstanceRequest) -> shapes.GetDeployablePatchSnapshotForInstanceResult:
+        raise self.not_implemented('GetDeployablePatchSnapshotForInstance')
+
+    @stub('GetDocument')
+    def get_document(self, ctx: RequestContext, params: shapes.GetDocumentRequest) -> shapes.GetDocumentResult:
+        raise self.not_implemented('GetDocument')
+
+    @stub('GetExecutionPreview')
+    def get_execution_preview(self, ctx: RequestContext, params: shapes.GetExecutionPreviewRequest) -> shapes.GetExecutionPreviewResponse:
+        raise self.not_implemented('GetExecutionPreview')
+
+    @stub('GetInventory')
+    def get_inventory(self, ctx: RequestContext, params: shapes.GetInventoryRequest) -> shapes.GetInventoryResult:
+        raise self.not_implemented('GetInventory')
+
+    @stub('GetInventorySchema')
+    def get_inventory_schema(self, ctx: RequestContext, params: shapes.GetInventorySchemaRequest) -> shapes.GetInventorySchemaResult:
+        raise self.not_implemented('GetInventorySchema')
+
+    @stub('GetMaintenanceWindow')
+    def get_maintenance_window(self, ctx: RequestContext, params: shapes.GetMaintenanceWindowRequest) -> shapes.GetMaintenanceWindowResult:
+        raise self.not_implemented('GetMaintenanceWindow')
+
+    @stub('GetMaintenanceWindowExecution')
+    def get_maintenance_window_execution(self, ctx: RequestContext, params: shapes.GetMaintenanceWindowExecutionRequest) -> shapes.GetMaintenanceWindowExecutionResult:
+        raise self.not_implemented('GetMaintenanceWindowExecution')
+
+    @stub('GetMaintenanceWindowExecutionTask')
+    def get_maintenance_window_execution_task(self, ctx: RequestContext, params: shapes.GetMaintenanceWindowExecutionTaskRequest) -> shapes.GetMaintenanceWindowExecutionTaskResult:
+        raise self.not_implemented('GetMaintenanceWindowExecutionTask')
+
+    @stub('GetMaintenanceWindowExecutionTaskInvocation')
+    def get_maintenance_window_execution_task_invocation(self, ctx: RequestContext, params: shapes.GetMaintenanceWindowExecutionTaskInvocationRequest) -> shapes.GetMaintenanceWindowExecutionTaskInvocationResult:
+        raise self.not_implemented('GetMaintenanceWindowExecutionTaskInvocation')
+
+    @stub('GetMaintenanceWindowTask')
+    def get_maintenance_window_task(self, ctx: RequestContext, params: shapes.GetMaintenanceWindowTaskRequest) -> shapes.GetMaintenanceWindowTaskResult:
+        raise self.not_implemented('GetMaintenanceWindowTask')
+
+    @stub('GetOpsItem')
+    def get_ops_item(self, ctx: RequestContext, params: shapes.GetOpsItemRequest) -> shapes.GetOpsItemResponse:
+        raise self.not_implemented('GetOpsItem')
+
+    @stub('GetOpsMetadata')
+    def get_ops_metadata(self, ctx: RequestContext, params: shapes.GetOpsMetadataRequest) -> shapes.GetOpsMetadataResult:
+        raise self.not_implemented('GetOpsMetadata')
+
+    @stub('GetOpsSummary')
+    def get_ops_summary(self, ctx: RequestContext, params: shapes.GetOpsSummaryRequest) -> shapes.GetOpsSummaryResult:
+        raise self.not_implemented('GetOpsSummary')
+
+    @stub('GetParameter')
+    def get_parameter(self, ctx: RequestContext, params: shapes.GetParameterRequest) -> shapes.GetParameterResult:
+        raise self.not_implemented('GetParameter')
+
+    @stub('GetParameterHistory')
+    def get_parameter_history(self, ctx: RequestContext, params: shapes.GetParameterHistoryRequest) -> shapes.GetParameterHistoryResult:
+        raise self.not_implemented('GetParameterHistory')
+
+    @stub('GetParameters')
+    def get_parameters(self, ctx: RequestContext, params: shapes.GetParametersRequest) -> shapes.GetParametersResult:
+        raise self.not_implemented('GetParameters')
+
+    @stub('GetParametersByPath')
+    def get_parameters_by_path(self, ctx: RequestContext, params: shapes.GetParametersByPathRequest) -> shapes.GetParametersByPathResult:
+        raise self.not_implemented('GetParametersByPath')
+
+    @stub('GetPatchBaseline')
+    def get_patch_baseline(self, ctx: RequestContext, params: shapes.GetPatchBaselineRequest) -> shapes.GetPatchBaselineResult:
+        raise self.not_implemented('GetPatchBaseline')
+
+    @stub('GetPatchBaselineForPatchGroup')
+    def get_patch_baseline_for_patch_group(self, ctx: RequestContext, params: shapes.GetPatchBaselineForPatchGroupRequest) -> shapes.GetPatchBaselineForPatchGroupResult:
+        raise self.not_implemented('GetPatchBaselineForPatchGroup')
+
+    @stub('GetResourcePolicies')
+    def get_resource_policies(self, ctx: RequestContext, params: shapes.GetResourcePoliciesRequest) -> shapes.GetResourcePoliciesResponse:
+        raise self.not_implemented('GetResourcePolicies')
+
+    @stub('GetServiceSetting')
+    def get_service_setting(self, ctx: RequestContext, params: shapes.GetServiceSettingRequest) -> shapes.GetServiceSettingResult:
+        raise self.not_implemented('GetServiceSetting')
+
+    @stub('LabelParameterVersion')
+    def label_parameter_version(self, ctx: RequestContext, params: shapes.LabelParameterVersionRequest) -> shapes.LabelParameterVersionResult:
+        raise self.not_implemented('LabelParameterVersion')
+
+    @stub('ListAssociationVersions')
+    def list_association_versions(self, ctx: RequestContext, params: shapes.ListAssociationVersionsRequest) -> shapes.ListAssociationVersionsResult:
+        raise self.not_implemented('ListAssociationVersions')
+
+    @stub('ListAssociations')
+    def list_associations(self, ctx: RequestContext, params: shapes.ListAssociationsRequest) -> shapes.ListAssociationsResult:
+        raise self.not_implemented('ListAssociations')
+
+    @stub('ListCloudConnectors')
+    def list_cloud_connectors(self, ctx: RequestContext, params: shapes.ListCloudConnectorsRequest) -> shapes.ListCloudConnectorsResult:
+        raise self.not_implemented('ListCloudConnectors')
+
+    @stub('ListCommandInvocations')
+    def list_command_invocations(self, ctx: RequestContext, params: shapes.ListCommandInvocationsRequest) -> shapes.ListCommandInvocationsResult:
+        raise self.not_implemented('ListCommandInvocations')
+
+    @stub('ListCommands')
+    def list_commands(self, ctx: RequestContext, params: shapes.ListCommandsRequest) -> shapes.ListCommandsResult:
+        raise self.not_implemented('ListCommands')
+
+    @stub('ListComplianceItems')
+    def list_compliance_items(self, ctx: RequestContext, params: shapes.ListComplianceItemsRequest) -> shapes.ListComplianceItemsResult:
+        raise self.not_implemented('ListComplianceItems')
+
+    @stub('ListComplianceSummaries')
+    def list_compliance_summaries(self, ctx: RequestContext, params: shapes.ListComplianceSummariesRequest) -> shapes.ListComplianceSummariesResult:
+        raise self.not_implemented('ListComplianceSummaries')
+
+    @stub('ListDocumentMetadataHistory')
+    def list_document_metadata_history(self, ctx: RequestContext, params: shapes.ListDocumentMetadataHistoryRequest) -> shapes.ListDocumentMetadataHistoryResponse:
+        raise self.not_implemented('ListDocumentMetadataHistory')
+
+    @stub('ListDocumentVersions')
+    def list_document_versions(self, ctx: RequestContext, params: shapes.ListDocumentVersionsRequest) -> shapes.ListDocumentVersionsResult:
+        raise self.not_implemented('ListDocumentVersions')
+
+    @stub('ListDocuments')
+    def list_documents(self, ctx: RequestContext, params: shapes.ListDocumentsRequest) -> shapes.ListDocumentsResult:
+        raise self.not_implemented('ListDocuments')
+
+    @stub('ListInventoryEntries')
+    def list_inventory_entries(self, ctx: RequestContext, params: shapes.ListInventoryEntriesRequest) -> shapes.ListInventoryEntriesResult:
+        raise self.not_implemented('ListInventoryEntries')
+
+    @stub('ListNodes')
+    def list_nodes(self, ctx: RequestContext, params: shapes.ListNodesRequest) -> shapes.ListNodesResult:
+        raise self.not_implemented('ListNodes')
+
+    @stub('ListNodesSummary')
+    def list_nodes_summary(self, ctx: RequestContext, params: shapes.ListNodesSummaryRequest) -> shapes.ListNodesSummaryResult:
+        raise self.not_implemented('ListNodesSummary')
+
+    @stub('ListOpsItemEvents')
+    def list_ops_item_events(self, ctx: RequestContext, params: shapes.ListOpsItemEventsRequest) -> shapes.ListOpsItemEventsResponse:
+        raise self.not_implemented('ListOpsItemEvents')
+
+    @stub('ListOpsItemRelatedItems')
+    def list_ops_item_related_items(self, ctx: RequestContext, params: shapes.ListOpsItemRelatedItemsRequest) -> shapes.ListOpsItemRelatedItemsResponse:
+        raise self.not_implemented('ListOpsItemRelatedItems')
+
+    @stub('ListOpsMetadata')
+    def list_ops_metadata(self, ctx: RequestContext, params: shapes.ListOpsMetadataRequest) -> shapes.ListOpsMetadataResult:
+        raise self.not_implemented('ListOpsMetadata')
+
+    @stub('ListResourceComplianceSummaries')
+    def list_resource_compliance_summaries(self, ctx: RequestContext, params: shapes.ListResourceComplianceSummariesRequest) -> shapes.ListResourceComplianceSummariesResult:
+        raise self.not_implemented('ListResourceComplianceSummaries')
+
+    @stub('ListResourceDataSync')
+    def list_resource_data_sync(self, ctx: RequestContext, params: shapes.ListResourceDataSyncRequest) -> shapes.ListResourceDataSyncResult:
+        raise self.not_implemented('ListResourceDataSync')
+
+    @stub('ListTagsForResource')
+    def list_tags_for_resource(self, ctx: RequestContext, params: shapes.ListTagsForResourceRequest) -> shapes.ListTagsForResourceResult:
+        raise self.not_implemented('ListTagsForResource')
+
+    @stub('ModifyDocumentPermission')
+    def modify_document_permission(self, ctx: RequestContext, params: shapes.ModifyDocumentPermissionRequest) -> shapes.ModifyDocumentPermissionResponse:
+        raise self.not_implemented('ModifyDocumentPermission')
+
+    @stub('PutComplianceItems')
+    def put_compliance_items(self, ctx: RequestContext, params: shapes.PutComplianceItemsRequest) -> shapes.PutComplianceItemsResult:
+        raise self.not_implemented('PutComplianceItems')
+
+    @stub('PutInventory')
+    def put_inventory(self, ctx: RequestContext, params: shapes.PutInventoryRequest) -> shapes.PutInventoryResult:
+        raise self.not_implemented('PutInventory')
+
+    @stub('PutParameter')
+    def put_parameter(self, ctx: RequestContext, params: shapes.PutParameterRequest) -> shapes.PutParameterResult:
+        raise self.not_implemented('PutParameter')
+
+    @stub('PutResourcePolicy')
+    def put_resource_policy(self, ctx: RequestContext, params: shapes.PutResourcePolicyRequest) -> shapes.PutResourcePolicyResponse:
+        raise self.not_implemented('PutResourcePolicy')
+
+    @stub('RegisterDefaultHostManagementConfiguration')
+    def register_default_host_management_configuration(self, ctx: RequestContext, params: shapes.RegisterDefaultHostManagementConfigurationRequest) -> shapes.RegisterDefaultHostManagementConfigurationResult:
+        raise self.not_implemented('RegisterDefaultHostManagementConfiguration')
+
+    @stub('RegisterDefaultPatchBaseline')
+    def register_default_patch_baseline(self, ctx: RequestContext, params: shapes.RegisterDefaultPatchBaselineRequest) -> shapes.RegisterDefaultPatchBaselineResult:
+        raise self.not_implemented('RegisterDefaultPatchBaseline')
+
+    @stub('RegisterPatchBaselineForPatchGroup')
+    def register_patch_baseline_for_patch_group(self, ctx: RequestContext, params: shapes.RegisterPatchBaselineForPatchGroupRequest) -> shapes.RegisterPatchBaselineForPatchGroupResult:
+        raise self.not_implemented('RegisterPatchBaselineForPatchGroup')
+
+    @stub('RegisterTargetWithMaintenanceWindow')
+    def register_target_with_maintenance_window(self, ctx: RequestContext, params: shapes.RegisterTargetWithMaintenanceWindowRequest) -> shapes.RegisterTargetWithMaintenanceWindowResult:
+        raise self.not_implemented('RegisterTargetWithMaintenanceWindow')
+
+    @stub('RegisterTaskWithMaintenanceWindow')
+    def register_task_with_maintenance_window(self, ctx: RequestContext, params: shapes.RegisterTaskWithMaintenanceWindowRequest) -> shapes.RegisterTaskWithMaintenanceWindowResult:
+        raise self.not_implemented('RegisterTaskWithMaintenanceWindow')
+
+    @stub('RemoveTagsFromResource')
+    def remove_tags_from_resource(self, ctx: RequestContext, params: shapes.RemoveTagsFromResourceRequest) -> shapes.RemoveTagsFromResourceResult:
+        raise self.not_implemented('RemoveTagsFromResource')
+
+    @stub('ResetServiceSetting')
+    def reset_service_setting(self, ctx: RequestContext, params: shapes.ResetServiceSettingRequest) -> shapes.ResetServiceSettingResult:
+        raise self.not_implemented('ResetServiceSetting')
+
+    @stub('ResumeSession')
+    def resume_session(self, ctx: RequestContext, params: shapes.ResumeSessionRequest) -> shapes.ResumeSessionResponse:
+        raise self.not_implemented('ResumeSession')
+
+    @stub('SendAutomationSignal')
+    def send_automation_signal(self, ctx: RequestContext, params: shapes.SendAutomationSignalRequest) -> shapes.SendAutomationSignalResult:
+        raise self.not_implemented('SendAutomationSignal')
+
+    @stub('SendCommand')
+    def send_command(self, ctx: RequestContext, params: shapes.SendCommandRequest) -> shapes.SendCommandResult:
+        raise self.not_implemented('SendCommand')
+
+    @stub('StartAccessRequest')
+    def start_access_request(self, ctx: RequestContext, params: shapes.StartAccessRequestRequest) -> shapes.StartAccessRequestResponse:
+        raise self.not_implemented('StartAccessRequest')
+
+    @stub('StartAssociationsOnce')
+    def start_associations_once(self, ctx: RequestContext, params: shapes.StartAssociationsOnceRequest) -> shapes.StartAssociationsOnceResult:
+        raise self.not_implemented('StartAssociationsOnce')
+
+    @stub('StartAutomationExecution')
+    def start_automation_execution(self, ctx: RequestContext, params: shapes.StartAutomationExecutionRequest) -> shapes.StartAutomationExecutionResult:
+        raise self.not_implemented('StartAutomationExecution')
+
+    @stub('StartChangeRequestExecution')
+    def start_change_request_execution(self, ctx: RequestContext, params: shapes.StartChangeRequestExecutionRequest) -> shapes.StartChangeRequestExecutionResult:
+        raise self.not_implemented('StartChangeRequestExecution')
+
+    @stub('StartExecutionPreview')
+    def start_execution_preview(self, ctx: RequestContext, params: shapes.StartExecutionPreviewRequest) -> shapes.StartExecutionPreviewResponse:
+        raise self.not_implemented('StartExecutionPreview')
+
+    @stub('StartSession')
+    def start_session(self, ctx: RequestContext, params: shapes.StartSessionRequest) -> shapes.StartSessionResponse:
+        raise self.not_implemented('StartSession')
+
+    @stub('StopAutomationExecution')
+    def stop_automation_execution(self, ctx: RequestContext, params: shapes.StopAutomationExecutionRequest) -> shapes.StopAutomationExecutionResult:
+        raise self.not_implemented('StopAutomationExecution')
+
+    @stub('TerminateSession')
+    def terminate_session(self, ctx: RequestContext, params: shapes.TerminateSessionRequest) -> shapes.TerminateSessionResponse:
+        raise self.not_implemented('TerminateSession')
+
+    @stub('UnlabelParameterVersion')
+    def unlabel_parameter_version(self, ctx: RequestContext, params: shapes.UnlabelParameterVersionRequest) -> shapes.UnlabelParameterVersionResult:
+        raise self.not_implemented('UnlabelParameterVersion')
+
+    @stub('UpdateAssociation')
+    def update_association(self, ctx: RequestContext, params: shapes.UpdateAssociationRequest) -> shapes.UpdateAssociationResult:
+        raise self.not_implemented('UpdateAssociation')
+
+    @stub('UpdateAssociationStatus')
+    def update_association_status(self, ctx: RequestContext, params: shapes.UpdateAssociationStatusRequest) -> shapes.UpdateAssociationStatusResult:
+        raise self.not_implemented('UpdateAssociationStatus')
+
+    @stub('UpdateCloudConnector')
+    def update_cloud_connector(self, ctx: RequestContext, params: shapes.UpdateCloudConnectorRequest) -> shapes.UpdateCloudConnectorResult:
+        raise self.not_implemented('UpdateCloudConnector')
+
+    @stub('UpdateDocument')
+    def update_document(self, ctx: RequestContext, params: shapes.UpdateDocumentRequest) -> shapes.UpdateDocumentResult:
+        raise self.not_implemented('UpdateDocument')
+
+    @stub('UpdateDocumentDefaultVersion')
+    def update_document_default_version(self, ctx: RequestContext, params: shapes.UpdateDocumentDefaultVersionRequest) -> shapes.UpdateDocumentDefaultVersionResult:
+        raise self.not_implemented('UpdateDocumentDefaultVersion')
+
+    @stub('UpdateDocumentMetadata')
+    def update_document_metadata(self, ctx: RequestContext, params: shapes.UpdateDocumentMetadataRequest) -> shapes.UpdateDocumentMetadataResponse:
+        raise self.not_implemented('UpdateDocumentMetadata')
+
+    @stub('UpdateMaintenanceWindow')
+    def update_maintenance_window(self, ctx: RequestContext, params: shapes.UpdateMaintenanceWindowRequest) -> shapes.UpdateMaintenanceWindowResult:
+        raise self.not_implemented('UpdateMaintenanceWindow')
+
+    @stub('UpdateMaintenanceWindowTarget')
+    def update_maintenance_window_target(self, ctx: RequestContext, params: shapes.UpdateMaintenanceWindowTargetRequest) -> shapes.UpdateMaintenanceWindowTargetResult:
+        raise self.not_implemented('UpdateMaintenanceWindowTarget')
+
+    @stub('UpdateMaintenanceWindowTask')
+    def update_maintenance_window_task(self, ctx: RequestContext, params: shapes.UpdateMaintenanceWindowTaskRequest) -> shapes.UpdateMaintenanceWindowTaskResult:
+        raise self.not_implemented('UpdateMaintenanceWindowTask')
+
+    @stub('UpdateManagedInstanceRole')
+    def update_managed_instance_role(self, ctx: RequestContext, params: shapes.UpdateManagedInstanceRoleRequest) -> shapes.UpdateManagedInstanceRoleResult:
+        raise self.not_implemented('UpdateManagedInstanceRole')
+
+    @stub('UpdateOpsItem')
+    def update_ops_item(self, ctx: RequestContext, params: shapes.UpdateOpsItemRequest) -> shapes.UpdateOpsItemResponse:
+        raise self.not_implemented('UpdateOpsItem')
+
+    @stub('UpdateOpsMetadata')
+    def update_ops_metadata(self, ctx: RequestContext, params: shapes.UpdateOpsMetadataRequest) -> shapes.UpdateOpsMetadataResult:
+        raise self.not_implemented('UpdateOpsMetadata')
+
+    @stub('UpdatePatchBaseline')
+    def update_patch_baseline(self, ctx: RequestContext, params: shapes.UpdatePatchBaselineRequest) -> shapes.UpdatePatchBaselineResult:
+        raise self.not_implemented('UpdatePatchBaseline')
+
+    @stub('UpdateResourceDataSync')
+    def update_resource_data_sync(self, ctx: RequestContext, params: shapes.UpdateResourceDataSyncRequest) -> shapes.UpdateResourceDataSyncResult:
+        raise self.not_implemented('UpdateResourceDataSync')
+
+    @stub('UpdateServiceSetting')
+    def update_service_setting(self, ctx: RequestContext, params: shapes.UpdateServiceSettingRequest) -> shapes.UpdateServiceSettingResult:
+        raise self.not_implemented('UpdateServiceSetting')
+
+    @stub('ValidateCloudConnector')
+    def validate_cloud_connector(self, ctx: RequestContext, params: shapes.ValidateCloudConnectorRequest) -> shapes.ValidateCloudConnectorResult:
+        raise self.not_implemented('ValidateCloudConnector')

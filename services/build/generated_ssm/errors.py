@@ -4,844 +4,703 @@ from services.core.protocol.errors import AwsError
 
 
 class AccessDeniedException(AwsError):
-    code = "AccessDeniedException"
+    code = 'AccessDeniedException'
     status = 400
 
 
 class AlreadyExistsException(AwsError):
-    code = "AlreadyExistsException"
+    code = 'AlreadyExistsException'
     status = 400
 
 
 class AssociatedInstances(AwsError):
-    code = "AssociatedInstances"
+    code = 'AssociatedInstances'
     status = 400
 
 
 class AssociationAlreadyExists(AwsError):
-    code = "AssociationAlreadyExists"
+    code = 'AssociationAlreadyExists'
     status = 400
 
 
 class AssociationDoesNotExist(AwsError):
-    code = "AssociationDoesNotExist"
+    code = 'AssociationDoesNotExist'
     status = 400
 
 
 class AssociationExecutionDoesNotExist(AwsError):
-    code = "AssociationExecutionDoesNotExist"
+    code = 'AssociationExecutionDoesNotExist'
     status = 400
 
 
 class AssociationLimitExceeded(AwsError):
-    code = "AssociationLimitExceeded"
+    code = 'AssociationLimitExceeded'
     status = 400
 
 
 class AssociationVersionLimitExceeded(AwsError):
-    code = "AssociationVersionLimitExceeded"
+    code = 'AssociationVersionLimitExceeded'
     status = 400
 
 
 class AutomationDefinitionNotApprovedException(AwsError):
-    code = "AutomationDefinitionNotApprovedException"
+    code = 'AutomationDefinitionNotApprovedException'
     status = 400
 
 
 class AutomationDefinitionNotFoundException(AwsError):
-    code = "AutomationDefinitionNotFoundException"
+    code = 'AutomationDefinitionNotFoundException'
     status = 400
 
 
 class AutomationDefinitionVersionNotFoundException(AwsError):
-    code = "AutomationDefinitionVersionNotFoundException"
+    code = 'AutomationDefinitionVersionNotFoundException'
     status = 400
 
 
 class AutomationExecutionLimitExceededException(AwsError):
-    code = "AutomationExecutionLimitExceededException"
+    code = 'AutomationExecutionLimitExceededException'
     status = 400
 
 
 class AutomationExecutionNotFoundException(AwsError):
-    code = "AutomationExecutionNotFoundException"
+    code = 'AutomationExecutionNotFoundException'
     status = 400
 
 
 class AutomationStepNotFoundException(AwsError):
-    code = "AutomationStepNotFoundException"
+    code = 'AutomationStepNotFoundException'
     status = 400
 
 
 class ComplianceTypeCountLimitExceededException(AwsError):
-    code = "ComplianceTypeCountLimitExceededException"
+    code = 'ComplianceTypeCountLimitExceededException'
     status = 400
 
 
 class ConflictException(AwsError):
-    code = "ConflictException"
+    code = 'ConflictException'
     status = 400
 
 
 class CustomSchemaCountLimitExceededException(AwsError):
-    code = "CustomSchemaCountLimitExceededException"
+    code = 'CustomSchemaCountLimitExceededException'
     status = 400
 
 
 class DocumentAlreadyExists(AwsError):
-    code = "DocumentAlreadyExists"
+    code = 'DocumentAlreadyExists'
     status = 400
 
 
 class DocumentLimitExceeded(AwsError):
-    code = "DocumentLimitExceeded"
+    code = 'DocumentLimitExceeded'
     status = 400
 
 
 class DocumentPermissionLimit(AwsError):
-    code = "DocumentPermissionLimit"
+    code = 'DocumentPermissionLimit'
     status = 400
 
 
 class DocumentVersionLimitExceeded(AwsError):
-    code = "DocumentVersionLimitExceeded"
+    code = 'DocumentVersionLimitExceeded'
     status = 400
 
 
 class DoesNotExistException(AwsError):
-    code = "DoesNotExistException"
+    code = 'DoesNotExistException'
     status = 400
 
 
 class DuplicateDocumentContent(AwsError):
-    code = "DuplicateDocumentContent"
+    code = 'DuplicateDocumentContent'
     status = 400
 
 
 class DuplicateDocumentVersionName(AwsError):
-    code = "DuplicateDocumentVersionName"
+    code = 'DuplicateDocumentVersionName'
     status = 400
 
 
 class DuplicateInstanceId(AwsError):
-    code = "DuplicateInstanceId"
+    code = 'DuplicateInstanceId'
     status = 400
 
 
 class FeatureNotAvailableException(AwsError):
-    code = "FeatureNotAvailableException"
+    code = 'FeatureNotAvailableException'
     status = 400
 
 
 class HierarchyLevelLimitExceededException(AwsError):
-    code = "HierarchyLevelLimitExceededException"
+    code = 'HierarchyLevelLimitExceededException'
     status = 400
 
 
 class HierarchyTypeMismatchException(AwsError):
-    code = "HierarchyTypeMismatchException"
+    code = 'HierarchyTypeMismatchException'
     status = 400
 
 
 class IdempotentParameterMismatch(AwsError):
-    code = "IdempotentParameterMismatch"
+    code = 'IdempotentParameterMismatch'
     status = 400
 
 
 class IncompatiblePolicyException(AwsError):
-    code = "IncompatiblePolicyException"
+    code = 'IncompatiblePolicyException'
     status = 400
 
 
 class InternalServerError(AwsError):
-    code = "InternalServerError"
+    code = 'InternalServerError'
     status = 400
 
 
 class InvalidActivation(AwsError):
-    code = "InvalidActivation"
+    code = 'InvalidActivation'
     status = 400
 
 
 class InvalidActivationId(AwsError):
-    code = "InvalidActivationId"
+    code = 'InvalidActivationId'
     status = 400
 
 
 class InvalidAggregatorException(AwsError):
-    code = "InvalidAggregatorException"
+    code = 'InvalidAggregatorException'
     status = 400
 
 
 class InvalidAllowedPatternException(AwsError):
-    code = "InvalidAllowedPatternException"
+    code = 'InvalidAllowedPatternException'
     status = 400
 
 
 class InvalidAssociation(AwsError):
-    code = "InvalidAssociation"
+    code = 'InvalidAssociation'
     status = 400
 
 
 class InvalidAssociationVersion(AwsError):
-    code = "InvalidAssociationVersion"
+    code = 'InvalidAssociationVersion'
     status = 400
 
 
 class InvalidAutomationExecutionParametersException(AwsError):
-    code = "InvalidAutomationExecutionParametersException"
+    code = 'InvalidAutomationExecutionParametersException'
     status = 400
 
 
 class InvalidAutomationSignalException(AwsError):
-    code = "InvalidAutomationSignalException"
+    code = 'InvalidAutomationSignalException'
     status = 400
 
 
 class InvalidAutomationStatusUpdateException(AwsError):
-    code = "InvalidAutomationStatusUpdateException"
+    code = 'InvalidAutomationStatusUpdateException'
     status = 400
 
 
 class InvalidCommandId(AwsError):
-    code = "InvalidCommandId"
+    code = 'InvalidCommandId'
     status = 400
 
 
 class InvalidDeleteInventoryParametersException(AwsError):
-    code = "InvalidDeleteInventoryParametersException"
+    code = 'InvalidDeleteInventoryParametersException'
     status = 400
 
 
 class InvalidDeletionIdException(AwsError):
-    code = "InvalidDeletionIdException"
+    code = 'InvalidDeletionIdException'
     status = 400
 
 
 class InvalidDocument(AwsError):
-    code = "InvalidDocument"
+    code = 'InvalidDocument'
     status = 400
 
 
 class InvalidDocumentContent(AwsError):
-    code = "InvalidDocumentContent"
+    code = 'InvalidDocumentContent'
     status = 400
 
 
 class InvalidDocumentOperation(AwsError):
-    code = "InvalidDocumentOperation"
+    code = 'InvalidDocumentOperation'
     status = 400
 
 
 class InvalidDocumentSchemaVersion(AwsError):
-    code = "InvalidDocumentSchemaVersion"
+    code = 'InvalidDocumentSchemaVersion'
     status = 400
 
 
 class InvalidDocumentType(AwsError):
-    code = "InvalidDocumentType"
+    code = 'InvalidDocumentType'
     status = 400
 
 
 class InvalidDocumentVersion(AwsError):
-    code = "InvalidDocumentVersion"
+    code = 'InvalidDocumentVersion'
     status = 400
 
 
 class InvalidFilter(AwsError):
-    code = "InvalidFilter"
+    code = 'InvalidFilter'
     status = 400
 
 
 class InvalidFilterKey(AwsError):
-    code = "InvalidFilterKey"
+    code = 'InvalidFilterKey'
     status = 400
 
 
 class InvalidFilterOption(AwsError):
-    code = "InvalidFilterOption"
+    code = 'InvalidFilterOption'
     status = 400
 
 
 class InvalidFilterValue(AwsError):
-    code = "InvalidFilterValue"
+    code = 'InvalidFilterValue'
     status = 400
 
 
 class InvalidInstanceId(AwsError):
-    code = "InvalidInstanceId"
+    code = 'InvalidInstanceId'
     status = 400
 
 
 class InvalidInstanceInformationFilterValue(AwsError):
-    code = "InvalidInstanceInformationFilterValue"
+    code = 'InvalidInstanceInformationFilterValue'
     status = 400
 
 
 class InvalidInstancePropertyFilterValue(AwsError):
-    code = "InvalidInstancePropertyFilterValue"
+    code = 'InvalidInstancePropertyFilterValue'
     status = 400
 
 
 class InvalidInventoryGroupException(AwsError):
-    code = "InvalidInventoryGroupException"
+    code = 'InvalidInventoryGroupException'
     status = 400
 
 
 class InvalidInventoryItemContextException(AwsError):
-    code = "InvalidInventoryItemContextException"
+    code = 'InvalidInventoryItemContextException'
     status = 400
 
 
 class InvalidInventoryRequestException(AwsError):
-    code = "InvalidInventoryRequestException"
+    code = 'InvalidInventoryRequestException'
     status = 400
 
 
 class InvalidItemContentException(AwsError):
-    code = "InvalidItemContentException"
+    code = 'InvalidItemContentException'
     status = 400
 
 
 class InvalidKeyId(AwsError):
-    code = "InvalidKeyId"
+    code = 'InvalidKeyId'
     status = 400
 
 
 class InvalidNextToken(AwsError):
-    code = "InvalidNextToken"
+    code = 'InvalidNextToken'
     status = 400
 
 
 class InvalidNotificationConfig(AwsError):
-    code = "InvalidNotificationConfig"
+    code = 'InvalidNotificationConfig'
     status = 400
 
 
 class InvalidOptionException(AwsError):
-    code = "InvalidOptionException"
+    code = 'InvalidOptionException'
     status = 400
 
 
 class InvalidOutputFolder(AwsError):
-    code = "InvalidOutputFolder"
+    code = 'InvalidOutputFolder'
     status = 400
 
 
 class InvalidOutputLocation(AwsError):
-    code = "InvalidOutputLocation"
+    code = 'InvalidOutputLocation'
     status = 400
 
 
 class InvalidParameters(AwsError):
-    code = "InvalidParameters"
+    code = 'InvalidParameters'
     status = 400
 
 
 class InvalidPermissionType(AwsError):
-    code = "InvalidPermissionType"
+    code = 'InvalidPermissionType'
     status = 400
 
 
 class InvalidPluginName(AwsError):
-    code = "InvalidPluginName"
+    code = 'InvalidPluginName'
     status = 400
 
 
 class InvalidPolicyAttributeException(AwsError):
-    code = "InvalidPolicyAttributeException"
+    code = 'InvalidPolicyAttributeException'
     status = 400
 
 
 class InvalidPolicyTypeException(AwsError):
-    code = "InvalidPolicyTypeException"
+    code = 'InvalidPolicyTypeException'
     status = 400
 
 
 class InvalidResourceId(AwsError):
-    code = "InvalidResourceId"
+    code = 'InvalidResourceId'
     status = 400
 
 
 class InvalidResourceType(AwsError):
-    code = "InvalidResourceType"
+    code = 'InvalidResourceType'
     status = 400
 
 
 class InvalidResultAttributeException(AwsError):
-    code = "InvalidResultAttributeException"
+    code = 'InvalidResultAttributeException'
     status = 400
 
 
 class InvalidRole(AwsError):
-    code = "InvalidRole"
+    code = 'InvalidRole'
     status = 400
 
 
 class InvalidSchedule(AwsError):
-    code = "InvalidSchedule"
+    code = 'InvalidSchedule'
     status = 400
 
 
 class InvalidTag(AwsError):
-    code = "InvalidTag"
+    code = 'InvalidTag'
     status = 400
 
 
 class InvalidTarget(AwsError):
-    code = "InvalidTarget"
+    code = 'InvalidTarget'
     status = 400
 
 
 class InvalidTargetMaps(AwsError):
-    code = "InvalidTargetMaps"
+    code = 'InvalidTargetMaps'
     status = 400
 
 
 class InvalidTypeNameException(AwsError):
-    code = "InvalidTypeNameException"
+    code = 'InvalidTypeNameException'
     status = 400
 
 
 class InvalidUpdate(AwsError):
-    code = "InvalidUpdate"
+    code = 'InvalidUpdate'
     status = 400
 
 
 class InvocationDoesNotExist(AwsError):
-    code = "InvocationDoesNotExist"
+    code = 'InvocationDoesNotExist'
     status = 400
 
 
 class ItemContentMismatchException(AwsError):
-    code = "ItemContentMismatchException"
+    code = 'ItemContentMismatchException'
     status = 400
 
 
 class ItemSizeLimitExceededException(AwsError):
-    code = "ItemSizeLimitExceededException"
+    code = 'ItemSizeLimitExceededException'
     status = 400
 
 
 class MalformedResourcePolicyDocumentException(AwsError):
-    code = "MalformedResourcePolicyDocumentException"
+    code = 'MalformedResourcePolicyDocumentException'
     status = 400
 
 
 class MaxDocumentSizeExceeded(AwsError):
-    code = "MaxDocumentSizeExceeded"
+    code = 'MaxDocumentSizeExceeded'
     status = 400
 
 
 class NoLongerSupportedException(AwsError):
-    code = "NoLongerSupportedException"
+    code = 'NoLongerSupportedException'
     status = 400
 
 
 class OpsItemAccessDeniedException(AwsError):
-    code = "OpsItemAccessDeniedException"
+    code = 'OpsItemAccessDeniedException'
     status = 400
 
 
 class OpsItemAlreadyExistsException(AwsError):
-    code = "OpsItemAlreadyExistsException"
+    code = 'OpsItemAlreadyExistsException'
     status = 400
 
 
 class OpsItemConflictException(AwsError):
-    code = "OpsItemConflictException"
+    code = 'OpsItemConflictException'
     status = 400
 
 
 class OpsItemInvalidParameterException(AwsError):
-    code = "OpsItemInvalidParameterException"
+    code = 'OpsItemInvalidParameterException'
     status = 400
 
 
 class OpsItemLimitExceededException(AwsError):
-    code = "OpsItemLimitExceededException"
+    code = 'OpsItemLimitExceededException'
     status = 400
 
 
 class OpsItemNotFoundException(AwsError):
-    code = "OpsItemNotFoundException"
+    code = 'OpsItemNotFoundException'
     status = 400
 
 
 class OpsItemRelatedItemAlreadyExistsException(AwsError):
-    code = "OpsItemRelatedItemAlreadyExistsException"
+    code = 'OpsItemRelatedItemAlreadyExistsException'
     status = 400
 
 
 class OpsItemRelatedItemAssociationNotFoundException(AwsError):
-    code = "OpsItemRelatedItemAssociationNotFoundException"
+    code = 'OpsItemRelatedItemAssociationNotFoundException'
     status = 400
 
 
 class OpsMetadataAlreadyExistsException(AwsError):
-    code = "OpsMetadataAlreadyExistsException"
+    code = 'OpsMetadataAlreadyExistsException'
     status = 400
 
 
 class OpsMetadataInvalidArgumentException(AwsError):
-    code = "OpsMetadataInvalidArgumentException"
+    code = 'OpsMetadataInvalidArgumentException'
     status = 400
 
 
 class OpsMetadataKeyLimitExceededException(AwsError):
-    code = "OpsMetadataKeyLimitExceededException"
+    code = 'OpsMetadataKeyLimitExceededException'
     status = 400
 
 
 class OpsMetadataLimitExceededException(AwsError):
-    code = "OpsMetadataLimitExceededException"
+    code = 'OpsMetadataLimitExceededException'
     status = 400
 
 
 class OpsMetadataNotFoundException(AwsError):
-    code = "OpsMetadataNotFoundException"
+    code = 'OpsMetadataNotFoundException'
     status = 400
 
 
 class OpsMetadataTooManyUpdatesException(AwsError):
-    code = "OpsMetadataTooManyUpdatesException"
+    code = 'OpsMetadataTooManyUpdatesException'
     status = 400
 
 
 class ParameterAlreadyExists(AwsError):
-    code = "ParameterAlreadyExists"
+    code = 'ParameterAlreadyExists'
     status = 400
 
 
 class ParameterLimitExceeded(AwsError):
-    code = "ParameterLimitExceeded"
+    code = 'ParameterLimitExceeded'
     status = 400
 
 
 class ParameterMaxVersionLimitExceeded(AwsError):
-    code = "ParameterMaxVersionLimitExceeded"
+    code = 'ParameterMaxVersionLimitExceeded'
     status = 400
 
 
 class ParameterNotFound(AwsError):
-    code = "ParameterNotFound"
+    code = 'ParameterNotFound'
     status = 400
 
 
 class ParameterPatternMismatchException(AwsError):
-    code = "ParameterPatternMismatchException"
+    code = 'ParameterPatternMismatchException'
     status = 400
 
 
 class ParameterVersionLabelLimitExceeded(AwsError):
-    code = "ParameterVersionLabelLimitExceeded"
+    code = 'ParameterVersionLabelLimitExceeded'
     status = 400
 
 
 class ParameterVersionNotFound(AwsError):
-    code = "ParameterVersionNotFound"
+    code = 'ParameterVersionNotFound'
     status = 400
 
 
 class PoliciesLimitExceededException(AwsError):
-    code = "PoliciesLimitExceededException"
+    code = 'PoliciesLimitExceededException'
     status = 400
 
 
 class ResourceDataSyncAlreadyExistsException(AwsError):
-    code = "ResourceDataSyncAlreadyExistsException"
+    code = 'ResourceDataSyncAlreadyExistsException'
     status = 400
 
 
 class ResourceDataSyncConflictException(AwsError):
-    code = "ResourceDataSyncConflictException"
+    code = 'ResourceDataSyncConflictException'
     status = 400
 
 
 class ResourceDataSyncCountExceededException(AwsError):
-    code = "ResourceDataSyncCountExceededException"
+    code = 'ResourceDataSyncCountExceededException'
     status = 400
 
 
 class ResourceDataSyncInvalidConfigurationException(AwsError):
-    code = "ResourceDataSyncInvalidConfigurationException"
+    code = 'ResourceDataSyncInvalidConfigurationException'
     status = 400
 
 
 class ResourceDataSyncNotFoundException(AwsError):
-    code = "ResourceDataSyncNotFoundException"
+    code = 'ResourceDataSyncNotFoundException'
     status = 400
 
 
 class ResourceInUseException(AwsError):
-    code = "ResourceInUseException"
+    code = 'ResourceInUseException'
     status = 400
 
 
 class ResourceLimitExceededException(AwsError):
-    code = "ResourceLimitExceededException"
+    code = 'ResourceLimitExceededException'
     status = 400
 
 
 class ResourceNotFoundException(AwsError):
-    code = "ResourceNotFoundException"
+    code = 'ResourceNotFoundException'
     status = 400
 
 
 class ResourcePolicyConflictException(AwsError):
-    code = "ResourcePolicyConflictException"
+    code = 'ResourcePolicyConflictException'
     status = 400
 
 
 class ResourcePolicyInvalidParameterException(AwsError):
-    code = "ResourcePolicyInvalidParameterException"
+    code = 'ResourcePolicyInvalidParameterException'
     status = 400
 
 
 class ResourcePolicyLimitExceededException(AwsError):
-    code = "ResourcePolicyLimitExceededException"
+    code = 'ResourcePolicyLimitExceededException'
     status = 400
 
 
 class ResourcePolicyNotFoundException(AwsError):
-    code = "ResourcePolicyNotFoundException"
+    code = 'ResourcePolicyNotFoundException'
     status = 400
 
 
 class ServiceQuotaExceededException(AwsError):
-    code = "ServiceQuotaExceededException"
+    code = 'ServiceQuotaExceededException'
     status = 400
 
 
 class ServiceSettingNotFound(AwsError):
-    code = "ServiceSettingNotFound"
+    code = 'ServiceSettingNotFound'
     status = 400
 
 
 class StatusUnchanged(AwsError):
-    code = "StatusUnchanged"
+    code = 'StatusUnchanged'
     status = 400
 
 
 class SubTypeCountLimitExceededException(AwsError):
-    code = "SubTypeCountLimitExceededException"
+    code = 'SubTypeCountLimitExceededException'
     status = 400
 
 
 class TargetInUseException(AwsError):
-    code = "TargetInUseException"
+    code = 'TargetInUseException'
     status = 400
 
 
 class TargetNotConnected(AwsError):
-    code = "TargetNotConnected"
+    code = 'TargetNotConnected'
     status = 400
 
 
 class ThrottlingException(AwsError):
-    code = "ThrottlingException"
+    code = 'ThrottlingException'
     status = 400
 
 
 class TooManyTagsError(AwsError):
-    code = "TooManyTagsError"
+    code = 'TooManyTagsError'
     status = 400
 
 
 class TooManyUpdates(AwsError):
-    code = "TooManyUpdates"
+    code = 'TooManyUpdates'
     status = 400
 
 
 class TotalSizeLimitExceededException(AwsError):
-    code = "TotalSizeLimitExceededException"
+    code = 'TotalSizeLimitExceededException'
     status = 400
 
 
 class UnsupportedCalendarException(AwsError):
-    code = "UnsupportedCalendarException"
+    code = 'UnsupportedCalendarException'
     status = 400
 
 
 class UnsupportedFeatureRequiredException(AwsError):
-    code = "UnsupportedFeatureRequiredException"
+    code = 'UnsupportedFeatureRequiredException'
     status = 400
 
 
 class UnsupportedInventoryItemContextException(AwsError):
-    code = "UnsupportedInventoryItemContextException"
+    code = 'UnsupportedInventoryItemContextException'
     status = 400
 
 
 class UnsupportedInventorySchemaVersionException(AwsError):
-    code = "UnsupportedInventorySchemaVersionException"
+    code = 'UnsupportedInventorySchemaVersionException'
     status = 400
 
 
 class UnsupportedOperatingSystem(AwsError):
-    code = "UnsupportedOperatingSystem"
+    code = 'UnsupportedOperatingSystem'
     status = 400
 
 
 class UnsupportedOperationException(AwsError):
-    code = "UnsupportedOperationException"
+    code = 'UnsupportedOperationException'
     status = 400
 
 
 class UnsupportedParameterType(AwsError):
-    code = "UnsupportedParameterType"
+    code = 'UnsupportedParameterType'
     status = 400
 
 
 class UnsupportedPlatformType(AwsError):
-    code = "UnsupportedPlatformType"
+    code = 'UnsupportedPlatformType'
     status = 400
 
 
 class ValidationException(AwsError):
-    code = "ValidationException"
+    code = 'ValidationException'
     status = 400
 
 
-ERRORS = {
-    "AccessDeniedException": AccessDeniedException,
-    "AlreadyExistsException": AlreadyExistsException,
-    "AssociatedInstances": AssociatedInstances,
-    "AssociationAlreadyExists": AssociationAlreadyExists,
-    "AssociationDoesNotExist": AssociationDoesNotExist,
-    "AssociationExecutionDoesNotExist": AssociationExecutionDoesNotExist,
-    "AssociationLimitExceeded": AssociationLimitExceeded,
-    "AssociationVersionLimitExceeded": AssociationVersionLimitExceeded,
-    "AutomationDefinitionNotApprovedException": AutomationDefinitionNotApprovedException,
-    "AutomationDefinitionNotFoundException": AutomationDefinitionNotFoundException,
-    "AutomationDefinitionVersionNotFoundException": AutomationDefinitionVersionNotFoundException,
-    "AutomationExecutionLimitExceededException": AutomationExecutionLimitExceededException,
-    "AutomationExecutionNotFoundException": AutomationExecutionNotFoundException,
-    "AutomationStepNotFoundException": AutomationStepNotFoundException,
-    "ComplianceTypeCountLimitExceededException": ComplianceTypeCountLimitExceededException,
-    "ConflictException": ConflictException,
-    "CustomSchemaCountLimitExceededException": CustomSchemaCountLimitExceededException,
-    "DocumentAlreadyExists": DocumentAlreadyExists,
-    "DocumentLimitExceeded": DocumentLimitExceeded,
-    "DocumentPermissionLimit": DocumentPermissionLimit,
-    "DocumentVersionLimitExceeded": DocumentVersionLimitExceeded,
-    "DoesNotExistException": DoesNotExistException,
-    "DuplicateDocumentContent": DuplicateDocumentContent,
-    "DuplicateDocumentVersionName": DuplicateDocumentVersionName,
-    "DuplicateInstanceId": DuplicateInstanceId,
-    "FeatureNotAvailableException": FeatureNotAvailableException,
-    "HierarchyLevelLimitExceededException": HierarchyLevelLimitExceededException,
-    "HierarchyTypeMismatchException": HierarchyTypeMismatchException,
-    "IdempotentParameterMismatch": IdempotentParameterMismatch,
-    "IncompatiblePolicyException": IncompatiblePolicyException,
-    "InternalServerError": InternalServerError,
-    "InvalidActivation": InvalidActivation,
-    "InvalidActivationId": InvalidActivationId,
-    "InvalidAggregatorException": InvalidAggregatorException,
-    "InvalidAllowedPatternException": InvalidAllowedPatternException,
-    "InvalidAssociation": InvalidAssociation,
-    "InvalidAssociationVersion": InvalidAssociationVersion,
-    "InvalidAutomationExecutionParametersException": InvalidAutomationExecutionParametersException,
-    "InvalidAutomationSignalException": InvalidAutomationSignalException,
-    "InvalidAutomationStatusUpdateException": InvalidAutomationStatusUpdateException,
-    "InvalidCommandId": InvalidCommandId,
-    "InvalidDeleteInventoryParametersException": InvalidDeleteInventoryParametersException,
-    "InvalidDeletionIdException": InvalidDeletionIdException,
-    "InvalidDocument": InvalidDocument,
-    "InvalidDocumentContent": InvalidDocumentContent,
-    "InvalidDocumentOperation": InvalidDocumentOperation,
-    "InvalidDocumentSchemaVersion": InvalidDocumentSchemaVersion,
-    "InvalidDocumentType": InvalidDocumentType,
-    "InvalidDocumentVersion": InvalidDocumentVersion,
-    "InvalidFilter": InvalidFilter,
-    "InvalidFilterKey": InvalidFilterKey,
-    "InvalidFilterOption": InvalidFilterOption,
-    "InvalidFilterValue": InvalidFilterValue,
-    "InvalidInstanceId": InvalidInstanceId,
-    "InvalidInstanceInformationFilterValue": InvalidInstanceInformationFilterValue,
-    "InvalidInstancePropertyFilterValue": InvalidInstancePropertyFilterValue,
-    "InvalidInventoryGroupException": InvalidInventoryGroupException,
-    "InvalidInventoryItemContextException": InvalidInventoryItemContextException,
-    "InvalidInventoryRequestException": InvalidInventoryRequestException,
-    "InvalidItemContentException": InvalidItemContentException,
-    "InvalidKeyId": InvalidKeyId,
-    "InvalidNextToken": InvalidNextToken,
-    "InvalidNotificationConfig": InvalidNotificationConfig,
-    "InvalidOptionException": InvalidOptionException,
-    "InvalidOutputFolder": InvalidOutputFolder,
-    "InvalidOutputLocation": InvalidOutputLocation,
-    "InvalidParameters": InvalidParameters,
-    "InvalidPermissionType": InvalidPermissionType,
-    "InvalidPluginName": InvalidPluginName,
-    "InvalidPolicyAttributeException": InvalidPolicyAttributeException,
-    "InvalidPolicyTypeException": InvalidPolicyTypeException,
-    "InvalidResourceId": InvalidResourceId,
-    "InvalidResourceType": InvalidResourceType,
-    "InvalidResultAttributeException": InvalidResultAttributeException,
-    "InvalidRole": InvalidRole,
-    "InvalidSchedule": InvalidSchedule,
-    "InvalidTag": InvalidTag,
-    "InvalidTarget": InvalidTarget,
-    "InvalidTargetMaps": InvalidTargetMaps,
-    "InvalidTypeNameException": InvalidTypeNameException,
-    "InvalidUpdate": InvalidUpdate,
-    "InvocationDoesNotExist": InvocationDoesNotExist,
-    "ItemContentMismatchException": ItemContentMismatchException,
-    "ItemSizeLimitExceededException": ItemSizeLimitExceededException,
-    "MalformedResourcePolicyDocumentException": MalformedResourcePolicyDocumentException,
-    "MaxDocumentSizeExceeded": MaxDocumentSizeExceeded,
-    "NoLongerSupportedException": NoLongerSupportedException,
-    "OpsItemAccessDeniedException": OpsItemAccessDeniedException,
-    "OpsItemAlreadyExistsException": OpsItemAlreadyExistsException,
-    "OpsItemConflictException": OpsItemConflictException,
-    "OpsItemInvalidParameterException": OpsItemInvalidParameterException,
-    "OpsItemLimitExceededException": OpsItemLimitExceededException,
-    "OpsItemNotFoundException": OpsItemNotFoundException,
-    "OpsItemRelatedItemAlreadyExistsException": OpsItemRelatedItemAlreadyExistsException,
-    "OpsItemRelatedItemAssociationNotFoundException": OpsItemRelatedItemAssociationNotFoundException,
-    "OpsMetadataAlreadyExistsException": OpsMetadataAlreadyExistsException,
-    "OpsMetadataInvalidArgumentException": OpsMetadataInvalidArgumentException,
-    "OpsMetadataKeyLimitExceededException": OpsMetadataKeyLimitExceededException,
-    "OpsMetadataLimitExceededException": OpsMetadataLimitExceededException,
-    "OpsMetadataNotFoundException": OpsMetadataNotFoundException,
-    "OpsMetadataTooManyUpdatesException": OpsMetadataTooManyUpdatesException,
-    "ParameterAlreadyExists": ParameterAlreadyExists,
-    "ParameterLimitExceeded": ParameterLimitExceeded,
-    "ParameterMaxVersionLimitExceeded": ParameterMaxVersionLimitExceeded,
-    "ParameterNotFound": ParameterNotFound,
-    "ParameterPatternMismatchException": ParameterPatternMismatchException,
-    "ParameterVersionLabelLimitExceeded": ParameterVersionLabelLimitExceeded,
-    "ParameterVersionNotFound": ParameterVersionNotFound,
-    "PoliciesLimitExceededException": PoliciesLimitExceededException,
-    "ResourceDataSyncAlreadyExistsException": ResourceDataSyncAlreadyExistsException,
-    "ResourceDataSyncConflictException": ResourceDataSyncConflictException,
-    "ResourceDataSyncCountExceededException": ResourceDataSyncCountExceededException,
-    "ResourceDataSyncInvalidConfigurationException": ResourceDataSyncInvalidConfigurationException,
-    "ResourceDataSyncNotFoundException": ResourceDataSyncNotFoundException,
-    "ResourceInUseException": ResourceInUseException,
-    "ResourceLimitExceededException": ResourceLimitExceededException,
-    "ResourceNotFoundException": ResourceNotFoundException,
-    "ResourcePolicyConflictException": ResourcePolicyConflictException,
-    "ResourcePolicyInvalidParameterException": ResourcePolicyInvalidParameterException,
-    "ResourcePolicyLimitExceededException": ResourcePolicyLimitExceededException,
-    "ResourcePolicyNotFoundException": ResourcePolicyNotFoundException,
-    "ServiceQuotaExceededException": ServiceQuotaExceededException,
-    "ServiceSettingNotFound": ServiceSettingNotFound,
-    "StatusUnchanged": StatusUnchanged,
-    "SubTypeCountLimitExceededException": SubTypeCountLimitExceededException,
-    "TargetInUseException": TargetInUseException,
-    "TargetNotConnected": TargetNotConnected,
-    "ThrottlingException": ThrottlingException,
-    "TooManyTagsError": TooManyTagsError,
-    "TooManyUpdates": TooManyUpdates,
-    "TotalSizeLimitExceededException": TotalSizeLimitExceededException,
-    "UnsupportedCalendarException": UnsupportedCalendarException,
-    "UnsupportedFeatureRequiredException": UnsupportedFeatureRequiredException,
-    "UnsupportedInventoryItemContextException": UnsupportedInventoryItemContextException,
-    "UnsupportedInventorySchemaVersionException": UnsupportedInventorySchemaVersionException,
-    "UnsupportedOperatingSystem": UnsupportedOperatingSystem,
-    "UnsupportedOperationException": UnsupportedOperationException,
-    "UnsupportedParameterType": UnsupportedParameterType,
-    "UnsupportedPlatformType": UnsupportedPlatformType,
-    "ValidationException": ValidationException,
-}
+ERRORS = {'AccessDeniedException': AccessDeniedException, 'AlreadyExistsException': AlreadyExistsException, 'AssociatedInstances': AssociatedInstances, 'AssociationAlreadyExists': AssociationAlreadyExists, 'AssociationDoesNotExist': AssociationDoesNotExist, 'AssociationExecutionDoesNotExist': AssociationExecutionDoesNotExist, 'AssociationLimitExceeded': AssociationLimitExceeded, 'AssociationVersionLimitExceeded': AssociationVersionLimitExceeded, 'AutomationDefinitionNotApprovedException': AutomationDefinitionNotApprovedException, 'AutomationDefinitionNotFoundException': AutomationDefinitionNotFoundException, 'AutomationDefinitionVersionNotFoundException': AutomationDefinitionVersionNotFoundException, 'AutomationExecutionLimitExceededException': AutomationExecutionLimitExceededException, 'AutomationExecutionNotFoundException': AutomationExecutionNotFoundException, 'AutomationStepNotFoundException': AutomationStepNotFoundException, 'ComplianceTypeCountLimitExceededException': ComplianceTypeCountLimitExceededException, 'ConflictException': ConflictException, 'CustomSchemaCountLimitExceededException': CustomSchemaCountLimitExceededException, 'DocumentAlreadyExists': DocumentAlreadyExists, 'DocumentLimitExceeded': DocumentLimitExceeded, 'DocumentPermissionLimit': DocumentPermissionLimit, 'DocumentVersionLimitExceeded': DocumentVersionLimitExceeded, 'DoesNotExistException': DoesNotExistException, 'DuplicateDocumentContent': DuplicateDocumentContent, 'DuplicateDocumentVersionName': DuplicateDocumentVersionName, 'DuplicateInstanceId': DuplicateInstanceId, 'FeatureNotAvailableException': FeatureNotAvailableException, 'HierarchyLevelLimitExceededException': HierarchyLevelLimitExceededException, 'HierarchyTypeMismatchException': HierarchyTypeMismatchException, 'IdempotentParameterMismatch': IdempotentParameterMismatch, 'IncompatiblePolicyException': IncompatiblePolicyException, 'InternalServerError': InternalServerError, 'InvalidActivation': InvalidActivation, 'InvalidActivationId': InvalidActivationId, 'InvalidAggregatorException': InvalidAggregatorException, 'InvalidAllowedPatternException': InvalidAllowedPatternException, 'InvalidAssociation': InvalidAssociation, 'InvalidAssociationVersion': InvalidAssociationVersion, 'InvalidAutomationExecutionParametersException': InvalidAutomationExecutionParametersException, 'InvalidAutomationSignalException': InvalidAutomationSignalException, 'InvalidAutomationStatusUpdateException': InvalidAutomationStatusUpdateException, 'InvalidCommandId': InvalidCommandId, 'InvalidDeleteInventoryParametersException': InvalidDeleteInventoryParametersException, 'InvalidDeletionIdException': InvalidDeletionIdException, 'InvalidDocument': InvalidDocument, 'InvalidDocumentContent': InvalidDocumentContent, 'InvalidDocumentOperation': InvalidDocumentOperation, 'InvalidDocumentSchemaVersion': InvalidDocumentSchemaVersion, 'InvalidDocumentType': InvalidDocumentType, 'InvalidDocumentVersion': InvalidDocumentVersion, 'InvalidFilter': InvalidFilter, 'InvalidFilterKey': InvalidFilterKey, 'InvalidFilterOption': InvalidFilterOption, 'InvalidFilterValue': InvalidFilterValue, 'InvalidInstanceId': InvalidInstanceId, 'InvalidInstanceInformationFilterValue': InvalidInstanceInformationFilterValue, 'InvalidInstancePropertyFilterValue': InvalidInstancePropertyFilterValue, 'InvalidInventoryGroupException': InvalidInventoryGroupException, 'InvalidInventoryItemContextException': InvalidInventoryItemContextException, 'InvalidInventoryRequestException': InvalidInventoryRequestException, 'InvalidItemContentException': InvalidItemContentException, 'InvalidKeyId': InvalidKeyId, 'InvalidNextToken': InvalidNextToken, 'InvalidNotificationConfig': InvalidNotificationConfig, 'InvalidOptionException': InvalidOptionException, 'InvalidOutputFolder': InvalidOutputFolder, 'InvalidOutputLocation': InvalidOutputLocation, 'InvalidParameters': InvalidParameters, 'InvalidPermissionType': InvalidPermissionType, 'InvalidPluginName': InvalidPluginName, 'InvalidPolicyAttributeException': InvalidPolicyAttributeException, 'InvalidPolicyTypeException': InvalidPolicyTypeException, 'InvalidResourceId': InvalidResourceId, 'InvalidResourceType': InvalidResourceType, 'InvalidResultAttributeException': InvalidResultAttributeException, 'InvalidRole': InvalidRole, 'InvalidSchedule': InvalidSchedule, 'InvalidTag': InvalidTag, 'InvalidTarget': InvalidTarget, 'InvalidTargetMaps': InvalidTargetMaps, 'InvalidTypeNameException': InvalidTypeNameException, 'InvalidUpdate': InvalidUpdate, 'InvocationDoesNotExist': InvocationDoesNotExist, 'ItemContentMismatchException': ItemContentMismatchException, 'ItemSizeLimitExceededException': ItemSizeLimitExceededException, 'MalformedResourcePolicyDocumentException': MalformedResourcePolicyDocumentException, 'MaxDocumentSizeExceeded': MaxDocumentSizeExceeded, 'NoLongerSupportedException': NoLongerSupportedException, 'OpsItemAccessDeniedException': OpsItemAccessDeniedException, 'OpsItemAlreadyExistsException': OpsItemAlreadyExistsException, 'OpsItemConflictException': OpsItemConflictException, 'OpsItemInvalidParameterException': OpsItemInvalidParameterException, 'OpsItemLimitExceededException': OpsItemLimitExceededException, 'OpsItemNotFoundException': OpsItemNotFoundException, 'OpsItemRelatedItemAlreadyExistsException': OpsItemRelatedItemAlreadyExistsException, 'OpsItemRelatedItemAssociationNotFoundException': OpsItemRelatedItemAssociationNotFoundException, 'OpsMetadataAlreadyExistsException': OpsMetadataAlreadyExistsException, 'OpsMetadataInvalidArgumentException': OpsMetadataInvalidArgumentException, 'OpsMetadataKeyLimitExceededException': OpsMetadataKeyLimitExceededException, 'OpsMetadataLimitExceededException': OpsMetadataLimitExceededException, 'OpsMetadataNotFoundException': OpsMetadataNotFoundException, 'OpsMetadataTooManyUpdatesException': OpsMetadataTooManyUpdatesException, 'ParameterAlreadyExists': ParameterAlreadyExists, 'ParameterLimitExceeded': ParameterLimitExceeded, 'ParameterMaxVersionLimitExceeded': ParameterMaxVersionLimitExceeded, 'ParameterNotFound': ParameterNotFound, 'ParameterPatternMismatchException': ParameterPatternMismatchException, 'ParameterVersionLabelLimitExceeded': ParameterVersionLabelLimitExceeded, 'ParameterVersionNotFound': ParameterVersionNotFound, 'PoliciesLimitExceededException': PoliciesLimitExceededException, 'ResourceDataSyncAlreadyExistsException': ResourceDataSyncAlreadyExistsException, 'ResourceDataSyncConflictException': ResourceDataSyncConflictException, 'ResourceDataSyncCountExceededException': ResourceDataSyncCountExceededException, 'ResourceDataSyncInvalidConfigurationException': ResourceDataSyncInvalidConfigurationException, 'ResourceDataSyncNotFoundException': ResourceDataSyncNotFoundException, 'ResourceInUseException': ResourceInUseException, 'ResourceLimitExceededException': ResourceLimitExceededException, 'ResourceNotFoundException': ResourceNotFoundException, 'ResourcePolicyConflictException': ResourcePolicyConflictException, 'ResourcePolicyInvalidParameterException': ResourcePolicyInvalidParameterException, 'ResourcePolicyLimitExceededException': ResourcePolicyLimitExceededException, 'ResourcePolicyNotFoundException': ResourcePolicyNotFoundException, 'ServiceQuotaExceededException': ServiceQuotaExceededException, 'ServiceSettingNotFound': ServiceSettingNotFound, 'StatusUnchanged': StatusUnchanged, 'SubTypeCountLimitExceededException': SubTypeCountLimitExceededException, 'TargetInUseException': TargetInUseException, 'TargetNotConnected': TargetNotConnected, 'ThrottlingException': ThrottlingException, 'TooManyTagsError': TooManyTagsError, 'TooManyUpdates': TooManyUpdates, 'TotalSizeLimitExceededException': TotalSizeLimitExceededException, 'UnsupportedCalendarException': UnsupportedCalendarException, 'UnsupportedFeatureRequiredException': UnsupportedFeatureRequiredException, 'UnsupportedInventoryItemContextException': UnsupportedInventoryItemContextException, 'UnsupportedInventorySchemaVersionException': UnsupportedInventorySchemaVersionException, 'UnsupportedOperatingSystem': UnsupportedOperatingSystem, 'UnsupportedOperationException': UnsupportedOperationException, 'UnsupportedParameterType': UnsupportedParameterType, 'UnsupportedPlatformType': UnsupportedPlatformType, 'ValidationException': ValidationException}

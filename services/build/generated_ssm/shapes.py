@@ -10,7 +10,6 @@ class AccountSharingInfo(TypedDict, total=False):
     AccountId: str
     SharedDocumentVersion: str
 
-
 class Activation(TypedDict, total=False):
     ActivationId: str
     Description: str
@@ -23,30 +22,24 @@ class Activation(TypedDict, total=False):
     CreatedDate: datetime.datetime
     Tags: list["Tag"]
 
-
 class AddTagsToResourceRequest(TypedDict, total=False):
     ResourceType: Required[str]
     ResourceId: Required[str]
     Tags: Required[list["Tag"]]
 
-
 class AddTagsToResourceResult(TypedDict, total=False):
     pass
 
-
 class Alarm(TypedDict, total=False):
     Name: Required[str]
-
 
 class AlarmConfiguration(TypedDict, total=False):
     IgnorePollAlarmFailure: bool
     Alarms: Required[list["Alarm"]]
 
-
 class AlarmStateInformation(TypedDict, total=False):
     Name: Required[str]
     State: Required[str]
-
 
 class AssociateOpsItemRelatedItemRequest(TypedDict, total=False):
     OpsItemId: Required[str]
@@ -54,10 +47,8 @@ class AssociateOpsItemRelatedItemRequest(TypedDict, total=False):
     ResourceType: Required[str]
     ResourceUri: Required[str]
 
-
 class AssociateOpsItemRelatedItemResponse(TypedDict, total=False):
     AssociationId: str
-
 
 class Association(TypedDict, total=False):
     Name: str
@@ -73,7 +64,6 @@ class Association(TypedDict, total=False):
     ScheduleOffset: int
     Duration: int
     TargetMaps: list[dict[str, list[str]]]
-
 
 class AssociationDescription(TypedDict, total=False):
     Name: str
@@ -107,7 +97,6 @@ class AssociationDescription(TypedDict, total=False):
     TriggeredAlarms: list["AlarmStateInformation"]
     AssociationDispatchAssumeRole: str
 
-
 class AssociationExecution(TypedDict, total=False):
     AssociationId: str
     AssociationVersion: str
@@ -120,12 +109,10 @@ class AssociationExecution(TypedDict, total=False):
     AlarmConfiguration: "AlarmConfiguration"
     TriggeredAlarms: list["AlarmStateInformation"]
 
-
 class AssociationExecutionFilter(TypedDict, total=False):
     Key: Required[str]
     Value: Required[str]
     Type: Required[str]
-
 
 class AssociationExecutionTarget(TypedDict, total=False):
     AssociationId: str
@@ -138,29 +125,24 @@ class AssociationExecutionTarget(TypedDict, total=False):
     LastExecutionDate: datetime.datetime
     OutputSource: "OutputSource"
 
-
 class AssociationExecutionTargetsFilter(TypedDict, total=False):
     Key: Required[str]
     Value: Required[str]
 
-
 class AssociationFilter(TypedDict, total=False):
     key: Required[str]
     value: Required[str]
-
 
 class AssociationOverview(TypedDict, total=False):
     Status: str
     DetailedStatus: str
     AssociationStatusAggregatedCount: dict[str, int]
 
-
 class AssociationStatus(TypedDict, total=False):
     Date: Required[datetime.datetime]
     Name: Required[str]
     Message: Required[str]
     AdditionalInfo: str
-
 
 class AssociationVersionInfo(TypedDict, total=False):
     AssociationId: str
@@ -185,7 +167,6 @@ class AssociationVersionInfo(TypedDict, total=False):
     TargetMaps: list[dict[str, list[str]]]
     AssociationDispatchAssumeRole: str
 
-
 class AttachmentContent(TypedDict, total=False):
     Name: str
     Size: int
@@ -193,16 +174,13 @@ class AttachmentContent(TypedDict, total=False):
     HashType: str
     Url: str
 
-
 class AttachmentInformation(TypedDict, total=False):
     Name: str
-
 
 class AttachmentsSource(TypedDict, total=False):
     Key: str
     Values: list[str]
     Name: str
-
 
 class AutomationExecution(TypedDict, total=False):
     AutomationExecutionId: str
@@ -243,11 +221,9 @@ class AutomationExecution(TypedDict, total=False):
     Variables: dict[str, list[str]]
     TargetsSummary: "TargetsSummary"
 
-
 class AutomationExecutionFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
-
 
 class AutomationExecutionInputs(TypedDict, total=False):
     Parameters: dict[str, list[str]]
@@ -256,7 +232,6 @@ class AutomationExecutionInputs(TypedDict, total=False):
     TargetMaps: list[dict[str, list[str]]]
     TargetLocations: list["TargetLocation"]
     TargetLocationsURL: str
-
 
 class AutomationExecutionMetadata(TypedDict, total=False):
     AutomationExecutionId: str
@@ -292,13 +267,11 @@ class AutomationExecutionMetadata(TypedDict, total=False):
     AssociationId: str
     ChangeRequestName: str
 
-
 class AutomationExecutionPreview(TypedDict, total=False):
     StepPreviews: dict[str, int]
     Regions: list[str]
     TargetPreviews: list["TargetPreview"]
     TotalAccounts: int
-
 
 class AzureConfiguration(TypedDict, total=False):
     TenantId: Required[str]
@@ -307,11 +280,9 @@ class AzureConfiguration(TypedDict, total=False):
     ApplicationDisplayName: str
     Targets: "ConfigurationTargets"
 
-
 class AzureSubscription(TypedDict, total=False):
     Id: Required[str]
     DisplayName: str
-
 
 class BaselineOverride(TypedDict, total=False):
     OperatingSystem: str
@@ -325,33 +296,26 @@ class BaselineOverride(TypedDict, total=False):
     Sources: list["PatchSource"]
     AvailableSecurityUpdatesComplianceStatus: str
 
-
 class CancelCommandRequest(TypedDict, total=False):
     CommandId: Required[str]
     InstanceIds: list[str]
 
-
 class CancelCommandResult(TypedDict, total=False):
     pass
-
 
 class CancelMaintenanceWindowExecutionRequest(TypedDict, total=False):
     WindowExecutionId: Required[str]
 
-
 class CancelMaintenanceWindowExecutionResult(TypedDict, total=False):
     WindowExecutionId: str
-
 
 class CloudConnectorConfiguration(TypedDict, total=False):
     AzureConfiguration: "AzureConfiguration"
     GcpConfiguration: "GcpConfiguration"
 
-
 class CloudConnectorFilter(TypedDict, total=False):
     FilterKey: str
     FilterValues: list[str]
-
 
 class CloudConnectorSummary(TypedDict, total=False):
     CloudConnectorId: str
@@ -363,11 +327,9 @@ class CloudConnectorSummary(TypedDict, total=False):
     Provider: str
     ConfigConnectorArn: str
 
-
 class CloudWatchOutputConfig(TypedDict, total=False):
     CloudWatchLogGroupName: str
     CloudWatchOutputEnabled: bool
-
 
 class Command(TypedDict, total=False):
     CommandId: str
@@ -397,11 +359,9 @@ class Command(TypedDict, total=False):
     AlarmConfiguration: "AlarmConfiguration"
     TriggeredAlarms: list["AlarmStateInformation"]
 
-
 class CommandFilter(TypedDict, total=False):
     key: Required[str]
     value: Required[str]
-
 
 class CommandInvocation(TypedDict, total=False):
     CommandId: str
@@ -421,7 +381,6 @@ class CommandInvocation(TypedDict, total=False):
     NotificationConfig: "NotificationConfig"
     CloudWatchOutputConfig: "CloudWatchOutputConfig"
 
-
 class CommandPlugin(TypedDict, total=False):
     Name: str
     Status: str
@@ -436,12 +395,10 @@ class CommandPlugin(TypedDict, total=False):
     OutputS3BucketName: str
     OutputS3KeyPrefix: str
 
-
 class ComplianceExecutionSummary(TypedDict, total=False):
     ExecutionTime: Required[datetime.datetime]
     ExecutionId: str
     ExecutionType: str
-
 
 class ComplianceItem(TypedDict, total=False):
     ComplianceType: str
@@ -454,7 +411,6 @@ class ComplianceItem(TypedDict, total=False):
     ExecutionSummary: "ComplianceExecutionSummary"
     Details: dict[str, str]
 
-
 class ComplianceItemEntry(TypedDict, total=False):
     Id: str
     Title: str
@@ -462,27 +418,22 @@ class ComplianceItemEntry(TypedDict, total=False):
     Status: Required[str]
     Details: dict[str, str]
 
-
 class ComplianceStringFilter(TypedDict, total=False):
     Key: str
     Values: list[str]
     Type: str
-
 
 class ComplianceSummaryItem(TypedDict, total=False):
     ComplianceType: str
     CompliantSummary: "CompliantSummary"
     NonCompliantSummary: "NonCompliantSummary"
 
-
 class CompliantSummary(TypedDict, total=False):
     CompliantCount: int
     SeveritySummary: "SeveritySummary"
 
-
 class ConfigurationTargets(TypedDict, total=False):
     Subscriptions: list["AzureSubscription"]
-
 
 class CreateActivationRequest(TypedDict, total=False):
     Description: str
@@ -493,16 +444,13 @@ class CreateActivationRequest(TypedDict, total=False):
     Tags: list["Tag"]
     RegistrationMetadata: list["RegistrationMetadataItem"]
 
-
 class CreateActivationResult(TypedDict, total=False):
     ActivationId: str
     ActivationCode: str
 
-
 class CreateAssociationBatchRequest(TypedDict, total=False):
     Entries: Required[list["CreateAssociationBatchRequestEntry"]]
     AssociationDispatchAssumeRole: str
-
 
 class CreateAssociationBatchRequestEntry(TypedDict, total=False):
     Name: Required[str]
@@ -526,11 +474,9 @@ class CreateAssociationBatchRequestEntry(TypedDict, total=False):
     TargetMaps: list[dict[str, list[str]]]
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class CreateAssociationBatchResult(TypedDict, total=False):
     Successful: list["AssociationDescription"]
     Failed: list["FailedCreateAssociation"]
-
 
 class CreateAssociationRequest(TypedDict, total=False):
     Name: Required[str]
@@ -556,10 +502,8 @@ class CreateAssociationRequest(TypedDict, total=False):
     AlarmConfiguration: "AlarmConfiguration"
     AssociationDispatchAssumeRole: str
 
-
 class CreateAssociationResult(TypedDict, total=False):
     AssociationDescription: "AssociationDescription"
-
 
 class CreateCloudConnectorRequest(TypedDict, total=False):
     DisplayName: Required[str]
@@ -569,10 +513,8 @@ class CreateCloudConnectorRequest(TypedDict, total=False):
     ConfigConnectorArn: str
     Tags: list["Tag"]
 
-
 class CreateCloudConnectorResult(TypedDict, total=False):
     CloudConnectorId: str
-
 
 class CreateDocumentRequest(TypedDict, total=False):
     Content: Required[str]
@@ -587,10 +529,8 @@ class CreateDocumentRequest(TypedDict, total=False):
     Tags: list["Tag"]
     CloudProviders: list[str]
 
-
 class CreateDocumentResult(TypedDict, total=False):
     DocumentDescription: "DocumentDescription"
-
 
 class CreateMaintenanceWindowRequest(TypedDict, total=False):
     Name: Required[str]
@@ -606,10 +546,8 @@ class CreateMaintenanceWindowRequest(TypedDict, total=False):
     ClientToken: str
     Tags: list["Tag"]
 
-
 class CreateMaintenanceWindowResult(TypedDict, total=False):
     WindowId: str
-
 
 class CreateOpsItemRequest(TypedDict, total=False):
     Description: Required[str]
@@ -629,21 +567,17 @@ class CreateOpsItemRequest(TypedDict, total=False):
     PlannedEndTime: datetime.datetime
     AccountId: str
 
-
 class CreateOpsItemResponse(TypedDict, total=False):
     OpsItemId: str
     OpsItemArn: str
-
 
 class CreateOpsMetadataRequest(TypedDict, total=False):
     ResourceId: Required[str]
     Metadata: dict[str, "MetadataValue"]
     Tags: list["Tag"]
 
-
 class CreateOpsMetadataResult(TypedDict, total=False):
     OpsMetadataArn: str
-
 
 class CreatePatchBaselineRequest(TypedDict, total=False):
     OperatingSystem: str
@@ -661,10 +595,8 @@ class CreatePatchBaselineRequest(TypedDict, total=False):
     ClientToken: str
     Tags: list["Tag"]
 
-
 class CreatePatchBaselineResult(TypedDict, total=False):
     BaselineId: str
-
 
 class CreateResourceDataSyncRequest(TypedDict, total=False):
     SyncName: Required[str]
@@ -672,10 +604,8 @@ class CreateResourceDataSyncRequest(TypedDict, total=False):
     SyncType: str
     SyncSource: "ResourceDataSyncSource"
 
-
 class CreateResourceDataSyncResult(TypedDict, total=False):
     pass
-
 
 class Credentials(TypedDict, total=False):
     AccessKeyId: Required[str]
@@ -683,32 +613,25 @@ class Credentials(TypedDict, total=False):
     SessionToken: Required[str]
     ExpirationTime: Required[datetime.datetime]
 
-
 class DeleteActivationRequest(TypedDict, total=False):
     ActivationId: Required[str]
 
-
 class DeleteActivationResult(TypedDict, total=False):
     pass
-
 
 class DeleteAssociationRequest(TypedDict, total=False):
     Name: str
     InstanceId: str
     AssociationId: str
 
-
 class DeleteAssociationResult(TypedDict, total=False):
     pass
-
 
 class DeleteCloudConnectorRequest(TypedDict, total=False):
     CloudConnectorId: Required[str]
 
-
 class DeleteCloudConnectorResult(TypedDict, total=False):
     CloudConnectorId: str
-
 
 class DeleteDocumentRequest(TypedDict, total=False):
     Name: Required[str]
@@ -716,10 +639,8 @@ class DeleteDocumentRequest(TypedDict, total=False):
     VersionName: str
     Force: bool
 
-
 class DeleteDocumentResult(TypedDict, total=False):
     pass
-
 
 class DeleteInventoryRequest(TypedDict, total=False):
     TypeName: Required[str]
@@ -727,70 +648,54 @@ class DeleteInventoryRequest(TypedDict, total=False):
     DryRun: bool
     ClientToken: str
 
-
 class DeleteInventoryResult(TypedDict, total=False):
     DeletionId: str
     TypeName: str
     DeletionSummary: "InventoryDeletionSummary"
 
-
 class DeleteMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
-
 
 class DeleteMaintenanceWindowResult(TypedDict, total=False):
     WindowId: str
 
-
 class DeleteOpsItemRequest(TypedDict, total=False):
     OpsItemId: Required[str]
-
 
 class DeleteOpsItemResponse(TypedDict, total=False):
     pass
 
-
 class DeleteOpsMetadataRequest(TypedDict, total=False):
     OpsMetadataArn: Required[str]
-
 
 class DeleteOpsMetadataResult(TypedDict, total=False):
     pass
 
-
 class DeleteParameterRequest(TypedDict, total=False):
     Name: Required[str]
-
 
 class DeleteParameterResult(TypedDict, total=False):
     pass
 
-
 class DeleteParametersRequest(TypedDict, total=False):
     Names: Required[list[str]]
-
 
 class DeleteParametersResult(TypedDict, total=False):
     DeletedParameters: list[str]
     InvalidParameters: list[str]
 
-
 class DeletePatchBaselineRequest(TypedDict, total=False):
     BaselineId: Required[str]
 
-
 class DeletePatchBaselineResult(TypedDict, total=False):
     BaselineId: str
-
 
 class DeleteResourceDataSyncRequest(TypedDict, total=False):
     SyncName: Required[str]
     SyncType: str
 
-
 class DeleteResourceDataSyncResult(TypedDict, total=False):
     pass
-
 
 class DeleteResourcePolicyRequest(TypedDict, total=False):
     ResourceArn: Required[str]
@@ -798,73 +703,58 @@ class DeleteResourcePolicyRequest(TypedDict, total=False):
     PolicyHash: Required[str]
     DeletionMode: str
 
-
 class DeleteResourcePolicyResponse(TypedDict, total=False):
     pass
-
 
 class DeregisterDefaultHostManagementConfigurationRequest(TypedDict, total=False):
     pass
 
-
 class DeregisterDefaultHostManagementConfigurationResult(TypedDict, total=False):
     pass
-
 
 class DeregisterManagedInstanceRequest(TypedDict, total=False):
     InstanceId: Required[str]
 
-
 class DeregisterManagedInstanceResult(TypedDict, total=False):
     pass
-
 
 class DeregisterPatchBaselineForPatchGroupRequest(TypedDict, total=False):
     BaselineId: Required[str]
     PatchGroup: Required[str]
 
-
 class DeregisterPatchBaselineForPatchGroupResult(TypedDict, total=False):
     BaselineId: str
     PatchGroup: str
-
 
 class DeregisterTargetFromMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
     WindowTargetId: Required[str]
     Safe: bool
 
-
 class DeregisterTargetFromMaintenanceWindowResult(TypedDict, total=False):
     WindowId: str
     WindowTargetId: str
-
 
 class DeregisterTaskFromMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
     WindowTaskId: Required[str]
 
-
 class DeregisterTaskFromMaintenanceWindowResult(TypedDict, total=False):
     WindowId: str
     WindowTaskId: str
 
-
 class DescribeActivationsFilter(TypedDict, total=False):
     FilterKey: str
     FilterValues: list[str]
-
 
 class DescribeActivationsRequest(TypedDict, total=False):
     Filters: list["DescribeActivationsFilter"]
     MaxResults: int
     NextToken: str
 
-
 class DescribeActivationsResult(TypedDict, total=False):
     ActivationList: list["Activation"]
     NextToken: str
-
 
 class DescribeAssociationExecutionTargetsRequest(TypedDict, total=False):
     AssociationId: Required[str]
@@ -873,11 +763,9 @@ class DescribeAssociationExecutionTargetsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeAssociationExecutionTargetsResult(TypedDict, total=False):
     AssociationExecutionTargets: list["AssociationExecutionTarget"]
     NextToken: str
-
 
 class DescribeAssociationExecutionsRequest(TypedDict, total=False):
     AssociationId: Required[str]
@@ -885,11 +773,9 @@ class DescribeAssociationExecutionsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeAssociationExecutionsResult(TypedDict, total=False):
     AssociationExecutions: list["AssociationExecution"]
     NextToken: str
-
 
 class DescribeAssociationRequest(TypedDict, total=False):
     Name: str
@@ -897,21 +783,17 @@ class DescribeAssociationRequest(TypedDict, total=False):
     AssociationId: str
     AssociationVersion: str
 
-
 class DescribeAssociationResult(TypedDict, total=False):
     AssociationDescription: "AssociationDescription"
-
 
 class DescribeAutomationExecutionsRequest(TypedDict, total=False):
     Filters: list["AutomationExecutionFilter"]
     MaxResults: int
     NextToken: str
 
-
 class DescribeAutomationExecutionsResult(TypedDict, total=False):
     AutomationExecutionMetadataList: list["AutomationExecutionMetadata"]
     NextToken: str
-
 
 class DescribeAutomationStepExecutionsRequest(TypedDict, total=False):
     AutomationExecutionId: Required[str]
@@ -920,22 +802,18 @@ class DescribeAutomationStepExecutionsRequest(TypedDict, total=False):
     MaxResults: int
     ReverseOrder: bool
 
-
 class DescribeAutomationStepExecutionsResult(TypedDict, total=False):
     StepExecutions: list["StepExecution"]
     NextToken: str
-
 
 class DescribeAvailablePatchesRequest(TypedDict, total=False):
     Filters: list["PatchOrchestratorFilter"]
     MaxResults: int
     NextToken: str
 
-
 class DescribeAvailablePatchesResult(TypedDict, total=False):
     Patches: list["Patch"]
     NextToken: str
-
 
 class DescribeDocumentPermissionRequest(TypedDict, total=False):
     Name: Required[str]
@@ -943,55 +821,45 @@ class DescribeDocumentPermissionRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeDocumentPermissionResponse(TypedDict, total=False):
     AccountIds: list[str]
     AccountSharingInfoList: list["AccountSharingInfo"]
     NextToken: str
-
 
 class DescribeDocumentRequest(TypedDict, total=False):
     Name: Required[str]
     DocumentVersion: str
     VersionName: str
 
-
 class DescribeDocumentResult(TypedDict, total=False):
     Document: "DocumentDescription"
-
 
 class DescribeEffectiveInstanceAssociationsRequest(TypedDict, total=False):
     InstanceId: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class DescribeEffectiveInstanceAssociationsResult(TypedDict, total=False):
     Associations: list["InstanceAssociation"]
     NextToken: str
-
 
 class DescribeEffectivePatchesForPatchBaselineRequest(TypedDict, total=False):
     BaselineId: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class DescribeEffectivePatchesForPatchBaselineResult(TypedDict, total=False):
     EffectivePatches: list["EffectivePatch"]
     NextToken: str
-
 
 class DescribeInstanceAssociationsStatusRequest(TypedDict, total=False):
     InstanceId: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class DescribeInstanceAssociationsStatusResult(TypedDict, total=False):
     InstanceAssociationStatusInfos: list["InstanceAssociationStatusInfo"]
     NextToken: str
-
 
 class DescribeInstanceInformationRequest(TypedDict, total=False):
     InstanceInformationFilterList: list["InstanceInformationFilter"]
@@ -999,11 +867,9 @@ class DescribeInstanceInformationRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeInstanceInformationResult(TypedDict, total=False):
     InstanceInformationList: list["InstanceInformation"]
     NextToken: str
-
 
 class DescribeInstancePatchStatesForPatchGroupRequest(TypedDict, total=False):
     PatchGroup: Required[str]
@@ -1011,22 +877,18 @@ class DescribeInstancePatchStatesForPatchGroupRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class DescribeInstancePatchStatesForPatchGroupResult(TypedDict, total=False):
     InstancePatchStates: list["InstancePatchState"]
     NextToken: str
-
 
 class DescribeInstancePatchStatesRequest(TypedDict, total=False):
     InstanceIds: Required[list[str]]
     NextToken: str
     MaxResults: int
 
-
 class DescribeInstancePatchStatesResult(TypedDict, total=False):
     InstancePatchStates: list["InstancePatchState"]
     NextToken: str
-
 
 class DescribeInstancePatchesRequest(TypedDict, total=False):
     InstanceId: Required[str]
@@ -1034,11 +896,9 @@ class DescribeInstancePatchesRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class DescribeInstancePatchesResult(TypedDict, total=False):
     Patches: list["PatchComplianceData"]
     NextToken: str
-
 
 class DescribeInstancePropertiesRequest(TypedDict, total=False):
     InstancePropertyFilterList: list["InstancePropertyFilter"]
@@ -1046,22 +906,18 @@ class DescribeInstancePropertiesRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeInstancePropertiesResult(TypedDict, total=False):
     InstanceProperties: list["InstanceProperty"]
     NextToken: str
-
 
 class DescribeInventoryDeletionsRequest(TypedDict, total=False):
     DeletionId: str
     NextToken: str
     MaxResults: int
 
-
 class DescribeInventoryDeletionsResult(TypedDict, total=False):
     InventoryDeletions: list["InventoryDeletionStatusItem"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowExecutionTaskInvocationsRequest(TypedDict, total=False):
     WindowExecutionId: Required[str]
@@ -1070,13 +926,9 @@ class DescribeMaintenanceWindowExecutionTaskInvocationsRequest(TypedDict, total=
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowExecutionTaskInvocationsResult(TypedDict, total=False):
-    WindowExecutionTaskInvocationIdentities: list[
-        "MaintenanceWindowExecutionTaskInvocationIdentity"
-    ]
+    WindowExecutionTaskInvocationIdentities: list["MaintenanceWindowExecutionTaskInvocationIdentity"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowExecutionTasksRequest(TypedDict, total=False):
     WindowExecutionId: Required[str]
@@ -1084,11 +936,9 @@ class DescribeMaintenanceWindowExecutionTasksRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowExecutionTasksResult(TypedDict, total=False):
     WindowExecutionTaskIdentities: list["MaintenanceWindowExecutionTaskIdentity"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowExecutionsRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -1096,11 +946,9 @@ class DescribeMaintenanceWindowExecutionsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowExecutionsResult(TypedDict, total=False):
     WindowExecutions: list["MaintenanceWindowExecution"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowScheduleRequest(TypedDict, total=False):
     WindowId: str
@@ -1110,11 +958,9 @@ class DescribeMaintenanceWindowScheduleRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowScheduleResult(TypedDict, total=False):
     ScheduledWindowExecutions: list["ScheduledWindowExecution"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowTargetsRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -1122,11 +968,9 @@ class DescribeMaintenanceWindowTargetsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowTargetsResult(TypedDict, total=False):
     Targets: list["MaintenanceWindowTarget"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowTasksRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -1134,11 +978,9 @@ class DescribeMaintenanceWindowTasksRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowTasksResult(TypedDict, total=False):
     Tasks: list["MaintenanceWindowTask"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowsForTargetRequest(TypedDict, total=False):
     Targets: Required[list["Target"]]
@@ -1146,33 +988,27 @@ class DescribeMaintenanceWindowsForTargetRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowsForTargetResult(TypedDict, total=False):
     WindowIdentities: list["MaintenanceWindowIdentityForTarget"]
     NextToken: str
-
 
 class DescribeMaintenanceWindowsRequest(TypedDict, total=False):
     Filters: list["MaintenanceWindowFilter"]
     MaxResults: int
     NextToken: str
 
-
 class DescribeMaintenanceWindowsResult(TypedDict, total=False):
     WindowIdentities: list["MaintenanceWindowIdentity"]
     NextToken: str
-
 
 class DescribeOpsItemsRequest(TypedDict, total=False):
     OpsItemFilters: list["OpsItemFilter"]
     MaxResults: int
     NextToken: str
 
-
 class DescribeOpsItemsResponse(TypedDict, total=False):
     NextToken: str
     OpsItemSummaries: list["OpsItemSummary"]
-
 
 class DescribeParametersRequest(TypedDict, total=False):
     Filters: list["ParametersFilter"]
@@ -1181,26 +1017,21 @@ class DescribeParametersRequest(TypedDict, total=False):
     NextToken: str
     Shared: bool
 
-
 class DescribeParametersResult(TypedDict, total=False):
     Parameters: list["ParameterMetadata"]
     NextToken: str
-
 
 class DescribePatchBaselinesRequest(TypedDict, total=False):
     Filters: list["PatchOrchestratorFilter"]
     MaxResults: int
     NextToken: str
 
-
 class DescribePatchBaselinesResult(TypedDict, total=False):
     BaselineIdentities: list["PatchBaselineIdentity"]
     NextToken: str
 
-
 class DescribePatchGroupStateRequest(TypedDict, total=False):
     PatchGroup: Required[str]
-
 
 class DescribePatchGroupStateResult(TypedDict, total=False):
     Instances: int
@@ -1217,17 +1048,14 @@ class DescribePatchGroupStateResult(TypedDict, total=False):
     InstancesWithOtherNonCompliantPatches: int
     InstancesWithAvailableSecurityUpdates: int
 
-
 class DescribePatchGroupsRequest(TypedDict, total=False):
     MaxResults: int
     Filters: list["PatchOrchestratorFilter"]
     NextToken: str
 
-
 class DescribePatchGroupsResult(TypedDict, total=False):
     Mappings: list["PatchGroupPatchBaselineMapping"]
     NextToken: str
-
 
 class DescribePatchPropertiesRequest(TypedDict, total=False):
     OperatingSystem: Required[str]
@@ -1236,11 +1064,9 @@ class DescribePatchPropertiesRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class DescribePatchPropertiesResult(TypedDict, total=False):
     Properties: list[dict[str, str]]
     NextToken: str
-
 
 class DescribeSessionsRequest(TypedDict, total=False):
     State: Required[str]
@@ -1248,26 +1074,21 @@ class DescribeSessionsRequest(TypedDict, total=False):
     NextToken: str
     Filters: list["SessionFilter"]
 
-
 class DescribeSessionsResponse(TypedDict, total=False):
     Sessions: list["Session"]
     NextToken: str
-
 
 class DisassociateOpsItemRelatedItemRequest(TypedDict, total=False):
     OpsItemId: Required[str]
     AssociationId: Required[str]
 
-
 class DisassociateOpsItemRelatedItemResponse(TypedDict, total=False):
     pass
-
 
 class DocumentDefaultVersionDescription(TypedDict, total=False):
     Name: str
     DefaultVersion: str
     DefaultVersionName: str
-
 
 class DocumentDescription(TypedDict, total=False):
     Sha1: str
@@ -1302,11 +1123,9 @@ class DocumentDescription(TypedDict, total=False):
     CategoryEnum: list[str]
     CloudProviders: list[str]
 
-
 class DocumentFilter(TypedDict, total=False):
     key: Required[str]
     value: Required[str]
-
 
 class DocumentIdentifier(TypedDict, total=False):
     Name: str
@@ -1326,15 +1145,12 @@ class DocumentIdentifier(TypedDict, total=False):
     Author: str
     CloudProviders: list[str]
 
-
 class DocumentKeyValuesFilter(TypedDict, total=False):
     Key: str
     Values: list[str]
 
-
 class DocumentMetadataResponseInfo(TypedDict, total=False):
     ReviewerResponse: list["DocumentReviewerResponseSource"]
-
 
 class DocumentParameter(TypedDict, total=False):
     Name: str
@@ -1342,18 +1158,15 @@ class DocumentParameter(TypedDict, total=False):
     Description: str
     DefaultValue: str
 
-
 class DocumentRequires(TypedDict, total=False):
     Name: Required[str]
     Version: str
     RequireType: str
     VersionName: str
 
-
 class DocumentReviewCommentSource(TypedDict, total=False):
     Type: str
     Content: str
-
 
 class DocumentReviewerResponseSource(TypedDict, total=False):
     CreateTime: datetime.datetime
@@ -1362,11 +1175,9 @@ class DocumentReviewerResponseSource(TypedDict, total=False):
     Comment: list["DocumentReviewCommentSource"]
     Reviewer: str
 
-
 class DocumentReviews(TypedDict, total=False):
     Action: Required[str]
     Comment: list["DocumentReviewCommentSource"]
-
 
 class DocumentVersionInfo(TypedDict, total=False):
     Name: str
@@ -1381,31 +1192,25 @@ class DocumentVersionInfo(TypedDict, total=False):
     ReviewStatus: str
     CloudProviders: list[str]
 
-
 class EffectivePatch(TypedDict, total=False):
     Patch: "Patch"
     PatchStatus: "PatchStatus"
 
-
 class ExecutionInputs(TypedDict, total=False):
     Automation: "AutomationExecutionInputs"
 
-
 class ExecutionPreview(TypedDict, total=False):
     Automation: "AutomationExecutionPreview"
-
 
 class FailedCreateAssociation(TypedDict, total=False):
     Entry: "CreateAssociationBatchRequestEntry"
     Message: str
     Fault: str
 
-
 class FailureDetails(TypedDict, total=False):
     FailureStage: str
     FailureType: str
     Details: dict[str, list[str]]
-
 
 class GcpConfiguration(TypedDict, total=False):
     OrganizationId: str
@@ -1413,47 +1218,37 @@ class GcpConfiguration(TypedDict, total=False):
     ServiceAccountEmail: Required[str]
     Targets: "GcpConfigurationTargets"
 
-
 class GcpConfigurationTargets(TypedDict, total=False):
     Projects: list["GcpProject"]
-
 
 class GcpProject(TypedDict, total=False):
     ProjectId: Required[str]
     ProjectDisplayName: str
 
-
 class GetAccessTokenRequest(TypedDict, total=False):
     AccessRequestId: Required[str]
-
 
 class GetAccessTokenResponse(TypedDict, total=False):
     Credentials: "Credentials"
     AccessRequestStatus: str
 
-
 class GetAutomationExecutionRequest(TypedDict, total=False):
     AutomationExecutionId: Required[str]
-
 
 class GetAutomationExecutionResult(TypedDict, total=False):
     AutomationExecution: "AutomationExecution"
 
-
 class GetCalendarStateRequest(TypedDict, total=False):
     CalendarNames: Required[list[str]]
     AtTime: str
-
 
 class GetCalendarStateResponse(TypedDict, total=False):
     State: str
     AtTime: str
     NextTransitionTime: str
 
-
 class GetCloudConnectorRequest(TypedDict, total=False):
     CloudConnectorId: Required[str]
-
 
 class GetCloudConnectorResult(TypedDict, total=False):
     CloudConnectorArn: str
@@ -1465,12 +1260,10 @@ class GetCloudConnectorResult(TypedDict, total=False):
     CreatedAt: datetime.datetime
     UpdatedAt: datetime.datetime
 
-
 class GetCommandInvocationRequest(TypedDict, total=False):
     CommandId: Required[str]
     InstanceId: Required[str]
     PluginName: str
-
 
 class GetCommandInvocationResult(TypedDict, total=False):
     CommandId: str
@@ -1491,24 +1284,19 @@ class GetCommandInvocationResult(TypedDict, total=False):
     StandardErrorUrl: str
     CloudWatchOutputConfig: "CloudWatchOutputConfig"
 
-
 class GetConnectionStatusRequest(TypedDict, total=False):
     Target: Required[str]
-
 
 class GetConnectionStatusResponse(TypedDict, total=False):
     Target: str
     Status: str
 
-
 class GetDefaultPatchBaselineRequest(TypedDict, total=False):
     OperatingSystem: str
-
 
 class GetDefaultPatchBaselineResult(TypedDict, total=False):
     BaselineId: str
     OperatingSystem: str
-
 
 class GetDeployablePatchSnapshotForInstanceRequest(TypedDict, total=False):
     InstanceId: Required[str]
@@ -1516,20 +1304,17 @@ class GetDeployablePatchSnapshotForInstanceRequest(TypedDict, total=False):
     BaselineOverride: "BaselineOverride"
     UseS3DualStackEndpoint: bool
 
-
 class GetDeployablePatchSnapshotForInstanceResult(TypedDict, total=False):
     InstanceId: str
     SnapshotId: str
     SnapshotDownloadUrl: str
     Product: str
 
-
 class GetDocumentRequest(TypedDict, total=False):
     Name: Required[str]
     VersionName: str
     DocumentVersion: str
     DocumentFormat: str
-
 
 class GetDocumentResult(TypedDict, total=False):
     Name: str
@@ -1546,10 +1331,8 @@ class GetDocumentResult(TypedDict, total=False):
     AttachmentsContent: list["AttachmentContent"]
     ReviewStatus: str
 
-
 class GetExecutionPreviewRequest(TypedDict, total=False):
     ExecutionPreviewId: Required[str]
-
 
 class GetExecutionPreviewResponse(TypedDict, total=False):
     ExecutionPreviewId: str
@@ -1558,7 +1341,6 @@ class GetExecutionPreviewResponse(TypedDict, total=False):
     StatusMessage: str
     ExecutionPreview: "ExecutionPreview"
 
-
 class GetInventoryRequest(TypedDict, total=False):
     Filters: list["InventoryFilter"]
     Aggregators: list["InventoryAggregator"]
@@ -1566,11 +1348,9 @@ class GetInventoryRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class GetInventoryResult(TypedDict, total=False):
     Entities: list["InventoryResultEntity"]
     NextToken: str
-
 
 class GetInventorySchemaRequest(TypedDict, total=False):
     TypeName: str
@@ -1579,15 +1359,12 @@ class GetInventorySchemaRequest(TypedDict, total=False):
     Aggregator: bool
     SubType: bool
 
-
 class GetInventorySchemaResult(TypedDict, total=False):
     Schemas: list["InventoryItemSchema"]
     NextToken: str
 
-
 class GetMaintenanceWindowExecutionRequest(TypedDict, total=False):
     WindowExecutionId: Required[str]
-
 
 class GetMaintenanceWindowExecutionResult(TypedDict, total=False):
     WindowExecutionId: str
@@ -1597,12 +1374,10 @@ class GetMaintenanceWindowExecutionResult(TypedDict, total=False):
     StartTime: datetime.datetime
     EndTime: datetime.datetime
 
-
 class GetMaintenanceWindowExecutionTaskInvocationRequest(TypedDict, total=False):
     WindowExecutionId: Required[str]
     TaskId: Required[str]
     InvocationId: Required[str]
-
 
 class GetMaintenanceWindowExecutionTaskInvocationResult(TypedDict, total=False):
     WindowExecutionId: str
@@ -1618,11 +1393,9 @@ class GetMaintenanceWindowExecutionTaskInvocationResult(TypedDict, total=False):
     OwnerInformation: str
     WindowTargetId: str
 
-
 class GetMaintenanceWindowExecutionTaskRequest(TypedDict, total=False):
     WindowExecutionId: Required[str]
     TaskId: Required[str]
-
 
 class GetMaintenanceWindowExecutionTaskResult(TypedDict, total=False):
     WindowExecutionId: str
@@ -1641,10 +1414,8 @@ class GetMaintenanceWindowExecutionTaskResult(TypedDict, total=False):
     AlarmConfiguration: "AlarmConfiguration"
     TriggeredAlarms: list["AlarmStateInformation"]
 
-
 class GetMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
-
 
 class GetMaintenanceWindowResult(TypedDict, total=False):
     WindowId: str
@@ -1663,11 +1434,9 @@ class GetMaintenanceWindowResult(TypedDict, total=False):
     CreatedDate: datetime.datetime
     ModifiedDate: datetime.datetime
 
-
 class GetMaintenanceWindowTaskRequest(TypedDict, total=False):
     WindowId: Required[str]
     WindowTaskId: Required[str]
-
 
 class GetMaintenanceWindowTaskResult(TypedDict, total=False):
     WindowId: str
@@ -1687,27 +1456,22 @@ class GetMaintenanceWindowTaskResult(TypedDict, total=False):
     CutoffBehavior: str
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class GetOpsItemRequest(TypedDict, total=False):
     OpsItemId: Required[str]
     OpsItemArn: str
 
-
 class GetOpsItemResponse(TypedDict, total=False):
     OpsItem: "OpsItem"
-
 
 class GetOpsMetadataRequest(TypedDict, total=False):
     OpsMetadataArn: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class GetOpsMetadataResult(TypedDict, total=False):
     ResourceId: str
     Metadata: dict[str, "MetadataValue"]
     NextToken: str
-
 
 class GetOpsSummaryRequest(TypedDict, total=False):
     SyncName: str
@@ -1717,11 +1481,9 @@ class GetOpsSummaryRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class GetOpsSummaryResult(TypedDict, total=False):
     Entities: list["OpsEntity"]
     NextToken: str
-
 
 class GetParameterHistoryRequest(TypedDict, total=False):
     Name: Required[str]
@@ -1729,20 +1491,16 @@ class GetParameterHistoryRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class GetParameterHistoryResult(TypedDict, total=False):
     Parameters: list["ParameterHistory"]
     NextToken: str
-
 
 class GetParameterRequest(TypedDict, total=False):
     Name: Required[str]
     WithDecryption: bool
 
-
 class GetParameterResult(TypedDict, total=False):
     Parameter: "Parameter"
-
 
 class GetParametersByPathRequest(TypedDict, total=False):
     Path: Required[str]
@@ -1752,36 +1510,29 @@ class GetParametersByPathRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class GetParametersByPathResult(TypedDict, total=False):
     Parameters: list["Parameter"]
     NextToken: str
-
 
 class GetParametersRequest(TypedDict, total=False):
     Names: Required[list[str]]
     WithDecryption: bool
 
-
 class GetParametersResult(TypedDict, total=False):
     Parameters: list["Parameter"]
     InvalidParameters: list[str]
 
-
 class GetPatchBaselineForPatchGroupRequest(TypedDict, total=False):
     PatchGroup: Required[str]
     OperatingSystem: str
-
 
 class GetPatchBaselineForPatchGroupResult(TypedDict, total=False):
     BaselineId: str
     PatchGroup: str
     OperatingSystem: str
 
-
 class GetPatchBaselineRequest(TypedDict, total=False):
     BaselineId: Required[str]
-
 
 class GetPatchBaselineResult(TypedDict, total=False):
     BaselineId: str
@@ -1801,36 +1552,29 @@ class GetPatchBaselineResult(TypedDict, total=False):
     Sources: list["PatchSource"]
     AvailableSecurityUpdatesComplianceStatus: str
 
-
 class GetResourcePoliciesRequest(TypedDict, total=False):
     ResourceArn: Required[str]
     NextToken: str
     MaxResults: int
 
-
 class GetResourcePoliciesResponse(TypedDict, total=False):
     NextToken: str
     Policies: list["GetResourcePoliciesResponseEntry"]
-
 
 class GetResourcePoliciesResponseEntry(TypedDict, total=False):
     PolicyId: str
     PolicyHash: str
     Policy: str
 
-
 class GetServiceSettingRequest(TypedDict, total=False):
     SettingId: Required[str]
-
 
 class GetServiceSettingResult(TypedDict, total=False):
     ServiceSetting: "ServiceSetting"
 
-
 class InstanceAggregatedAssociationOverview(TypedDict, total=False):
     DetailedStatus: str
     InstanceAssociationStatusAggregatedCount: dict[str, int]
-
 
 class InstanceAssociation(TypedDict, total=False):
     AssociationId: str
@@ -1838,14 +1582,11 @@ class InstanceAssociation(TypedDict, total=False):
     Content: str
     AssociationVersion: str
 
-
 class InstanceAssociationOutputLocation(TypedDict, total=False):
     S3Location: "S3OutputLocation"
 
-
 class InstanceAssociationOutputUrl(TypedDict, total=False):
     S3OutputUrl: "S3OutputUrl"
-
 
 class InstanceAssociationStatusInfo(TypedDict, total=False):
     AssociationId: str
@@ -1860,7 +1601,6 @@ class InstanceAssociationStatusInfo(TypedDict, total=False):
     ErrorCode: str
     OutputUrl: "InstanceAssociationOutputUrl"
     AssociationName: str
-
 
 class InstanceInfo(TypedDict, total=False):
     AgentType: str
@@ -1879,7 +1619,6 @@ class InstanceInfo(TypedDict, total=False):
     SourceLocation: str
     AvailabilityZone: str
     AvailabilityZoneId: str
-
 
 class InstanceInformation(TypedDict, total=False):
     InstanceId: str
@@ -1905,16 +1644,13 @@ class InstanceInformation(TypedDict, total=False):
     SourceType: str
     SourceLocation: str
 
-
 class InstanceInformationFilter(TypedDict, total=False):
     key: Required[str]
     valueSet: Required[list[str]]
 
-
 class InstanceInformationStringFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
-
 
 class InstancePatchState(TypedDict, total=False):
     InstanceId: Required[str]
@@ -1941,12 +1677,10 @@ class InstancePatchState(TypedDict, total=False):
     SecurityNonCompliantCount: int
     OtherNonCompliantCount: int
 
-
 class InstancePatchStateFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Type: Required[str]
-
 
 class InstanceProperty(TypedDict, total=False):
     Name: str
@@ -1978,23 +1712,19 @@ class InstanceProperty(TypedDict, total=False):
     SourceLocation: str
     AvailabilityZone: str
 
-
 class InstancePropertyFilter(TypedDict, total=False):
     key: Required[str]
     valueSet: Required[list[str]]
-
 
 class InstancePropertyStringFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Operator: str
 
-
 class InventoryAggregator(TypedDict, total=False):
     Expression: str
     Aggregators: list["InventoryAggregator"]
     Groups: list["InventoryGroup"]
-
 
 class InventoryDeletionStatusItem(TypedDict, total=False):
     DeletionId: str
@@ -2005,29 +1735,24 @@ class InventoryDeletionStatusItem(TypedDict, total=False):
     DeletionSummary: "InventoryDeletionSummary"
     LastStatusUpdateTime: datetime.datetime
 
-
 class InventoryDeletionSummary(TypedDict, total=False):
     TotalCount: int
     RemainingCount: int
     SummaryItems: list["InventoryDeletionSummaryItem"]
-
 
 class InventoryDeletionSummaryItem(TypedDict, total=False):
     Version: str
     Count: int
     RemainingCount: int
 
-
 class InventoryFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Type: str
 
-
 class InventoryGroup(TypedDict, total=False):
     Name: Required[str]
     Filters: Required[list["InventoryFilter"]]
-
 
 class InventoryItem(TypedDict, total=False):
     TypeName: Required[str]
@@ -2037,11 +1762,9 @@ class InventoryItem(TypedDict, total=False):
     Content: list[dict[str, str]]
     Context: dict[str, str]
 
-
 class InventoryItemAttribute(TypedDict, total=False):
     Name: Required[str]
     DataType: Required[str]
-
 
 class InventoryItemSchema(TypedDict, total=False):
     TypeName: Required[str]
@@ -2049,11 +1772,9 @@ class InventoryItemSchema(TypedDict, total=False):
     Attributes: Required[list["InventoryItemAttribute"]]
     DisplayName: str
 
-
 class InventoryResultEntity(TypedDict, total=False):
     Id: str
     Data: dict[str, "InventoryResultItem"]
-
 
 class InventoryResultItem(TypedDict, total=False):
     TypeName: Required[str]
@@ -2062,50 +1783,41 @@ class InventoryResultItem(TypedDict, total=False):
     ContentHash: str
     Content: Required[list[dict[str, str]]]
 
-
 class LabelParameterVersionRequest(TypedDict, total=False):
     Name: Required[str]
     ParameterVersion: int
     Labels: Required[list[str]]
 
-
 class LabelParameterVersionResult(TypedDict, total=False):
     InvalidLabels: list[str]
     ParameterVersion: int
-
 
 class ListAssociationVersionsRequest(TypedDict, total=False):
     AssociationId: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class ListAssociationVersionsResult(TypedDict, total=False):
     AssociationVersions: list["AssociationVersionInfo"]
     NextToken: str
-
 
 class ListAssociationsRequest(TypedDict, total=False):
     AssociationFilterList: list["AssociationFilter"]
     MaxResults: int
     NextToken: str
 
-
 class ListAssociationsResult(TypedDict, total=False):
     Associations: list["Association"]
     NextToken: str
-
 
 class ListCloudConnectorsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
     Filters: list["CloudConnectorFilter"]
 
-
 class ListCloudConnectorsResult(TypedDict, total=False):
     CloudConnectors: list["CloudConnectorSummary"]
     NextToken: str
-
 
 class ListCommandInvocationsRequest(TypedDict, total=False):
     CommandId: str
@@ -2115,11 +1827,9 @@ class ListCommandInvocationsRequest(TypedDict, total=False):
     Filters: list["CommandFilter"]
     Details: bool
 
-
 class ListCommandInvocationsResult(TypedDict, total=False):
     CommandInvocations: list["CommandInvocation"]
     NextToken: str
-
 
 class ListCommandsRequest(TypedDict, total=False):
     CommandId: str
@@ -2128,11 +1838,9 @@ class ListCommandsRequest(TypedDict, total=False):
     NextToken: str
     Filters: list["CommandFilter"]
 
-
 class ListCommandsResult(TypedDict, total=False):
     Commands: list["Command"]
     NextToken: str
-
 
 class ListComplianceItemsRequest(TypedDict, total=False):
     Filters: list["ComplianceStringFilter"]
@@ -2141,22 +1849,18 @@ class ListComplianceItemsRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class ListComplianceItemsResult(TypedDict, total=False):
     ComplianceItems: list["ComplianceItem"]
     NextToken: str
-
 
 class ListComplianceSummariesRequest(TypedDict, total=False):
     Filters: list["ComplianceStringFilter"]
     NextToken: str
     MaxResults: int
 
-
 class ListComplianceSummariesResult(TypedDict, total=False):
     ComplianceSummaryItems: list["ComplianceSummaryItem"]
     NextToken: str
-
 
 class ListDocumentMetadataHistoryRequest(TypedDict, total=False):
     Name: Required[str]
@@ -2165,7 +1869,6 @@ class ListDocumentMetadataHistoryRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class ListDocumentMetadataHistoryResponse(TypedDict, total=False):
     Name: str
     DocumentVersion: str
@@ -2173,17 +1876,14 @@ class ListDocumentMetadataHistoryResponse(TypedDict, total=False):
     Metadata: "DocumentMetadataResponseInfo"
     NextToken: str
 
-
 class ListDocumentVersionsRequest(TypedDict, total=False):
     Name: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class ListDocumentVersionsResult(TypedDict, total=False):
     DocumentVersions: list["DocumentVersionInfo"]
     NextToken: str
-
 
 class ListDocumentsRequest(TypedDict, total=False):
     DocumentFilterList: list["DocumentFilter"]
@@ -2191,11 +1891,9 @@ class ListDocumentsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class ListDocumentsResult(TypedDict, total=False):
     DocumentIdentifiers: list["DocumentIdentifier"]
     NextToken: str
-
 
 class ListInventoryEntriesRequest(TypedDict, total=False):
     InstanceId: Required[str]
@@ -2203,7 +1901,6 @@ class ListInventoryEntriesRequest(TypedDict, total=False):
     Filters: list["InventoryFilter"]
     NextToken: str
     MaxResults: int
-
 
 class ListInventoryEntriesResult(TypedDict, total=False):
     TypeName: str
@@ -2213,18 +1910,15 @@ class ListInventoryEntriesResult(TypedDict, total=False):
     Entries: list[dict[str, str]]
     NextToken: str
 
-
 class ListNodesRequest(TypedDict, total=False):
     SyncName: str
     Filters: list["NodeFilter"]
     NextToken: str
     MaxResults: int
 
-
 class ListNodesResult(TypedDict, total=False):
     Nodes: list["Node"]
     NextToken: str
-
 
 class ListNodesSummaryRequest(TypedDict, total=False):
     SyncName: str
@@ -2233,22 +1927,18 @@ class ListNodesSummaryRequest(TypedDict, total=False):
     NextToken: str
     MaxResults: int
 
-
 class ListNodesSummaryResult(TypedDict, total=False):
     Summary: list[dict[str, str]]
     NextToken: str
-
 
 class ListOpsItemEventsRequest(TypedDict, total=False):
     Filters: list["OpsItemEventFilter"]
     MaxResults: int
     NextToken: str
 
-
 class ListOpsItemEventsResponse(TypedDict, total=False):
     NextToken: str
     Summaries: list["OpsItemEventSummary"]
-
 
 class ListOpsItemRelatedItemsRequest(TypedDict, total=False):
     OpsItemId: str
@@ -2256,64 +1946,52 @@ class ListOpsItemRelatedItemsRequest(TypedDict, total=False):
     MaxResults: int
     NextToken: str
 
-
 class ListOpsItemRelatedItemsResponse(TypedDict, total=False):
     NextToken: str
     Summaries: list["OpsItemRelatedItemSummary"]
-
 
 class ListOpsMetadataRequest(TypedDict, total=False):
     Filters: list["OpsMetadataFilter"]
     MaxResults: int
     NextToken: str
 
-
 class ListOpsMetadataResult(TypedDict, total=False):
     OpsMetadataList: list["OpsMetadata"]
     NextToken: str
-
 
 class ListResourceComplianceSummariesRequest(TypedDict, total=False):
     Filters: list["ComplianceStringFilter"]
     NextToken: str
     MaxResults: int
 
-
 class ListResourceComplianceSummariesResult(TypedDict, total=False):
     ResourceComplianceSummaryItems: list["ResourceComplianceSummaryItem"]
     NextToken: str
-
 
 class ListResourceDataSyncRequest(TypedDict, total=False):
     SyncType: str
     NextToken: str
     MaxResults: int
 
-
 class ListResourceDataSyncResult(TypedDict, total=False):
     ResourceDataSyncItems: list["ResourceDataSyncItem"]
     NextToken: str
-
 
 class ListTagsForResourceRequest(TypedDict, total=False):
     ResourceType: Required[str]
     ResourceId: Required[str]
 
-
 class ListTagsForResourceResult(TypedDict, total=False):
     TagList: list["Tag"]
-
 
 class LoggingInfo(TypedDict, total=False):
     S3BucketName: Required[str]
     S3KeyPrefix: str
     S3Region: Required[str]
 
-
 class MaintenanceWindowAutomationParameters(TypedDict, total=False):
     DocumentVersion: str
     Parameters: dict[str, list[str]]
-
 
 class MaintenanceWindowExecution(TypedDict, total=False):
     WindowId: str
@@ -2322,7 +2000,6 @@ class MaintenanceWindowExecution(TypedDict, total=False):
     StatusDetails: str
     StartTime: datetime.datetime
     EndTime: datetime.datetime
-
 
 class MaintenanceWindowExecutionTaskIdentity(TypedDict, total=False):
     WindowExecutionId: str
@@ -2335,7 +2012,6 @@ class MaintenanceWindowExecutionTaskIdentity(TypedDict, total=False):
     TaskType: str
     AlarmConfiguration: "AlarmConfiguration"
     TriggeredAlarms: list["AlarmStateInformation"]
-
 
 class MaintenanceWindowExecutionTaskInvocationIdentity(TypedDict, total=False):
     WindowExecutionId: str
@@ -2351,11 +2027,9 @@ class MaintenanceWindowExecutionTaskInvocationIdentity(TypedDict, total=False):
     OwnerInformation: str
     WindowTargetId: str
 
-
 class MaintenanceWindowFilter(TypedDict, total=False):
     Key: str
     Values: list[str]
-
 
 class MaintenanceWindowIdentity(TypedDict, total=False):
     WindowId: str
@@ -2371,17 +2045,14 @@ class MaintenanceWindowIdentity(TypedDict, total=False):
     StartDate: str
     NextExecutionTime: str
 
-
 class MaintenanceWindowIdentityForTarget(TypedDict, total=False):
     WindowId: str
     Name: str
-
 
 class MaintenanceWindowLambdaParameters(TypedDict, total=False):
     ClientContext: str
     Qualifier: str
     Payload: bytes
-
 
 class MaintenanceWindowRunCommandParameters(TypedDict, total=False):
     Comment: str
@@ -2396,11 +2067,9 @@ class MaintenanceWindowRunCommandParameters(TypedDict, total=False):
     ServiceRoleArn: str
     TimeoutSeconds: int
 
-
 class MaintenanceWindowStepFunctionsParameters(TypedDict, total=False):
     Input: str
     Name: str
-
 
 class MaintenanceWindowTarget(TypedDict, total=False):
     WindowId: str
@@ -2410,7 +2079,6 @@ class MaintenanceWindowTarget(TypedDict, total=False):
     OwnerInformation: str
     Name: str
     Description: str
-
 
 class MaintenanceWindowTask(TypedDict, total=False):
     WindowId: str
@@ -2429,21 +2097,17 @@ class MaintenanceWindowTask(TypedDict, total=False):
     CutoffBehavior: str
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class MaintenanceWindowTaskInvocationParameters(TypedDict, total=False):
     RunCommand: "MaintenanceWindowRunCommandParameters"
     Automation: "MaintenanceWindowAutomationParameters"
     StepFunctions: "MaintenanceWindowStepFunctionsParameters"
     Lambda: "MaintenanceWindowLambdaParameters"
 
-
 class MaintenanceWindowTaskParameterValueExpression(TypedDict, total=False):
     Values: list[str]
 
-
 class MetadataValue(TypedDict, total=False):
     Value: str
-
 
 class ModifyDocumentPermissionRequest(TypedDict, total=False):
     Name: Required[str]
@@ -2452,10 +2116,8 @@ class ModifyDocumentPermissionRequest(TypedDict, total=False):
     AccountIdsToRemove: list[str]
     SharedDocumentVersion: str
 
-
 class ModifyDocumentPermissionResponse(TypedDict, total=False):
     pass
-
 
 class Node(TypedDict, total=False):
     CaptureTime: datetime.datetime
@@ -2464,40 +2126,33 @@ class Node(TypedDict, total=False):
     Region: str
     NodeType: "NodeType"
 
-
 class NodeAggregator(TypedDict, total=False):
     AggregatorType: Required[str]
     TypeName: Required[str]
     AttributeName: Required[str]
     Aggregators: list["NodeAggregator"]
 
-
 class NodeFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Type: str
-
 
 class NodeOwnerInfo(TypedDict, total=False):
     AccountId: str
     OrganizationalUnitId: str
     OrganizationalUnitPath: str
 
-
 class NodeType(TypedDict, total=False):
     Instance: "InstanceInfo"
-
 
 class NonCompliantSummary(TypedDict, total=False):
     NonCompliantCount: int
     SeveritySummary: "SeveritySummary"
 
-
 class NotificationConfig(TypedDict, total=False):
     NotificationArn: str
     NotificationEvents: list[str]
     NotificationType: str
-
 
 class OpsAggregator(TypedDict, total=False):
     AggregatorType: str
@@ -2507,22 +2162,18 @@ class OpsAggregator(TypedDict, total=False):
     Filters: list["OpsFilter"]
     Aggregators: list["OpsAggregator"]
 
-
 class OpsEntity(TypedDict, total=False):
     Id: str
     Data: dict[str, "OpsEntityItem"]
-
 
 class OpsEntityItem(TypedDict, total=False):
     CaptureTime: str
     Content: list[dict[str, str]]
 
-
 class OpsFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Type: str
-
 
 class OpsItem(TypedDict, total=False):
     CreatedBy: str
@@ -2548,17 +2199,14 @@ class OpsItem(TypedDict, total=False):
     PlannedEndTime: datetime.datetime
     OpsItemArn: str
 
-
 class OpsItemDataValue(TypedDict, total=False):
     Value: str
     Type: str
-
 
 class OpsItemEventFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Operator: Required[str]
-
 
 class OpsItemEventSummary(TypedDict, total=False):
     OpsItemId: str
@@ -2569,20 +2217,16 @@ class OpsItemEventSummary(TypedDict, total=False):
     CreatedBy: "OpsItemIdentity"
     CreatedTime: datetime.datetime
 
-
 class OpsItemFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Operator: Required[str]
 
-
 class OpsItemIdentity(TypedDict, total=False):
     Arn: str
 
-
 class OpsItemNotification(TypedDict, total=False):
     Arn: str
-
 
 class OpsItemRelatedItemSummary(TypedDict, total=False):
     OpsItemId: str
@@ -2595,12 +2239,10 @@ class OpsItemRelatedItemSummary(TypedDict, total=False):
     LastModifiedBy: "OpsItemIdentity"
     LastModifiedTime: datetime.datetime
 
-
 class OpsItemRelatedItemsFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
     Operator: Required[str]
-
 
 class OpsItemSummary(TypedDict, total=False):
     CreatedBy: str
@@ -2621,7 +2263,6 @@ class OpsItemSummary(TypedDict, total=False):
     PlannedStartTime: datetime.datetime
     PlannedEndTime: datetime.datetime
 
-
 class OpsMetadata(TypedDict, total=False):
     ResourceId: str
     OpsMetadataArn: str
@@ -2629,20 +2270,16 @@ class OpsMetadata(TypedDict, total=False):
     LastModifiedUser: str
     CreationDate: datetime.datetime
 
-
 class OpsMetadataFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
 
-
 class OpsResultAttribute(TypedDict, total=False):
     TypeName: Required[str]
-
 
 class OutputSource(TypedDict, total=False):
     OutputSourceId: str
     OutputSourceType: str
-
 
 class Parameter(TypedDict, total=False):
     Name: str
@@ -2654,7 +2291,6 @@ class Parameter(TypedDict, total=False):
     LastModifiedDate: datetime.datetime
     ARN: str
     DataType: str
-
 
 class ParameterHistory(TypedDict, total=False):
     Name: str
@@ -2671,12 +2307,10 @@ class ParameterHistory(TypedDict, total=False):
     Policies: list["ParameterInlinePolicy"]
     DataType: str
 
-
 class ParameterInlinePolicy(TypedDict, total=False):
     PolicyText: str
     PolicyType: str
     PolicyStatus: str
-
 
 class ParameterMetadata(TypedDict, total=False):
     Name: str
@@ -2692,17 +2326,14 @@ class ParameterMetadata(TypedDict, total=False):
     Policies: list["ParameterInlinePolicy"]
     DataType: str
 
-
 class ParameterStringFilter(TypedDict, total=False):
     Key: Required[str]
     Option: str
     Values: list[str]
 
-
 class ParametersFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
-
 
 class ParentStepDetails(TypedDict, total=False):
     StepExecutionId: str
@@ -2710,7 +2341,6 @@ class ParentStepDetails(TypedDict, total=False):
     Action: str
     Iteration: int
     IteratorValue: str
-
 
 class Patch(TypedDict, total=False):
     Id: str
@@ -2737,14 +2367,12 @@ class Patch(TypedDict, total=False):
     Severity: str
     Repository: str
 
-
 class PatchBaselineIdentity(TypedDict, total=False):
     BaselineId: str
     BaselineName: str
     OperatingSystem: str
     BaselineDescription: str
     DefaultBaseline: bool
-
 
 class PatchComplianceData(TypedDict, total=False):
     Title: Required[str]
@@ -2755,25 +2383,20 @@ class PatchComplianceData(TypedDict, total=False):
     InstalledTime: Required[datetime.datetime]
     CVEIds: str
 
-
 class PatchFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
 
-
 class PatchFilterGroup(TypedDict, total=False):
     PatchFilters: Required[list["PatchFilter"]]
-
 
 class PatchGroupPatchBaselineMapping(TypedDict, total=False):
     PatchGroup: str
     BaselineIdentity: "PatchBaselineIdentity"
 
-
 class PatchOrchestratorFilter(TypedDict, total=False):
     Key: str
     Values: list[str]
-
 
 class PatchRule(TypedDict, total=False):
     PatchFilterGroup: Required["PatchFilterGroup"]
@@ -2782,22 +2405,18 @@ class PatchRule(TypedDict, total=False):
     ApproveUntilDate: str
     EnableNonSecurity: bool
 
-
 class PatchRuleGroup(TypedDict, total=False):
     PatchRules: Required[list["PatchRule"]]
-
 
 class PatchSource(TypedDict, total=False):
     Name: Required[str]
     Products: Required[list[str]]
     Configuration: Required[str]
 
-
 class PatchStatus(TypedDict, total=False):
     DeploymentStatus: str
     ComplianceLevel: str
     ApprovalDate: datetime.datetime
-
 
 class ProgressCounters(TypedDict, total=False):
     TotalSteps: int
@@ -2805,7 +2424,6 @@ class ProgressCounters(TypedDict, total=False):
     FailedSteps: int
     CancelledSteps: int
     TimedOutSteps: int
-
 
 class PutComplianceItemsRequest(TypedDict, total=False):
     ResourceId: Required[str]
@@ -2816,19 +2434,15 @@ class PutComplianceItemsRequest(TypedDict, total=False):
     ItemContentHash: str
     UploadType: str
 
-
 class PutComplianceItemsResult(TypedDict, total=False):
     pass
-
 
 class PutInventoryRequest(TypedDict, total=False):
     InstanceId: Required[str]
     Items: Required[list["InventoryItem"]]
 
-
 class PutInventoryResult(TypedDict, total=False):
     Message: str
-
 
 class PutParameterRequest(TypedDict, total=False):
     Name: Required[str]
@@ -2843,11 +2457,9 @@ class PutParameterRequest(TypedDict, total=False):
     Policies: str
     DataType: str
 
-
 class PutParameterResult(TypedDict, total=False):
     Version: int
     Tier: str
-
 
 class PutResourcePolicyRequest(TypedDict, total=False):
     ResourceArn: Required[str]
@@ -2855,39 +2467,31 @@ class PutResourcePolicyRequest(TypedDict, total=False):
     PolicyId: str
     PolicyHash: str
 
-
 class PutResourcePolicyResponse(TypedDict, total=False):
     PolicyId: str
     PolicyHash: str
-
 
 class RegisterDefaultHostManagementConfigurationRequest(TypedDict, total=False):
     PermissionModel: Required[str]
     RoleArn: str
     Overwrite: bool
 
-
 class RegisterDefaultHostManagementConfigurationResult(TypedDict, total=False):
     RoleArn: str
-
 
 class RegisterDefaultPatchBaselineRequest(TypedDict, total=False):
     BaselineId: Required[str]
 
-
 class RegisterDefaultPatchBaselineResult(TypedDict, total=False):
     BaselineId: str
-
 
 class RegisterPatchBaselineForPatchGroupRequest(TypedDict, total=False):
     BaselineId: Required[str]
     PatchGroup: Required[str]
 
-
 class RegisterPatchBaselineForPatchGroupResult(TypedDict, total=False):
     BaselineId: str
     PatchGroup: str
-
 
 class RegisterTargetWithMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -2898,10 +2502,8 @@ class RegisterTargetWithMaintenanceWindowRequest(TypedDict, total=False):
     Description: str
     ClientToken: str
 
-
 class RegisterTargetWithMaintenanceWindowResult(TypedDict, total=False):
     WindowTargetId: str
-
 
 class RegisterTaskWithMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -2921,42 +2523,33 @@ class RegisterTaskWithMaintenanceWindowRequest(TypedDict, total=False):
     CutoffBehavior: str
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class RegisterTaskWithMaintenanceWindowResult(TypedDict, total=False):
     WindowTaskId: str
-
 
 class RegistrationMetadataItem(TypedDict, total=False):
     Key: Required[str]
     Value: Required[str]
 
-
 class RelatedOpsItem(TypedDict, total=False):
     OpsItemId: Required[str]
-
 
 class RemoveTagsFromResourceRequest(TypedDict, total=False):
     ResourceType: Required[str]
     ResourceId: Required[str]
     TagKeys: Required[list[str]]
 
-
 class RemoveTagsFromResourceResult(TypedDict, total=False):
     pass
-
 
 class ResetServiceSettingRequest(TypedDict, total=False):
     SettingId: Required[str]
 
-
 class ResetServiceSettingResult(TypedDict, total=False):
     ServiceSetting: "ServiceSetting"
-
 
 class ResolvedTargets(TypedDict, total=False):
     ParameterValues: list[str]
     Truncated: bool
-
 
 class ResourceComplianceSummaryItem(TypedDict, total=False):
     ComplianceType: str
@@ -2968,15 +2561,12 @@ class ResourceComplianceSummaryItem(TypedDict, total=False):
     CompliantSummary: "CompliantSummary"
     NonCompliantSummary: "NonCompliantSummary"
 
-
 class ResourceDataSyncAwsOrganizationsSource(TypedDict, total=False):
     OrganizationSourceType: Required[str]
     OrganizationalUnits: list["ResourceDataSyncOrganizationalUnit"]
 
-
 class ResourceDataSyncDestinationDataSharing(TypedDict, total=False):
     DestinationDataSharingType: str
-
 
 class ResourceDataSyncItem(TypedDict, total=False):
     SyncName: str
@@ -2990,10 +2580,8 @@ class ResourceDataSyncItem(TypedDict, total=False):
     SyncCreatedTime: datetime.datetime
     LastSyncStatusMessage: str
 
-
 class ResourceDataSyncOrganizationalUnit(TypedDict, total=False):
     OrganizationalUnitId: str
-
 
 class ResourceDataSyncS3Destination(TypedDict, total=False):
     BucketName: Required[str]
@@ -3003,14 +2591,12 @@ class ResourceDataSyncS3Destination(TypedDict, total=False):
     AWSKMSKeyARN: str
     DestinationDataSharing: "ResourceDataSyncDestinationDataSharing"
 
-
 class ResourceDataSyncSource(TypedDict, total=False):
     SourceType: Required[str]
     AwsOrganizationsSource: "ResourceDataSyncAwsOrganizationsSource"
     SourceRegions: Required[list[str]]
     IncludeFutureRegions: bool
     EnableAllOpsDataSources: bool
-
 
 class ResourceDataSyncSourceWithState(TypedDict, total=False):
     SourceType: str
@@ -3020,26 +2606,21 @@ class ResourceDataSyncSourceWithState(TypedDict, total=False):
     State: str
     EnableAllOpsDataSources: bool
 
-
 class ResultAttribute(TypedDict, total=False):
     TypeName: Required[str]
 
-
 class ResumeSessionRequest(TypedDict, total=False):
     SessionId: Required[str]
-
 
 class ResumeSessionResponse(TypedDict, total=False):
     SessionId: str
     TokenValue: str
     StreamUrl: str
 
-
 class ReviewInformation(TypedDict, total=False):
     ReviewedTime: datetime.datetime
     Status: str
     Reviewer: str
-
 
 class Runbook(TypedDict, total=False):
     DocumentName: Required[str]
@@ -3052,32 +2633,26 @@ class Runbook(TypedDict, total=False):
     MaxErrors: str
     TargetLocations: list["TargetLocation"]
 
-
 class S3OutputLocation(TypedDict, total=False):
     OutputS3Region: str
     OutputS3BucketName: str
     OutputS3KeyPrefix: str
 
-
 class S3OutputUrl(TypedDict, total=False):
     OutputUrl: str
-
 
 class ScheduledWindowExecution(TypedDict, total=False):
     WindowId: str
     Name: str
     ExecutionTime: str
 
-
 class SendAutomationSignalRequest(TypedDict, total=False):
     AutomationExecutionId: Required[str]
     SignalType: Required[str]
     Payload: dict[str, list[str]]
 
-
 class SendAutomationSignalResult(TypedDict, total=False):
     pass
-
 
 class SendCommandRequest(TypedDict, total=False):
     InstanceIds: list[str]
@@ -3099,10 +2674,8 @@ class SendCommandRequest(TypedDict, total=False):
     CloudWatchOutputConfig: "CloudWatchOutputConfig"
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class SendCommandResult(TypedDict, total=False):
     Command: "Command"
-
 
 class ServiceSetting(TypedDict, total=False):
     SettingId: str
@@ -3111,7 +2684,6 @@ class ServiceSetting(TypedDict, total=False):
     LastModifiedUser: str
     ARN: str
     Status: str
-
 
 class Session(TypedDict, total=False):
     SessionId: str
@@ -3127,16 +2699,13 @@ class Session(TypedDict, total=False):
     MaxSessionDuration: str
     AccessType: str
 
-
 class SessionFilter(TypedDict, total=False):
     key: Required[str]
     value: Required[str]
 
-
 class SessionManagerOutputUrl(TypedDict, total=False):
     S3OutputUrl: str
     CloudWatchOutputUrl: str
-
 
 class SeveritySummary(TypedDict, total=False):
     CriticalCount: int
@@ -3146,24 +2715,19 @@ class SeveritySummary(TypedDict, total=False):
     InformationalCount: int
     UnspecifiedCount: int
 
-
 class StartAccessRequestRequest(TypedDict, total=False):
     Reason: Required[str]
     Targets: Required[list["Target"]]
     Tags: list["Tag"]
 
-
 class StartAccessRequestResponse(TypedDict, total=False):
     AccessRequestId: str
-
 
 class StartAssociationsOnceRequest(TypedDict, total=False):
     AssociationIds: Required[list[str]]
 
-
 class StartAssociationsOnceResult(TypedDict, total=False):
     pass
-
 
 class StartAutomationExecutionRequest(TypedDict, total=False):
     DocumentName: Required[str]
@@ -3181,10 +2745,8 @@ class StartAutomationExecutionRequest(TypedDict, total=False):
     AlarmConfiguration: "AlarmConfiguration"
     TargetLocationsURL: str
 
-
 class StartAutomationExecutionResult(TypedDict, total=False):
     AutomationExecutionId: str
-
 
 class StartChangeRequestExecutionRequest(TypedDict, total=False):
     ScheduledTime: datetime.datetime
@@ -3199,20 +2761,16 @@ class StartChangeRequestExecutionRequest(TypedDict, total=False):
     ScheduledEndTime: datetime.datetime
     ChangeDetails: str
 
-
 class StartChangeRequestExecutionResult(TypedDict, total=False):
     AutomationExecutionId: str
-
 
 class StartExecutionPreviewRequest(TypedDict, total=False):
     DocumentName: Required[str]
     DocumentVersion: str
     ExecutionInputs: "ExecutionInputs"
 
-
 class StartExecutionPreviewResponse(TypedDict, total=False):
     ExecutionPreviewId: str
-
 
 class StartSessionRequest(TypedDict, total=False):
     Target: Required[str]
@@ -3220,12 +2778,10 @@ class StartSessionRequest(TypedDict, total=False):
     Reason: str
     Parameters: dict[str, list[str]]
 
-
 class StartSessionResponse(TypedDict, total=False):
     SessionId: str
     TokenValue: str
     StreamUrl: str
-
 
 class StepExecution(TypedDict, total=False):
     StepName: str
@@ -3254,30 +2810,24 @@ class StepExecution(TypedDict, total=False):
     TriggeredAlarms: list["AlarmStateInformation"]
     ParentStepDetails: "ParentStepDetails"
 
-
 class StepExecutionFilter(TypedDict, total=False):
     Key: Required[str]
     Values: Required[list[str]]
-
 
 class StopAutomationExecutionRequest(TypedDict, total=False):
     AutomationExecutionId: Required[str]
     Type: str
 
-
 class StopAutomationExecutionResult(TypedDict, total=False):
     pass
-
 
 class Tag(TypedDict, total=False):
     Key: Required[str]
     Value: Required[str]
 
-
 class Target(TypedDict, total=False):
     Key: str
     Values: list[str]
-
 
 class TargetLocation(TypedDict, total=False):
     Accounts: list[str]
@@ -3292,11 +2842,9 @@ class TargetLocation(TypedDict, total=False):
     TargetsMaxConcurrency: str
     TargetsMaxErrors: str
 
-
 class TargetPreview(TypedDict, total=False):
     Count: int
     TargetType: str
-
 
 class TargetsSummary(TypedDict, total=False):
     TotalCount: int
@@ -3305,25 +2853,20 @@ class TargetsSummary(TypedDict, total=False):
     SuccessfulCount: int
     FailedCount: int
 
-
 class TerminateSessionRequest(TypedDict, total=False):
     SessionId: Required[str]
 
-
 class TerminateSessionResponse(TypedDict, total=False):
     SessionId: str
-
 
 class UnlabelParameterVersionRequest(TypedDict, total=False):
     Name: Required[str]
     ParameterVersion: Required[int]
     Labels: Required[list[str]]
 
-
 class UnlabelParameterVersionResult(TypedDict, total=False):
     RemovedLabels: list[str]
     InvalidLabels: list[str]
-
 
 class UpdateAssociationRequest(TypedDict, total=False):
     AssociationId: Required[str]
@@ -3349,20 +2892,16 @@ class UpdateAssociationRequest(TypedDict, total=False):
     AlarmConfiguration: "AlarmConfiguration"
     AssociationDispatchAssumeRole: str
 
-
 class UpdateAssociationResult(TypedDict, total=False):
     AssociationDescription: "AssociationDescription"
-
 
 class UpdateAssociationStatusRequest(TypedDict, total=False):
     Name: Required[str]
     InstanceId: Required[str]
     AssociationStatus: Required["AssociationStatus"]
 
-
 class UpdateAssociationStatusResult(TypedDict, total=False):
     AssociationDescription: "AssociationDescription"
-
 
 class UpdateCloudConnectorRequest(TypedDict, total=False):
     CloudConnectorId: Required[str]
@@ -3370,29 +2909,23 @@ class UpdateCloudConnectorRequest(TypedDict, total=False):
     Configuration: "CloudConnectorConfiguration"
     Description: str
 
-
 class UpdateCloudConnectorResult(TypedDict, total=False):
     CloudConnectorId: str
-
 
 class UpdateDocumentDefaultVersionRequest(TypedDict, total=False):
     Name: Required[str]
     DocumentVersion: Required[str]
 
-
 class UpdateDocumentDefaultVersionResult(TypedDict, total=False):
     Description: "DocumentDefaultVersionDescription"
-
 
 class UpdateDocumentMetadataRequest(TypedDict, total=False):
     Name: Required[str]
     DocumentVersion: str
     DocumentReviews: Required["DocumentReviews"]
 
-
 class UpdateDocumentMetadataResponse(TypedDict, total=False):
     pass
-
 
 class UpdateDocumentRequest(TypedDict, total=False):
     Content: Required[str]
@@ -3405,10 +2938,8 @@ class UpdateDocumentRequest(TypedDict, total=False):
     TargetType: str
     CloudProviders: list[str]
 
-
 class UpdateDocumentResult(TypedDict, total=False):
     DocumentDescription: "DocumentDescription"
-
 
 class UpdateMaintenanceWindowRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -3425,7 +2956,6 @@ class UpdateMaintenanceWindowRequest(TypedDict, total=False):
     Enabled: bool
     Replace: bool
 
-
 class UpdateMaintenanceWindowResult(TypedDict, total=False):
     WindowId: str
     Name: str
@@ -3440,7 +2970,6 @@ class UpdateMaintenanceWindowResult(TypedDict, total=False):
     AllowUnassociatedTargets: bool
     Enabled: bool
 
-
 class UpdateMaintenanceWindowTargetRequest(TypedDict, total=False):
     WindowId: Required[str]
     WindowTargetId: Required[str]
@@ -3450,7 +2979,6 @@ class UpdateMaintenanceWindowTargetRequest(TypedDict, total=False):
     Description: str
     Replace: bool
 
-
 class UpdateMaintenanceWindowTargetResult(TypedDict, total=False):
     WindowId: str
     WindowTargetId: str
@@ -3458,7 +2986,6 @@ class UpdateMaintenanceWindowTargetResult(TypedDict, total=False):
     OwnerInformation: str
     Name: str
     Description: str
-
 
 class UpdateMaintenanceWindowTaskRequest(TypedDict, total=False):
     WindowId: Required[str]
@@ -3478,7 +3005,6 @@ class UpdateMaintenanceWindowTaskRequest(TypedDict, total=False):
     CutoffBehavior: str
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class UpdateMaintenanceWindowTaskResult(TypedDict, total=False):
     WindowId: str
     WindowTaskId: str
@@ -3496,15 +3022,12 @@ class UpdateMaintenanceWindowTaskResult(TypedDict, total=False):
     CutoffBehavior: str
     AlarmConfiguration: "AlarmConfiguration"
 
-
 class UpdateManagedInstanceRoleRequest(TypedDict, total=False):
     InstanceId: Required[str]
     IamRole: Required[str]
 
-
 class UpdateManagedInstanceRoleResult(TypedDict, total=False):
     pass
-
 
 class UpdateOpsItemRequest(TypedDict, total=False):
     Description: str
@@ -3524,20 +3047,16 @@ class UpdateOpsItemRequest(TypedDict, total=False):
     PlannedEndTime: datetime.datetime
     OpsItemArn: str
 
-
 class UpdateOpsItemResponse(TypedDict, total=False):
     pass
-
 
 class UpdateOpsMetadataRequest(TypedDict, total=False):
     OpsMetadataArn: Required[str]
     MetadataToUpdate: dict[str, "MetadataValue"]
     KeysToDelete: list[str]
 
-
 class UpdateOpsMetadataResult(TypedDict, total=False):
     OpsMetadataArn: str
-
 
 class UpdatePatchBaselineRequest(TypedDict, total=False):
     BaselineId: Required[str]
@@ -3553,7 +3072,6 @@ class UpdatePatchBaselineRequest(TypedDict, total=False):
     Sources: list["PatchSource"]
     AvailableSecurityUpdatesComplianceStatus: str
     Replace: bool
-
 
 class UpdatePatchBaselineResult(TypedDict, total=False):
     BaselineId: str
@@ -3572,36 +3090,29 @@ class UpdatePatchBaselineResult(TypedDict, total=False):
     Sources: list["PatchSource"]
     AvailableSecurityUpdatesComplianceStatus: str
 
-
 class UpdateResourceDataSyncRequest(TypedDict, total=False):
     SyncName: Required[str]
     SyncType: Required[str]
     SyncSource: Required["ResourceDataSyncSource"]
 
-
 class UpdateResourceDataSyncResult(TypedDict, total=False):
     pass
-
 
 class UpdateServiceSettingRequest(TypedDict, total=False):
     SettingId: Required[str]
     SettingValue: Required[str]
 
-
 class UpdateServiceSettingResult(TypedDict, total=False):
     pass
-
 
 class ValidateCloudConnectorRequest(TypedDict, total=False):
     CloudConnectorId: Required[str]
     MaxResults: int
     NextToken: str
 
-
 class ValidateCloudConnectorResult(TypedDict, total=False):
     ValidationFindings: list["ValidationFinding"]
     NextToken: str
-
 
 class ValidationFinding(TypedDict, total=False):
     Type: str
@@ -3609,7 +3120,6 @@ class ValidationFinding(TypedDict, total=False):
     Message: str
     ProviderMessage: str
     Scope: "ValidationFindingScope"
-
 
 class ValidationFindingScope(TypedDict, total=False):
     Type: str

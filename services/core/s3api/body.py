@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio.from_thread
+from anyio.lowlevel import EventLoopToken
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
@@ -28,14 +29,17 @@ _READ_SIZE = 1024 * 1024
 class ReceiveStream:
     """The raw request body, read from the ASGI `receive` callable of the request."""
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, loop: EventLoopToken) -> None:
+        # The loop is named explicitly: stores may read the body from their own threads
+        # (the S3 store's transfer manager does), not only from the request's thread.
         self._receive = receive
+        self._loop = loop
         self._pending = b""
         self.finished = False
 
     def read(self, size: int = -1) -> bytes:
         while not self._pending and not self.finished:
-            message: Any = anyio.from_thread.run(self._receive)  # type: ignore[arg-type]
+            message: Any = anyio.from_thread.run(self._receive, token=self._loop)  # type: ignore[arg-type]
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
             self._pending = message.get("body", b"")

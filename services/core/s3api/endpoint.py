@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
+from anyio.lowlevel import EventLoopToken
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
@@ -76,11 +78,12 @@ class S3Endpoint:
         return found is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await anyio.to_thread.run_sync(self._handle, scope, receive, send)
+        loop = anyio.lowlevel.current_token()
+        await anyio.to_thread.run_sync(self._handle, scope, receive, send, loop)
 
     # -- in the worker thread ------------------------------------------------------------
 
-    def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _handle(self, scope: Scope, receive: Receive, send: Send, loop: EventLoopToken) -> None:
         started = time.perf_counter()
         request_id = identity.new_request_id()
         method = scope["method"]
@@ -91,9 +94,9 @@ class S3Endpoint:
         headers: dict[str, str] = {}
         for name, value in header_pairs:
             headers.setdefault(name, value)
-        body = ReceiveStream(receive)
+        body = ReceiveStream(receive, loop)
         operation, account, status, code = "unknown", None, 500, None
-        sent = _Sender(send, method == "HEAD", request_id)
+        sent = _Sender(send, loop, method == "HEAD", request_id)
         try:
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
             query_string = scope.get("query_string", b"").decode("latin-1")
@@ -200,14 +203,15 @@ def _base_url(scope: Scope, headers: dict[str, str]) -> str:
 class _Sender:
     """Sends one response from the worker thread through the event loop."""
 
-    def __init__(self, send: Send, head: bool, request_id: str) -> None:
+    def __init__(self, send: Send, loop: EventLoopToken, head: bool, request_id: str) -> None:
         self._send = send
+        self._loop = loop
         self._head = head
         self._request_id = request_id
         self.started = False
 
     def _message(self, message: dict[str, Any]) -> None:
-        anyio.from_thread.run(self._send, message)  # type: ignore[arg-type]
+        anyio.from_thread.run(self._send, message, token=self._loop)  # type: ignore[arg-type]
 
     def _start(self, status: int, headers: dict[str, str]) -> None:
         headers = {

@@ -164,7 +164,7 @@ def write_object(
     key: str,
     source: Any,
     *,
-    etag: str | Any,
+    etag: str | Any = None,
     headers: dict[str, str] | None = None,
     metadata: dict[str, str] | None = None,
     checksum: Any = None,
@@ -172,7 +172,9 @@ def write_object(
     """Store `source` (bytes or a readable) as the object and record its description.
 
     `etag` is the ETag text, or a callable giving it once the source has been read (the
-    MD5 of a streamed body is known only at its end); `checksum` likewise.
+    MD5 of a streamed body is known only at its end); `checksum` likewise. Without an
+    ETag the object gets one derived from its SHA-256, as blobs written directly do.
+    Other services (build artifacts) may call this to give objects a content type.
     """
     target = storable_key(bucket, key)
     try:
@@ -183,7 +185,7 @@ def write_object(
         key=key,
         size=info.size,
         sha256=info.sha256,
-        etag=etag() if callable(etag) else etag,
+        etag=etag() if callable(etag) else (etag or info.sha256[:32]),
         last_modified=now(),
         headers=dict(headers or {}),
         metadata=dict(metadata or {}),

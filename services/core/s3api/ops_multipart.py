@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from services.core.s3api import buckets, checksums, multipart
-from services.core.s3api.errors import S3Error, malformed_xml
+import re
+
+from services.core.blobstore import BlobNotFound
+from services.core.s3api import buckets, checksums, multipart, objects, ops_objects
+from services.core.s3api.body import CheckedReader
+from services.core.s3api.errors import S3Error, malformed_xml, no_such_key
 from services.core.s3api.exchange import S3Request, S3Response
 from services.core.s3api.incoming import stored_headers, upload_reader, user_metadata
 from services.core.s3api.xmlio import child_text, document, node, parse
@@ -57,6 +61,45 @@ def upload_part(request: S3Request) -> S3Response:
     if part.checksum is not None:
         headers[checksums.HEADER_PREFIX + part.checksum[0]] = part.checksum[1]
     return S3Response(headers=headers)
+
+
+def upload_part_copy(request: S3Request) -> S3Response:
+    _owned(request)
+    number = multipart.part_number(request.query.get("partNumber"))
+    upload = multipart.find_upload(
+        request.store, request.bucket, request.key, request.query["uploadId"]
+    )
+    source_bucket, source_key = ops_objects.copy_source(request.headers["x-amz-copy-source"])
+    buckets.owned_bucket(request.store, source_bucket, request.caller.account_id)
+    source = objects.stat_object(request.store, source_bucket, source_key)
+    if source is None:
+        raise no_such_key(source_key)
+    ops_objects.check_conditions(request.headers, source, "x-amz-copy-source-")
+    start, end = _copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
+    try:
+        stream = request.store.open(objects.blob_key(source_bucket, source_key))
+    except BlobNotFound:
+        raise no_such_key(source_key) from None
+    with stream:
+        reader = CheckedReader(ops_objects.RangeReader(stream, start, end - start + 1))
+        part = multipart.store_part(request.store, upload, number, reader)
+    result = node("CopyPartResult", None, ETag=f'"{part.etag}"', LastModified=part.last_modified)
+    return S3Response.xml(document(result))
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    """The inclusive byte range to copy: the whole source, or exactly `bytes=first-last`."""
+    if header is None:
+        return 0, size - 1
+    match = re.fullmatch(r"bytes=(\d+)-(\d+)", header.strip())
+    if match is None or not int(match[1]) <= int(match[2]) < size:
+        raise S3Error(
+            "InvalidArgument",
+            f"Range specified is not valid for source object of size: {size}",
+            ArgumentName="x-amz-copy-source-range",
+            ArgumentValue=header,
+        )
+    return int(match[1]), int(match[2])
 
 
 def complete_multipart_upload(request: S3Request) -> S3Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import unquote
@@ -108,7 +109,7 @@ def _read(request: S3Request, *, with_body: bool) -> S3Response:
     if "partNumber" in request.query:
         raise not_implemented("Reading one part of an object (partNumber)")
     record = _record(request)
-    not_modified = _check_conditions(request.headers, record, "")
+    not_modified = check_conditions(request.headers, record, "")
     headers = _object_headers(record)
     if not_modified:
         return S3Response(
@@ -169,6 +170,31 @@ def _stream(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
             yield data
 
 
+class RangeReader:
+    """`length` bytes of a stream from offset `start`, as a readable (for part copies)."""
+
+    def __init__(self, stream: BinaryIO, start: int, length: int) -> None:
+        self._stream = stream
+        self._start = start
+        self._remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._start:
+            if self._stream.seekable():
+                self._stream.seek(self._start)
+            else:
+                _skip(self._stream, self._start)
+            self._start = 0
+        wanted = self._remaining if size is None or size < 0 else min(size, self._remaining)
+        if wanted <= 0:
+            return b""
+        data = self._stream.read(wanted)
+        if not data:
+            raise OSError("the source object ended before its recorded size")
+        self._remaining -= len(data)
+        return data
+
+
 def _skip(stream: BinaryIO, count: int) -> None:
     while count > 0:
         data = stream.read(min(_STREAM_CHUNK, count))
@@ -192,7 +218,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return "*" in wanted or etag in wanted
 
 
-def _check_conditions(headers: dict[str, str], record: ObjectRecord, prefix: str) -> bool:
+def check_conditions(headers: dict[str, str], record: ObjectRecord, prefix: str) -> bool:
     """Raise PreconditionFailed, or return True for "not modified" (RFC 7232 order)."""
     if_match = headers.get(f"{prefix}if-match")
     if if_match is not None:
@@ -265,8 +291,6 @@ def _check_delete_digest(headers: dict[str, str], body: bytes) -> None:
     if md5 is None and declared is None:
         raise invalid_request("Missing required header for this request: Content-MD5")
     if md5 is not None:
-        import hashlib
-
         if hashlib.md5(body, usedforsecurity=False).digest() != md5:
             raise bad_digest("Content-MD5")
     if declared is not None:
@@ -280,12 +304,12 @@ def _check_delete_digest(headers: dict[str, str], body: bytes) -> None:
 def copy_object(request: S3Request) -> S3Response:
     _owned(request)
     objects.storable_key(request.bucket, request.key)
-    source_bucket, source_key = _copy_source(request.headers["x-amz-copy-source"])
+    source_bucket, source_key = copy_source(request.headers["x-amz-copy-source"])
     buckets.owned_bucket(request.store, source_bucket, request.caller.account_id)
     source = objects.stat_object(request.store, source_bucket, source_key)
     if source is None:
         raise no_such_key(source_key)
-    _check_conditions(request.headers, source, "x-amz-copy-source-")
+    check_conditions(request.headers, source, "x-amz-copy-source-")
     directive = request.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error(
@@ -326,7 +350,7 @@ def copy_object(request: S3Request) -> S3Response:
     return S3Response.xml(document(result))
 
 
-def _copy_source(header: str) -> tuple[str, str]:
+def copy_source(header: str) -> tuple[str, str]:
     text = unquote(header.strip())
     text, _, version = text.partition("?versionId=")
     if version not in ("", "null"):

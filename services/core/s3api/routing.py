@@ -107,7 +107,7 @@ def _object_operation(
     if subresources == {"uploadId"}:
         if method == "PUT":
             if "x-amz-copy-source" in headers:
-                raise not_implemented("UploadPartCopy")
+                return "UploadPartCopy", ops_multipart.upload_part_copy
             return "UploadPart", ops_multipart.upload_part
         if method == "POST":
             return "CompleteMultipartUpload", ops_multipart.complete_multipart_upload
