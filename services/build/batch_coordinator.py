@@ -199,7 +199,7 @@ def start_batch(
         request={**request, "principalArn": ctx.principal_arn},
         document=document,
         groups=[],
-        initiator=initiator or builds._initiator_of(ctx),
+        initiator=initiator or builds.initiator_of(ctx),
         start_time=now,
     )
     _set_phases(
@@ -258,16 +258,14 @@ def _read_batchspec(batch: BuildBatch) -> tuple[batches.Batchspec, str | None]:
             settings,
             batch.account_id,
             batch.region,
-            document.get("source") or {"type": "NO_SOURCE"},
+            # Only the buildspec is read here: one commit of history is enough.
+            dict(document.get("source") or {"type": "NO_SOURCE"}, gitCloneDepth=1),
             document.get("sourceVersion"),
             Path(scratch) / "src",
         )
     if fetched.buildspec_text is None:
-        raise batches.BatchspecError(
-            f"The buildspec {fetched.buildspec_path or ''} was not found in the source.".replace(
-                "  ", " "
-            )
-        )
+        path = fetched.buildspec_path or "buildspec.yml"
+        raise batches.BatchspecError(f"The buildspec {path} was not found in the source.")
     spec = batches.parse_batchspec(parse_buildspec(fetched.buildspec_text).batch)
     return spec, fetched.resolved_version
 
@@ -652,7 +650,7 @@ def batch_output(session: Session, batch: BuildBatch) -> dict[str, Any]:
         "artifacts": {"location": ""},
         "secondaryArtifacts": [],
         "cache": document.get("cache") or {"type": "NO_CACHE"},
-        "environment": builds._environment_output(document.get("environment") or {}),
+        "environment": builds.environment_output(document.get("environment") or {}),
         "logConfig": document.get("logsConfig") or {},
         "buildTimeoutInMinutes": document.get("timeoutInMinutes", 60),
         "queuedTimeoutInMinutes": document.get("queuedTimeoutInMinutes", 480),

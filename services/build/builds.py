@@ -261,7 +261,7 @@ def insert_build(
         results={},
         concurrency_limit=concurrency_limit,
         stop_requested=False,
-        initiator=initiator or _initiator_of(ctx),
+        initiator=initiator or initiator_of(ctx),
         batch_id=batch_id,
         queued_at=now,
         start_time=now,
@@ -287,7 +287,7 @@ def _next_build_number(session: Session, project: BuildProject) -> int:
     return int(session.execute(statement).scalar_one())
 
 
-def _initiator_of(ctx: RequestContext) -> str:
+def initiator_of(ctx: RequestContext) -> str:
     """AWS shows the caller's name: the user part of the principal ARN."""
     return ctx.principal_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or ctx.principal_arn
 
@@ -330,7 +330,7 @@ def build_output(build: Build) -> dict[str, Any]:
         "artifacts": results.get("artifacts", {"location": ""}),
         "secondaryArtifacts": results.get("secondaryArtifacts", []),
         "cache": document.get("cache", {"type": "NO_CACHE"}),
-        "environment": _environment_output(document.get("environment", {})),
+        "environment": environment_output(document.get("environment", {})),
         "logs": results.get("logs") or _logs_output(build),
         "timeoutInMinutes": document.get("timeoutInMinutes", 60),
         "queuedTimeoutInMinutes": document.get("queuedTimeoutInMinutes", 480),
@@ -354,7 +354,7 @@ def build_output(build: Build) -> dict[str, Any]:
     return output
 
 
-def _environment_output(environment: dict[str, Any]) -> dict[str, Any]:
+def environment_output(environment: dict[str, Any]) -> dict[str, Any]:
     shown = dict(environment)
     shown.setdefault("type", "LINUX_CONTAINER")
     shown.setdefault("computeType", "BUILD_GENERAL1_SMALL")

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Celery
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from services.core.work import celery_app
 
@@ -19,7 +19,8 @@ _PENDING = "forgeline.build_doorbell"
 
 
 def ring(app: Celery | None = None, _row_id: Any = None) -> None:
-    (app or celery_app.active_app()).send_task(DISPATCH_TASK, queue=celery_app.QUEUE)
+    target = app or celery_app.active_app()
+    target.send_task(DISPATCH_TASK, queue=target.conf.task_default_queue)
 
 
 def ring_after_commit(session: Session) -> None:
@@ -37,6 +38,8 @@ def _ring_pending(session: Session) -> None:
         logger.warning("could not ring the build doorbell", exc_info=True)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction: a rolled-back savepoint leaves the build to commit.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)

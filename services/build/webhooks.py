@@ -30,7 +30,7 @@ import pygit2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.build import batch_coordinator, builds
+from services.build import batch_coordinator, builds, scheduler_doorbell
 from services.build.generated import errors
 from services.build.sources import repository_name_from_url
 from services.build.tables_batches import BuildWebhook
@@ -493,6 +493,7 @@ def fire(
     hooks: list[tuple[BuildWebhook, BuildProject]],
 ) -> None:
     """Start a build (or batch) of each project whose webhook an event matches."""
+    started = False
     for event in events:
         for webhook, project in hooks:
             if not matches(webhook.settings, event):
@@ -511,6 +512,7 @@ def fire(
                         batch_coordinator.start_batch(session, ctx, params, initiator=INITIATOR)
                     else:
                         builds.start_build(session, ctx, params, initiator=INITIATOR)
+                started = True
             except Exception:
                 logger.exception(
                     "webhook of project %s could not start a build for %s %s",
@@ -518,6 +520,10 @@ def fire(
                     event.event,
                     event.head_ref,
                 )
+    if started:
+        # A rolled-back savepoint (another project's failed start) also clears the
+        # pending build doorbell; ring it for the builds that did start.
+        scheduler_doorbell.ring_after_commit(session)
 
 
 def on_ref_changes(

@@ -57,6 +57,9 @@ class Runtime:
 
 
 def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
+    # Whichever process serves the repositories (all-in-one or `--service repo`) must
+    # start CodeBuild webhook builds on their events; importing registers the listeners.
+    import services.build.webhooks  # noqa: F401
     from services.core.auth import keys
 
     prepare_database(settings)

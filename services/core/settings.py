@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         "`forgeline serve`; `external` leaves them to `forgeline worker` and `forgeline beat`.",
     )
     worker_concurrency: int = Field(default=2, description="Task slots per worker.")
+    broker_queue: str = Field(
+        default="forgeline",
+        description="The broker queue this deployment's processes share. Deployments that "
+        "share one Redis database need different names.",
+    )
     build_dir: Path | None = Field(
         default=None,
         description="Where builds' working directories live (default `<data-dir>/builds`). "

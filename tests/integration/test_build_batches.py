@@ -274,6 +274,11 @@ def test_bad_batchspecs_and_restrictions_fail_in_download_batchspec(clients, tin
     download = [p for p in compute["phases"] if p["phaseType"] == "DOWNLOAD_BATCHSPEC"][0]
     assert "BUILD_GENERAL1_SMALL" in download["contexts"][0]["message"]
     assert compute["buildBatchNumber"] == 2
+    token = str(uuid.uuid4())
+    once = codebuild.start_build_batch(projectName=limited, idempotencyToken=token)
+    again = codebuild.start_build_batch(projectName=limited, idempotencyToken=token)
+    assert once["buildBatch"]["id"] == again["buildBatch"]["id"]
+    assert once["buildBatch"]["buildBatchNumber"] == 3
 
     with pytest.raises(ClientError) as caught:
         codebuild.start_build_batch(projectName="no-such-project")

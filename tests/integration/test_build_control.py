@@ -17,6 +17,7 @@ from tests.support.builds import (
     build_server,
     context_of,
     create_project,
+    log_lines,
     phase_statuses,
     phases_of,
     run_build,
@@ -24,13 +25,19 @@ from tests.support.builds import (
     wait_for_build,
 )
 
+LOG_CAP = 200_000
 SLEEPER = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep {seconds}\n"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: Any) -> Any:
     tiny_image()
-    yield from build_server(tmp_path_factory, "docker", FORGELINE_BUILD_SLOTS="2")
+    yield from build_server(
+        tmp_path_factory,
+        "docker",
+        FORGELINE_BUILD_SLOTS="2",
+        FORGELINE_BUILD_LOG_MAX_BYTES=str(LOG_CAP),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +225,26 @@ def test_the_aws_cli_starts_and_reads_builds(server, codebuild):
     got = aws("batch-get-builds", "--ids", started["id"])["builds"][0]
     assert got["buildStatus"] == "SUCCEEDED"
     assert aws("list-builds-for-project", "--project-name", project)["ids"] == [started["id"]]
+
+
+def test_endless_output_is_truncated_and_the_build_goes_on(server, codebuild):
+    # About 2 MB of output against a 200 kB log cap: the log says it was cut, the build
+    # carries on to its next command, and the server keeps answering.
+    project = create_project(
+        codebuild,
+        """version: 0.2
+phases:
+  build:
+    commands:
+      - yes 'a fairly long line of build output that goes on and on' | head -n 40000
+      - echo after-the-flood
+""",
+    )
+    build = run_build(codebuild, project)
+    assert build["buildStatus"] == "SUCCEEDED"
+    lines = log_lines(server, build)
+    truncated = [line for line in lines if line.startswith("[Forgeline] Log truncated")]
+    assert len(truncated) == 1
+    assert sum(len(line) + 1 for line in lines) < LOG_CAP + 1024 * 1024
+    assert "after-the-flood" not in lines  # build output past the cap is dropped
+    assert any("Phase complete: BUILD State: SUCCEEDED" in line for line in lines)

@@ -59,7 +59,12 @@ class ForgelineServer:
         )
         if self.backend == "postgres":
             broker = databases.broker_url(redis_db)
-            self.env.update(FORGELINE_BROKER_URL=broker, FORGELINE_WORKER="external")
+            self.env.update(
+                FORGELINE_BROKER_URL=broker,
+                FORGELINE_WORKER="external",
+                # One queue per server: a worker must never take another server's doorbells.
+                FORGELINE_BROKER_QUEUE=f"forgeline-{self.port}",
+            )
         self.env.update(extra_env or {})
         self.processes: list[subprocess.Popen[bytes]] = []
         self.log_path = data_dir / "server.log"
@@ -81,7 +86,10 @@ class ForgelineServer:
         if self.backend == "postgres":
             import redis
 
-            redis.Redis.from_url(self.env["FORGELINE_BROKER_URL"]).flushdb()
+            # This server's own queue only: other servers may share the Redis database.
+            redis.Redis.from_url(self.env["FORGELINE_BROKER_URL"]).delete(
+                self.env["FORGELINE_BROKER_QUEUE"]
+            )
         self._spawn("serve", "--host", "127.0.0.1", "--port", str(self.port))
         self.wait_ready(timeout)
         if self.env.get("FORGELINE_WORKER") == "external":

@@ -724,7 +724,7 @@ class GetLogObjectResponse(TypedDict, total=False):
 
 class GetLogObjectResponseStream(TypedDict, total=False):
     fields: "FieldsData"
-    InternalStreamingException: "InternalStreamingException"
+    InternalStreamingException: Any
 
 class GetLogRecordRequest(TypedDict, total=False):
     logRecordPointer: Required[str]
@@ -1536,8 +1536,8 @@ class StartLiveTailResponse(TypedDict, total=False):
 class StartLiveTailResponseStream(TypedDict, total=False):
     sessionStart: "LiveTailSessionStart"
     sessionUpdate: "LiveTailSessionUpdate"
-    SessionTimeoutException: "SessionTimeoutException"
-    SessionStreamingException: "SessionStreamingException"
+    SessionTimeoutException: Any
+    SessionStreamingException: Any
 
 class StartQueryRequest(TypedDict, total=False):
     queryLanguage: str

@@ -39,7 +39,8 @@ def _type(shape: Shape) -> str:
     if kind == "map":
         return f"dict[{_type(shape.key)}, {_type(shape.value)}]"
     if kind == "structure":
-        if shape.metadata.get("document"):
+        # Documents are free-form; error shapes (members of event streams) get no TypedDict.
+        if shape.metadata.get("document") or _is_error(shape):
             return "Any"
         return f'"{shape.name}"'
     return "Any"

@@ -28,7 +28,6 @@ TASK_MODULES: list[str] = [
     "services.build.batch_coordinator",
 ]
 
-QUEUE = "forgeline"
 RUN_JOB_TASK = "forgeline.run_job"
 REAP_TASK = "forgeline.reap_expired"
 
@@ -65,7 +64,7 @@ def create_celery(settings: Settings) -> ForgelineCelery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE,
+        task_default_queue=settings.broker_queue,
         task_serializer="json",
         accept_content=["json"],
         enable_utc=True,

@@ -137,7 +137,7 @@ _PENDING = "forgeline.pending_doorbells"
 
 def ring_doorbell(app: Celery, job_id: str) -> None:
     """Tell a worker to look at this job now (safe to repeat)."""
-    app.send_task(celery_app.RUN_JOB_TASK, args=[job_id], queue=celery_app.QUEUE)
+    app.send_task(celery_app.RUN_JOB_TASK, args=[job_id], queue=app.conf.task_default_queue)
 
 
 def ring_after_commit(session: Session, job_id: str, app: Celery | None = None) -> None:
