@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,21 @@ from typing import Any
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from services.build import batches, builds, projects
+from services.build import batch_artifacts, batches, builds, projects
+from services.build.artifacts import ArtifactError
 from services.build.buildspec import BuildspecError, parse_buildspec
 from services.build.generated import errors
+from services.build.project_document import DEFAULT_BATCH_TIMEOUT_MINUTES, check_batch
 from services.build.safepaths import WorkspaceError
 from services.build.sources import fetch_source
 from services.build.tables_batches import BuildBatch
 from services.build.tables_builds import Build
 from services.build.tables_projects import BuildProject
+from services.core.blobstore import get_blob_store
 from services.core.context import RequestContext
 from services.core.db import get_sessionmaker, is_postgres, utcnow
 from services.core.events.stream import PUBLISH_LOCK_KEY
-from services.core.settings import get_settings
+from services.core.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,11 @@ BATCH_IDENTIFIER_VARIABLE = "CODEBUILD_BATCH_BUILD_IDENTIFIER"
 SUBMITTED = "SUBMITTED"
 DOWNLOAD_BATCHSPEC = "DOWNLOAD_BATCHSPEC"
 IN_PROGRESS = "IN_PROGRESS"
+COMBINE_ARTIFACTS = "COMBINE_ARTIFACTS"
+# Members of the batch document Forgeline keeps for itself (BatchGetBuildBatches shows
+# `artifacts` from the second): when the current run started, and the combined artifact.
+_RUN_START = "runStartTime"
+_COMBINED = "combinedArtifacts"
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
 _DEFERRED_STOPS = "forgeline.batch_deferred_stops"
 _DEFERRED_HOOKED = "forgeline.batch_deferred_hooked"
@@ -134,13 +143,20 @@ def phases_output(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # -- starting -------------------------------------------------------------------------
 def _batch_config(project: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    config = params.get("buildBatchConfigOverride") or project.get("buildBatchConfig")
+    override = params.get("buildBatchConfigOverride")
+    config = override or project.get("buildBatchConfig")
     if not config:
         raise errors.InvalidInputException(
             f"Batch builds are not enabled for project {project['name']}: give the project a "
             "buildBatchConfig (or pass buildBatchConfigOverride)."
         )
-    return copy.deepcopy(config)
+    config = copy.deepcopy(config)
+    if override:
+        # An override is checked and completed as a project's configuration is.
+        check_batch(config)
+        config.setdefault("timeoutInMins", DEFAULT_BATCH_TIMEOUT_MINUTES)
+        config.setdefault("combineArtifacts", False)
+    return config
 
 
 def _next_batch_number(session: Session, project: BuildProject) -> int:
@@ -183,6 +199,7 @@ def start_batch(
     document = builds.resolve_request(project_document, request)
     document["buildBatchConfig"] = config
     now = utcnow()
+    document[_RUN_START] = now.isoformat()
     batch_uuid = str(uuid.uuid4())
     batch_id = f"{project.name}:{batch_uuid}"
     batch = BuildBatch(
@@ -209,6 +226,7 @@ def start_batch(
     session.add(batch)
     session.flush()
     _download_batchspec(session, batch)
+    watch_timeouts(get_settings())
     return batch
 
 
@@ -382,6 +400,7 @@ def _advance(session: Session, batch: BuildBatch) -> None:
             ],
             fast_fail=batch.fast_fail,
             stop_requested=batch.stop_requested,
+            timed_out=timed_out(batch, utcnow()),
         )
         by_id = {g["identifier"]: g for g in groups}
         for identifier in step.skip:
@@ -396,7 +415,7 @@ def _advance(session: Session, batch: BuildBatch) -> None:
             asked_to_stop.add(identifier)
             _stop_build(session, by_id[identifier]["buildId"])
         if step.batch_status is not None:
-            _finish_run(batch, step.batch_status)
+            _finish_run(session, batch, step.batch_status)
             return
         if not (step.start or step.skip or to_stop):
             return
@@ -447,17 +466,59 @@ def _drop_deferred(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_DEFERRED_STOPS, None)
 
 
-def _finish_run(batch: BuildBatch, status: str) -> None:
+def _finish_run(session: Session, batch: BuildBatch, status: str) -> None:
     now = utcnow()
     phases = list(batch.phases)
+    context = None
+    if status == batches.TIMED_OUT:
+        minutes = _timeout_minutes(batch)
+        context = ("BUILD_TIMED_OUT", f"Batch build has timed out after {minutes} minutes.")
     if phases and phases[-1]["phaseType"] == IN_PROGRESS and phases[-1].get("endTime") is None:
-        phases[-1] = _close_phase(phases[-1], status, now)
+        phases[-1] = _close_phase(phases[-1], status, now, context)
+    document = batch.document
+    if status in (batches.SUCCEEDED, batches.FAILED) and batch_artifacts.combines(
+        document.get("artifacts") or {}, document.get("buildBatchConfig") or {}
+    ):
+        # The builds ran to their end (not stopped, not timed out): gather what they built.
+        combined, phase = _combine_artifacts(session, batch, _phase(COMBINE_ARTIFACTS, now))
+        phases.append(phase)
+        if combined is None:
+            status = batches.FAILED
+        now = utcnow()
     _finish(batch, status, now, phases)
+
+
+def _combine_artifacts(
+    session: Session, batch: BuildBatch, phase: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """COMBINE_ARTIFACTS: (the combined BuildArtifacts or None on failure, the closed phase)."""
+    built = []
+    for group in batch.groups:
+        build = session.get(Build, group["buildId"]) if group["buildId"] else None
+        location = ((build.results.get("artifacts") or {}) if build else {}).get("location")
+        if location:
+            built.append(batch_artifacts.BuiltArtifact(group["identifier"], location))
+    document = batch.document
+    try:
+        stored = batch_artifacts.combine_artifacts(
+            get_blob_store(get_settings()), document["artifacts"], batch.id, built
+        )
+    except ArtifactError as exc:
+        return None, _close_phase(phase, "FAILED", utcnow(), (exc.code, exc.message))
+    combined = stored.as_build_artifacts()
+    batch.document = {**document, _COMBINED: combined}
+    return combined, _close_phase(phase, "SUCCEEDED", utcnow())
+
+
+# The outcome phase is named after the batch status; BuildBatchPhaseType has no TIMED_OUT
+# (nor FAULT), so those batches end in a FAILED phase.
+_OUTCOME_PHASES = {batches.TIMED_OUT: batches.FAILED, "FAULT": batches.FAILED}
 
 
 def _finish(batch: BuildBatch, status: str, at: dt.datetime, phases: list[dict[str, Any]]) -> None:
     # AWS ends the phase list with a phase named after the outcome, without a status.
-    _set_phases(batch, [*phases, _phase(status, at, status=None)])
+    outcome = _OUTCOME_PHASES.get(status, status)
+    _set_phases(batch, [*phases, _phase(outcome, at, status=None)])
     batch.status = status
     batch.complete = True
     batch.end_time = at
@@ -471,6 +532,82 @@ def on_build_finished(session: Session, build: Build) -> None:
     if batch is None:
         return
     advance(session, batch)
+    if not batch.complete:
+        watch_timeouts(get_settings())  # this process may not have watched it yet
+
+
+# -- batch timeout ----------------------------------------------------------------------
+# How often the watcher looks for batches past their timeout, in "minutes" of
+# build_minute_seconds, within these bounds in seconds.
+_WATCH_FRACTION_OF_MINUTE = 0.25
+_WATCH_BOUNDS = (0.25, 15.0)
+
+
+def _timeout_minutes(batch: BuildBatch) -> int:
+    config = batch.document.get("buildBatchConfig") or {}
+    return int(config.get("timeoutInMins") or DEFAULT_BATCH_TIMEOUT_MINUTES)
+
+
+def deadline_of(batch: BuildBatch, minute_seconds: float) -> dt.datetime:
+    """When the current run of the batch times out (buildBatchConfig/timeoutInMins)."""
+    started = batch.document.get(_RUN_START)
+    run_start = dt.datetime.fromisoformat(started) if started else batch.start_time
+    return run_start + dt.timedelta(seconds=_timeout_minutes(batch) * minute_seconds)
+
+
+def timed_out(batch: BuildBatch, now: dt.datetime) -> bool:
+    return not batch.complete and now >= deadline_of(batch, get_settings().build_minute_seconds)
+
+
+def expire_batches(settings: Settings, now: dt.datetime | None = None) -> int:
+    """Advance every running batch past its timeout (it stops its builds and ends
+    TIMED_OUT once they ended); returns how many were found."""
+    now = now or utcnow()
+    sessions = get_sessionmaker(settings.resolved_database_url)
+    with sessions() as session:
+        running = session.scalars(select(BuildBatch).where(BuildBatch.complete.is_(False))).all()
+        expired = [b.id for b in running if now >= deadline_of(b, settings.build_minute_seconds)]
+    for batch_id in expired:
+        with sessions.begin() as session:
+            batch = session.get(BuildBatch, batch_id)
+            if batch is None:
+                continue
+            lock_batch(session, batch)
+            advance(session, batch)
+    return len(expired)
+
+
+_watchers: set[str] = set()
+_watchers_lock = threading.Lock()
+
+
+def watch_timeouts(settings: Settings) -> None:
+    """Enforce batch timeouts from this process, in a daemon thread (started once).
+
+    Nothing else wakes a batch whose builds all run longer than its timeout, so a
+    process that starts or advances batches keeps an eye on the clock for them.
+    """
+    key = settings.resolved_database_url
+    with _watchers_lock:
+        if key in _watchers:
+            return
+        _watchers.add(key)
+    interval = min(
+        max(settings.build_minute_seconds * _WATCH_FRACTION_OF_MINUTE, _WATCH_BOUNDS[0]),
+        _WATCH_BOUNDS[1],
+    )
+    threading.Thread(
+        target=_watch, args=(settings, interval), name="batch-timeouts", daemon=True
+    ).start()
+
+
+def _watch(settings: Settings, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            expire_batches(settings)
+        except Exception:
+            logger.warning("could not check batch builds for timeouts", exc_info=True)
 
 
 # -- stop, retry, delete --------------------------------------------------------------
@@ -497,12 +634,16 @@ def retry_batch(session: Session, batch: BuildBatch, retry_type: str) -> None:
     batch.complete = False
     batch.status = IN_PROGRESS
     batch.end_time = None
+    # A retry is a new run: its own batch timeout, and artifacts combined afresh.
+    document = {k: v for k, v in batch.document.items() if k != _COMBINED}
+    batch.document = {**document, _RUN_START: now.isoformat()}
     phases = list(batch.phases[:-1])  # without the outcome phase
     if not batch.groups:
         # The batchspec could not be read: read it again.
         _set_phases(batch, [*phases, _phase(DOWNLOAD_BATCHSPEC, now)])
         session.flush()
         _download_batchspec(session, batch)
+        watch_timeouts(get_settings())
         return
     groups = copy.deepcopy(batch.groups)
     for group in groups:
@@ -514,6 +655,7 @@ def retry_batch(session: Session, batch: BuildBatch, retry_type: str) -> None:
     _set_phases(batch, [*phases, _phase(IN_PROGRESS, now)])
     session.flush()
     advance(session, batch)
+    watch_timeouts(get_settings())
 
 
 def delete_batch(session: Session, batch: BuildBatch) -> dict[str, Any]:
@@ -647,7 +789,7 @@ def batch_output(session: Session, batch: BuildBatch) -> dict[str, Any]:
         "source": document.get("source") or {"type": "NO_SOURCE"},
         "secondarySources": document.get("secondarySources") or [],
         "secondarySourceVersions": document.get("secondarySourceVersions") or [],
-        "artifacts": {"location": ""},
+        "artifacts": document.get(_COMBINED) or {"location": ""},
         "secondaryArtifacts": [],
         "cache": document.get("cache") or {"type": "NO_CACHE"},
         "environment": builds.environment_output(document.get("environment") or {}),

@@ -44,6 +44,7 @@ IN_PROGRESS = "IN_PROGRESS"
 SUCCEEDED = "SUCCEEDED"
 STOPPED = "STOPPED"
 FAILED = "FAILED"
+TIMED_OUT = "TIMED_OUT"
 FINAL_BUILD_STATUSES = frozenset({"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
 
 
@@ -399,18 +400,22 @@ def _satisfied(group: GroupState) -> bool:
 
 
 def plan_next(
-    groups: Sequence[GroupState], *, fast_fail: bool, stop_requested: bool = False
+    groups: Sequence[GroupState],
+    *,
+    fast_fail: bool,
+    stop_requested: bool = False,
+    timed_out: bool = False,
 ) -> NextStep:
     """What the batch does now, given every group's state.
 
     Pending groups start once all their dependencies are satisfied and are skipped once
-    one of them can no longer be; with fast-fail (or a stop request) one blocking failure
-    stops every running build and skips every pending one. When nothing is left to run,
-    `batch_status` says how the batch ended.
+    one of them can no longer be; with fast-fail one blocking failure, and a stop request
+    or the batch timeout at once, stops every running build and skips every pending one.
+    When nothing is left to run, `batch_status` says how the batch ended.
     """
     by_id = {group.identifier: group for group in groups}
     failing = any(_blocking_failure(group) for group in groups)
-    halt = stop_requested or (fast_fail and failing)
+    halt = stop_requested or timed_out or (fast_fail and failing)
     start: list[str] = []
     stop: list[str] = []
     skip: list[str] = []
@@ -430,6 +435,8 @@ def plan_next(
     if finished:
         if stop_requested:
             batch_status = STOPPED
+        elif timed_out:
+            batch_status = TIMED_OUT
         elif failing or skip:
             batch_status = FAILED
         else:

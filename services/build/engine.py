@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from services.build import build_workspace as workspace
-from services.build import builds, scheduler, sources
+from services.build import builds, git_credentials, scheduler, sources
 from services.build import environment as build_environment
 from services.build import events as build_events
 from services.build.build_log import BuildLog, LineEcho, open_log
@@ -85,6 +85,7 @@ class BuildRun:
         self._interrupt: Event | None = None
         self._interrupt_used = False
         self._opened_up = False
+        self._git_credential_issued = False
         self._lock = threading.Lock()
         self._done = threading.Event()
         # Receives each log line as it is written (`forgeline build-local`); None on servers.
@@ -124,6 +125,12 @@ class BuildRun:
 
     def _tear_down(self) -> None:
         self._release()
+        if self._git_credential_issued:
+            try:
+                with self.sessions.begin() as session:
+                    git_credentials.revoke(session, self.snapshot.account_id, self.snapshot.uuid)
+            except Exception:
+                logger.warning("could not revoke the git credential of %s", self.build_id)
         if self.log is not None:
             self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -302,8 +309,24 @@ class BuildRun:
             return self._failed(exc.status_code, exc.message)
         self.variables = assembled.variables
         self.log.mask(assembled.secrets)
+        if self.plan.git_credential_helper:
+            self._issue_git_credential()
         workspace.write_plan(self.root, self.plan, self.variables)
         return PhaseSucceeded(utcnow())
+
+    def _issue_git_credential(self) -> None:
+        assert self.log is not None
+        with self.sessions.begin() as session:
+            issued = git_credentials.issue(
+                session,
+                self.snapshot.account_id,
+                self.snapshot.uuid,
+                self.root / "plan",
+                f"{self.runner_session.root_in_runner}/plan",
+            )
+        self._git_credential_issued = True
+        self.log.mask([issued.password])
+        self.variables.update(issued.variables)
 
     def _fetch_secondary_sources(self) -> dict[str, str]:
         """Fetch each secondary source into its own directory; returns identifier -> dir."""

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,54 @@ def test_artifact_symlinks_that_escape_the_source_fail_the_upload(server: Any) -
     assert build["buildStatus"] == "FAILED"
     assert phases_of(build)["UPLOAD_ARTIFACTS"]["phaseStatus"] == "FAILED"
     assert "leak" in context_of(build, "UPLOAD_ARTIFACTS")
+
+
+def test_git_credential_helper_lets_the_build_clone_a_repository(server: Any) -> None:
+    from services.build import images
+
+    standard = images.ensure_image("standard")  # has git; the busybox image has not
+    codecommit = server.client("codecommit")
+    name = unique("private")
+    url = codecommit.create_repository(repositoryName=name)["repositoryMetadata"]["cloneUrlHttp"]
+    codecommit.put_file(
+        repositoryName=name,
+        branchName="main",
+        filePath="secret-plans.txt",
+        fileContent=b"the plan\n",
+        commitMessage="plans",
+    )
+    codebuild = server.client("codebuild")
+    project = create_project(
+        codebuild,
+        f"""version: 0.2
+env:
+  git-credential-helper: yes
+phases:
+  build:
+    commands:
+      - git clone -q {url} cloned
+      - cat cloned/secret-plans.txt
+""",
+        image=standard,
+    )
+    build = run_build(codebuild, project)
+    assert build["buildStatus"] == "SUCCEEDED", [
+        (p["phaseType"], p.get("contexts")) for p in build["phases"]
+    ]
+    assert "the plan" in output_lines(server, build)
+    # The build's credential is gone shortly after the build ended.
+    deadline = time.monotonic() + 10
+    while True:
+        listed = server.cli("git-credentials", "list")
+        assert listed.returncode == 0, listed.stderr
+        if "codebuild-" not in listed.stdout:
+            break
+        assert time.monotonic() < deadline, listed.stdout
+        time.sleep(0.2)
+
+    without = create_project(
+        codebuild,
+        f"version: 0.2\nphases:\n  build:\n    commands:\n      - git clone -q {url} cloned\n",
+        image=standard,
+    )
+    assert run_build(codebuild, without)["buildStatus"] == "FAILED"

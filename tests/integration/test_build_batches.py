@@ -5,8 +5,10 @@ DOWNLOAD_BATCHSPEC, and stop, retry, list and delete behave as CodeBuild's."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from services.build import images
 from services.build.runners.docker_runner import DockerRunner
+from services.core.blobstore import LocalBlobStore
+from tests.support.builds import build_server
 
 ROLE = "arn:aws:iam::123456789012:role/codebuild"
 
@@ -156,6 +160,10 @@ def test_build_graph_runs_dependants_after_dependencies(clients, tiny_image):
     batch = wait_for_batch(codebuild, started["id"])
     assert batch["buildBatchStatus"] == "SUCCEEDED", batch["phases"]
     assert batch["currentPhase"] == "SUCCEEDED"
+    # combineArtifacts defaults to false: no COMBINE_ARTIFACTS phase, no batch artifact.
+    assert batch["buildBatchConfig"]["combineArtifacts"] is False
+    assert "COMBINE_ARTIFACTS" not in [p["phaseType"] for p in batch["phases"]]
+    assert batch["artifacts"] == {"location": ""}
     assert batch["resolvedSourceVersion"] == commit
     assert [p["phaseType"] for p in batch["phases"]][-2:] == ["IN_PROGRESS", "SUCCEEDED"]
     by_identifier = builds_by_identifier(codebuild, batch)
@@ -333,3 +341,153 @@ def test_webhook_with_build_type_batch_starts_a_batch(clients, tiny_image):
     names = {v["name"]: v["value"] for v in build["environment"]["environmentVariables"]}
     assert names["CODEBUILD_WEBHOOK_EVENT"] == "PUSH"
     assert names["CODEBUILD_BATCH_BUILD_IDENTIFIER"] == "first"
+
+
+ARTIFACT_LIST = """version: 0.2
+batch:
+  build-list:
+    - identifier: linux
+    - identifier: windows
+phases:
+  build:
+    commands:
+      - mkdir -p dist && echo "built on $CODEBUILD_BATCH_BUILD_IDENTIFIER" > dist/result.txt
+artifacts:
+  files: [dist/result.txt]
+"""
+
+
+def inline_project(codebuild, buildspec: str, image: str, batch_config: dict, **extra) -> str:
+    """A batch-enabled project whose buildspec (with its batch section) is inline."""
+    project = unique("inline")
+    codebuild.create_project(
+        name=project,
+        source={"type": "NO_SOURCE", "buildspec": buildspec},
+        artifacts=extra.pop("artifacts", {"type": "NO_ARTIFACTS"}),
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": image,
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=ROLE,
+        buildBatchConfig=batch_config,
+        **extra,
+    )
+    return project
+
+
+def test_combine_artifacts_gathers_each_build_under_its_identifier(forgeline, tiny_image):
+    codebuild = forgeline.client("codebuild")
+    bucket = unique("combined")
+    project = inline_project(
+        codebuild,
+        ARTIFACT_LIST,
+        tiny_image,
+        {
+            "serviceRole": ROLE,
+            "combineArtifacts": True,
+            "batchReportMode": "REPORT_INDIVIDUAL_BUILDS",
+        },
+        artifacts={
+            "type": "S3",
+            "location": bucket,
+            "path": "ci",
+            "namespaceType": "BUILD_ID",
+            "name": "out",
+            "packaging": "NONE",
+        },
+    )
+    batch_id = codebuild.start_build_batch(projectName=project)["buildBatch"]["id"]
+    batch = wait_for_batch(codebuild, batch_id)
+    assert batch["buildBatchStatus"] == "SUCCEEDED", batch["phases"]
+    assert batch["buildBatchConfig"]["batchReportMode"] == "REPORT_INDIVIDUAL_BUILDS"
+    phases = [(p["phaseType"], p.get("phaseStatus")) for p in batch["phases"]]
+    assert phases[-3:] == [
+        ("IN_PROGRESS", "SUCCEEDED"),
+        ("COMBINE_ARTIFACTS", "SUCCEEDED"),
+        ("SUCCEEDED", None),
+    ]
+    batch_uuid = batch_id.split(":", 1)[1]
+    assert batch["artifacts"]["location"] == f"arn:aws:s3:::{bucket}/ci/{batch_uuid}/out"
+
+    store = LocalBlobStore(forgeline.data_dir / "blobs")
+    combined = f"buckets/{bucket}/ci/{batch_uuid}/out"
+    assert sorted(info.key for info in store.list(f"{combined}/")) == [
+        f"{combined}/linux/dist/result.txt",
+        f"{combined}/windows/dist/result.txt",
+    ]
+    assert store.read_bytes(f"{combined}/windows/dist/result.txt") == b"built on windows\n"
+    # Each build kept its own artifact too, under its build id.
+    for identifier, build in builds_by_identifier(codebuild, batch).items():
+        build_uuid = build["id"].split(":", 1)[1]
+        assert build["artifacts"]["location"] == f"arn:aws:s3:::{bucket}/ci/{build_uuid}/out"
+        own = store.read_bytes(f"buckets/{bucket}/ci/{build_uuid}/out/dist/result.txt")
+        assert own == f"built on {identifier}\n".encode()
+
+
+def test_batch_timeout_must_be_at_least_five_minutes(forgeline, tiny_image):
+    codebuild = forgeline.client("codebuild")
+    project = inline_project(codebuild, ARTIFACT_LIST, tiny_image, {"serviceRole": ROLE})
+    with pytest.raises(ClientError) as caught:
+        codebuild.start_build_batch(
+            projectName=project,
+            buildBatchConfigOverride={"serviceRole": ROLE, "timeoutInMins": 3},
+        )
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidInputException" and "timeoutInMins" in error["Message"]
+    assert codebuild.list_build_batches_for_project(projectName=project)["ids"] == []
+
+
+# A server whose build "minute" lasts one second, so a five-minute batch timeout
+# expires in five seconds.
+@pytest.fixture(scope="module")
+def fast_clock(tmp_path_factory, tiny_image) -> Iterator[Any]:
+    yield from build_server(tmp_path_factory, "docker")
+
+
+SLOW_GRAPH = """version: 0.2
+batch:
+  build-graph:
+    - identifier: slow
+    - identifier: later
+      depend-on: [slow]
+phases:
+  build:
+    commands:
+      - sleep 900
+"""
+
+
+def test_batch_timeout_stops_running_builds_and_ends_timed_out(fast_clock, tiny_image):
+    codebuild = fast_clock.client("codebuild")
+    project = inline_project(
+        codebuild, SLOW_GRAPH, tiny_image, {"serviceRole": ROLE, "timeoutInMins": 5}
+    )
+    started = codebuild.start_build_batch(projectName=project, buildTimeoutInMinutesOverride=60)
+    batch_id = started["buildBatch"]["id"]
+    assert started["buildBatch"]["buildTimeoutInMinutes"] == 60
+    begun = time.monotonic()
+    batch = wait_for_batch(codebuild, batch_id, timeout=60)
+    # The build's own timeout (60 "minutes") is far off: the batch timeout ended it.
+    assert time.monotonic() - begun < 50
+    assert batch["buildBatchStatus"] == "TIMED_OUT", batch["phases"]
+    assert batch["currentPhase"] == "FAILED"
+    running = [p for p in batch["phases"] if p["phaseType"] == "IN_PROGRESS"][0]
+    assert running["phaseStatus"] == "TIMED_OUT"
+    assert running["contexts"][0]["message"] == "Batch build has timed out after 5 minutes."
+    assert batch["endTime"] - batch["startTime"] >= dt.timedelta(seconds=5)
+    groups = {g["identifier"]: g for g in batch["buildGroups"]}
+    assert groups["slow"]["currentBuildSummary"]["buildStatus"] == "STOPPED"
+    assert "currentBuildSummary" not in groups["later"]  # never started
+    slow = builds_by_identifier(codebuild, {"buildGroups": [groups["slow"]]})["slow"]
+    assert slow["timeoutInMinutes"] == 60
+
+    # A retry is a new run with a timeout of its own: it times out again, later.
+    codebuild.retry_build_batch(id=batch_id, retryType="RETRY_FAILED_BUILDS")
+    again = wait_for_batch(codebuild, batch_id, timeout=60)
+    assert again["buildBatchStatus"] == "TIMED_OUT"
+    assert again["endTime"] - batch["endTime"] >= dt.timedelta(seconds=5)
+    assert (
+        len({g["identifier"]: g for g in again["buildGroups"]}["slow"]["priorBuildSummaryList"])
+        == 1
+    )

@@ -37,6 +37,7 @@ def test_a_killed_worker_fails_its_build_and_removes_the_container(tmp_path: Any
     env = {
         "FORGELINE_WORKER": "external",
         "FORGELINE_BROKER_URL": broker,
+        "FORGELINE_BROKER_QUEUE": f"forgeline-kill-{os.getpid()}",
         "FORGELINE_BUILD_RUNNER": "docker",
         "FORGELINE_LEASE_SECONDS": str(LEASE_SECONDS),
         "FORGELINE_REAP_INTERVAL_SECONDS": "0.5",

@@ -244,3 +244,20 @@ def test_stop_request_ends_as_stopped():
 def test_all_succeeded():
     groups = graph(("a", "SUCCEEDED", ()), ("b", "SUCCEEDED", ("a",)))
     assert plan_next(groups, fast_fail=False).batch_status == "SUCCEEDED"
+
+
+def test_timeout_stops_running_builds_and_ends_timed_out():
+    groups = graph(("a", "SUCCEEDED", ()), ("b", "IN_PROGRESS", ()), ("c", "PENDING", ("a",)))
+    step = plan_next(groups, fast_fail=False, timed_out=True)
+    assert step.stop == ("b",) and step.skip == ("c",) and step.start == ()
+    assert step.batch_status is None  # b has not stopped yet
+    ended = graph(("a", "SUCCEEDED", ()), ("b", "STOPPED", ()), ("c", "SKIPPED", ("a",)))
+    assert plan_next(ended, fast_fail=False, timed_out=True).batch_status == "TIMED_OUT"
+
+
+def test_a_stop_request_wins_over_the_timeout():
+    ended = graph(
+        ("a", "STOPPED", ()),
+    )
+    step = plan_next(ended, fast_fail=False, stop_requested=True, timed_out=True)
+    assert step.batch_status == "STOPPED"
