@@ -42,7 +42,7 @@ from services.core.blobstore import get_blob_store
 from services.core.context import RequestContext
 from services.core.db import get_sessionmaker, is_postgres, utcnow
 from services.core.events.stream import PUBLISH_LOCK_KEY
-from services.core.settings import Settings, get_settings
+from services.core.settings import Settings, builds_root, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ def _download_batchspec(session: Session, batch: BuildBatch) -> None:
 def _read_batchspec(batch: BuildBatch) -> tuple[batches.Batchspec, str | None]:
     settings = get_settings()
     document = batch.document
-    scratch_root = Path(settings.data_dir) / "builds"
+    scratch_root = builds_root(settings)
     scratch_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="batchspec-", dir=scratch_root) as scratch:
         fetched = fetch_source(
@@ -495,7 +495,9 @@ def _combine_artifacts(
     built = []
     for group in batch.groups:
         build = session.get(Build, group["buildId"]) if group["buildId"] else None
-        location = ((build.results.get("artifacts") or {}) if build else {}).get("location")
+        if build is None or build.build_status != batches.SUCCEEDED:
+            continue  # a failed build's upload may be partial or missing
+        location = (build.results.get("artifacts") or {}).get("location")
         if location:
             built.append(batch_artifacts.BuiltArtifact(group["identifier"], location))
     document = batch.document

@@ -32,6 +32,7 @@ from services.build.artifacts import ArtifactError
 from services.build.plan import BuildPlan, shell_quote
 from services.core.blobstore import get_blob_store
 from services.core.db import utcnow
+from services.core.s3api import buckets
 from services.core.settings import Settings
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -273,6 +274,7 @@ def upload_artifacts(
     primary = facts.document.get("artifacts") or {"type": "NO_ARTIFACTS"}
     spec = plan.artifacts
     if primary.get("type", "NO_ARTIFACTS") != "NO_ARTIFACTS" and spec is not None and spec.files:
+        _check_bucket(store, facts, primary)
         files = artifacts.select_files(root / "src", spec)
         stored = artifacts.store_artifacts(
             store,
@@ -296,6 +298,7 @@ def upload_artifacts(
             raise ArtifactError(
                 f"no secondary artifact definition found for identifier {identifier}"
             )
+        _check_bucket(store, facts, config)
         files = artifacts.select_files(root / "src", secondary)
         stored = artifacts.store_artifacts(
             store,
@@ -311,6 +314,18 @@ def upload_artifacts(
     if secondary_outputs:
         results["secondaryArtifacts"] = secondary_outputs
     return results
+
+
+def _check_bucket(store: Any, facts: BuildFacts, config: dict[str, Any]) -> None:
+    """S3 artifacts go to an existing bucket of the build's account, as on AWS."""
+    if config.get("type") != "S3":
+        return
+    name = (config.get("location") or "").strip("/")
+    bucket = buckets.get_bucket(store, name)
+    if bucket is None:
+        raise ArtifactError(f"NoSuchBucket: The specified bucket does not exist: {name}")
+    if bucket.account_id != facts.account_id:
+        raise ArtifactError(f"AccessDenied: Access Denied to bucket {name}")
 
 
 # ---------------------------------------------------------------- exported variables

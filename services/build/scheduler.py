@@ -34,7 +34,7 @@ from services.core.work.leases import QUEUED as LEASE_QUEUED
 from services.core.work.leases import RUNNING as LEASE_RUNNING
 from services.core.work.leases import SUCCEEDED as LEASE_DONE
 from services.core.work.leases import claim, complete, new_owner
-from services.core.work.reaper import Reapable, register_reapable
+from services.core.work.reaper import Reapable, reap_expired, register_reapable
 
 logger = logging.getLogger(__name__)
 
@@ -210,17 +210,31 @@ class BuildSlots:
         sessions = get_sessionmaker(self.settings.resolved_database_url)
         while not self._closing:
             time.sleep(interval)
-            if self._closing or self._busy >= self.capacity:
-                continue
+            if self._closing:
+                return
             try:
-                with sessions() as session:
-                    waiting = session.scalar(
-                        select(Build.id).where(Build.status == LEASE_QUEUED).limit(1)
-                    )
-                if waiting is not None:
-                    self.dispatch()
+                self._look_at_queue(sessions)
             except Exception:
                 logger.warning("could not look at the build queue", exc_info=True)
+
+    def _look_at_queue(self, sessions: Any) -> None:
+        with sessions() as session:
+            # A build whose worker vanished: the reaper's periodic run would find it too,
+            # but a reap request can expire in a slow broker before a worker takes it.
+            lost = session.scalar(
+                select(Build.id)
+                .where(Build.status == LEASE_RUNNING, Build.lease_expires_at < utcnow())
+                .limit(1)
+            )
+            waiting = None
+            if self._busy < self.capacity:
+                waiting = session.scalar(
+                    select(Build.id).where(Build.status == LEASE_QUEUED).limit(1)
+                )
+        if lost is not None:
+            reap_expired(sessions, app=celery_app.active_app(), redispatch_after=None)
+        if waiting is not None or lost is not None:
+            self.dispatch()
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Take no more builds; end the running ones (FAULT, saying why) and wait for them."""

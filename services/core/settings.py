@@ -221,5 +221,6 @@ def reset_settings_cache() -> None:
 
 
 def builds_root(settings: Settings) -> Path:
-    """The directory holding each build's working directory."""
-    return settings.build_dir or settings.data_dir / "builds"
+    """The directory holding each build's working directory, as an absolute path: Docker
+    bind-mounts it by path, and a relative data dir (the default) would be refused."""
+    return (settings.build_dir or settings.data_dir / "builds").resolve()

@@ -298,12 +298,13 @@ def test_a_runtime_the_image_lacks_fails_install_clearly(server: Any) -> None:
 
 def test_artifact_symlinks_that_escape_the_source_fail_the_upload(server: Any) -> None:
     codebuild = server.client("codebuild")
-    server.client("s3", s3={"addressing_style": "path"}).create_bucket(Bucket=unique("escape"))
+    bucket = unique("escape")
+    server.client("s3", s3={"addressing_style": "path"}).create_bucket(Bucket=bucket)
     project = create_project(
         codebuild,
         "version: 0.2\nphases:\n  build:\n    commands:\n      - ln -s /etc/passwd leak\n"
         "artifacts:\n  files:\n    - leak\n",
-        artifacts={"type": "S3", "location": "escape-bucket", "packaging": "ZIP", "name": "a.zip"},
+        artifacts={"type": "S3", "location": bucket, "packaging": "ZIP", "name": "a.zip"},
     )
     build = run_build(codebuild, project)
     assert build["buildStatus"] == "FAILED"
@@ -360,3 +361,16 @@ phases:
         image=standard,
     )
     assert run_build(codebuild, without)["buildStatus"] == "FAILED"
+
+
+def test_artifacts_for_a_bucket_that_does_not_exist_fail_the_upload(server: Any) -> None:
+    codebuild = server.client("codebuild")
+    project = create_project(
+        codebuild,
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi > out.txt\n"
+        "artifacts:\n  files:\n    - out.txt\n",
+        artifacts={"type": "S3", "location": unique("missing"), "packaging": "ZIP", "name": "a.zip"},
+    )
+    build = run_build(codebuild, project)
+    assert build["buildStatus"] == "FAILED"
+    assert "NoSuchBucket" in context_of(build, "UPLOAD_ARTIFACTS")

@@ -379,6 +379,7 @@ def inline_project(codebuild, buildspec: str, image: str, batch_config: dict, **
 def test_combine_artifacts_gathers_each_build_under_its_identifier(forgeline, tiny_image):
     codebuild = forgeline.client("codebuild")
     bucket = unique("combined")
+    forgeline.client("s3", s3={"addressing_style": "path"}).create_bucket(Bucket=bucket)
     project = inline_project(
         codebuild,
         ARTIFACT_LIST,

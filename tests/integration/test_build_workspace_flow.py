@@ -56,6 +56,8 @@ def server(tmp_path_factory: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def codebuild(server: Any) -> Any:
+    # Artifacts go to an existing bucket of the build's account.
+    server.client("s3", s3={"addressing_style": "path"}).create_bucket(Bucket="artifacts-bucket")
     return server.client("codebuild")
 
 
@@ -130,7 +132,7 @@ def test_no_matching_artifact_paths_fails_upload(codebuild) -> None:
     buildspec = "version: 0.2\nphases:\n  build:\n    commands:\n      - 'true'\n"
     buildspec += "artifacts:\n  files:\n    - 'missing/**/*'\n"
     project = create_project(
-        codebuild, buildspec, artifacts={"type": "S3", "location": "b", "name": "x"}
+        codebuild, buildspec, artifacts={"type": "S3", "location": "artifacts-bucket", "name": "x"}
     )
     build = run_build(codebuild, project)
     assert build["buildStatus"] == "FAILED"

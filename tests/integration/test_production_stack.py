@@ -177,7 +177,8 @@ def test_compose_services_are_complete_and_consistent() -> None:
                 assert services[target].get("restart") == "no", f"{target} is not one-shot"
         for volume in service.get("volumes") or []:
             source = str(volume).split(":", 1)[0]
-            if not source.startswith((".", "/", "~")):
+            # Bind mounts: host paths, or a variable naming one (`${VAR:-/path}`).
+            if not source.startswith((".", "/", "~", "$")):
                 assert source in declared_volumes, f"{name}: volume {source} is not declared"
         for port in service.get("ports") or []:
             numbers = [int(part) for part in str(port).split("/")[0].split(":")[-2:]]
