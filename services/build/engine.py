@@ -101,6 +101,7 @@ class BuildRun:
             if scheduler.lost_before(build):
                 scheduler.end_lost_build(session, build)
                 self.runner.remove_build_container(self.build_id)
+                shutil.rmtree(builds_root(self.settings) / build.uuid, ignore_errors=True)
                 return
             self.snapshot = _Snapshot.of(build)
             self.state = BuildState(
@@ -202,6 +203,10 @@ class BuildRun:
         while not self._done.wait(WATCH_INTERVAL_SECONDS):
             event: Event | None = None
             now = utcnow()
+            if self.heartbeat.lost:
+                # Another worker may own the build now: stop working on it at once.
+                self.abort("This worker lost the build's lease before the build ended.")
+                return
             if now >= deadline:
                 event = TimedOut(now, (PhaseContext("BUILD_TIMED_OUT", "Build has timed out. "),))
             elif self._stop_requested():

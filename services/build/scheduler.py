@@ -38,6 +38,8 @@ from services.core.work.reaper import Reapable, reap_expired, register_reapable
 
 logger = logging.getLogger(__name__)
 
+# How often a worker looks for containers of builds that ended without their worker.
+ORPHAN_SWEEP_SECONDS = 30.0
 # How often a worker with a free build slot looks at the queue besides its doorbells.
 QUEUE_POLL_SECONDS = 0.5
 # The smallest queuedTimeoutInMinutes CodeBuild accepts.
@@ -208,14 +210,39 @@ class BuildSlots:
 
     def _watch_queue(self, interval: float) -> None:
         sessions = get_sessionmaker(self.settings.resolved_database_url)
+        next_sweep = time.monotonic() + ORPHAN_SWEEP_SECONDS
         while not self._closing:
             time.sleep(interval)
             if self._closing:
                 return
             try:
                 self._look_at_queue(sessions)
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + ORPHAN_SWEEP_SECONDS
+                    self._sweep_orphan_containers(sessions)
             except Exception:
                 logger.warning("could not look at the build queue", exc_info=True)
+
+    def _sweep_orphan_containers(self, sessions: Any) -> None:
+        """Remove containers of builds that ended elsewhere (their worker died, the reaper
+        ended them). Containers of builds this database does not know are left alone:
+        another deployment may share the Docker engine."""
+        from services.build.runners import choose_runner
+
+        runner = choose_runner(self.settings)
+        listed = getattr(runner, "container_build_ids", None)
+        if listed is None:
+            return
+        candidates = listed()
+        if not candidates:
+            return
+        with sessions() as session:
+            ended = session.scalars(
+                select(Build.id).where(Build.id.in_(candidates), Build.build_complete.is_(True))
+            ).all()
+        for build_id in ended:
+            if build_id not in self._runs:
+                runner.remove_build_container(build_id)
 
     def _look_at_queue(self, sessions: Any) -> None:
         with sessions() as session:

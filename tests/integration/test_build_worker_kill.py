@@ -41,10 +41,13 @@ def test_a_killed_worker_fails_its_build_and_removes_the_container(tmp_path: Any
         "FORGELINE_BUILD_RUNNER": "docker",
         "FORGELINE_LEASE_SECONDS": str(LEASE_SECONDS),
         "FORGELINE_REAP_INTERVAL_SECONDS": "0.5",
+        "FORGELINE_LOG_LEVEL": "INFO",
     }
     with running_server(tmp_path, extra_env=env) as server:
+        # With FORGELINE_WORKER=external the server started exactly one worker: the one
+        # that will run the build, and die.
+        (worker,) = [p for p in server.processes if p.args[-1] == "worker"]
         server._spawn("beat")
-        worker = server._spawn("worker")
         codebuild = server.client("codebuild")
         project = create_project(
             codebuild, "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300\n"
@@ -63,7 +66,20 @@ def test_a_killed_worker_fails_its_build_and_removes_the_container(tmp_path: Any
         try:
             done = wait_for_build(codebuild, build["id"], timeout=60)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{server.log()}") from None
+            lines = server.log_path.read_text(errors="replace").splitlines()
+            relevant = [
+                line
+                for line in lines
+                if "forgeline.api" not in line
+                and (
+                    "WARN" in line
+                    or "ERROR" in line
+                    or "reap" in line
+                    or "dispatch" in line
+                    or "Traceback" in line
+                )
+            ]
+            raise AssertionError(f"{exc}\n" + "\n".join(relevant[-60:])) from None
         assert time.monotonic() - killed_at < LEASE_SECONDS * 2 + 15
         assert done["buildStatus"] == "FAILED"
         assert "BUILD_WORKER_LOST" in context_of(done, "BUILD")

@@ -202,6 +202,14 @@ class DockerRunner:
             _remove_quietly(api, container["Id"])
         return len(found)
 
+    def container_build_ids(self) -> set[str]:
+        """The build ids of every build container on this engine, running or not."""
+        api = self.client().api
+        return {
+            str((container.get("Labels") or {}).get(BUILD_ID_LABEL, ""))
+            for container in api.containers(all=True, filters={"label": BUILD_ID_LABEL})
+        }
+
     def remove_orphans(
         self, build_ids_alive: set[str] | None = None, *, build_id_prefix: str = ""
     ) -> int:
