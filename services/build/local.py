@@ -50,11 +50,12 @@ from services.build.tables_reports import Report
 from services.core import lifecycle
 from services.core.blobstore import get_blob_store
 from services.core.context import RequestContext
-from services.core.db import dispose_engines, get_sessionmaker, session_scope
+from services.core.db import dispose_engines, get_sessionmaker, session_scope, utcnow
 from services.core.protocol.catalog import service_model
 from services.core.protocol.dispatch import Dispatcher
 from services.core.protocol.errors import AwsError
 from services.core.providers import load_providers
+from services.core.s3api import buckets
 from services.core.settings import Settings, get_settings, reset_settings_cache
 from services.core.work import celery_app
 from services.core.work.jobs import Heartbeat
@@ -324,6 +325,14 @@ def build_parameters(
     return project, start
 
 
+def _make_artifact_bucket(settings: Settings) -> None:
+    """Artifacts go to an existing bucket of the build's account, locally too."""
+    buckets.save_bucket(
+        get_blob_store(settings),
+        buckets.Bucket(ARTIFACT_BUCKET, ACCOUNT_ID, settings.default_region, utcnow()),
+    )
+
+
 def _artifact_config(identifier: str | None) -> dict[str, Any]:
     # Always stored as a zip, which keeps modes and links; --packaging NONE unpacks it.
     config: dict[str, Any] = {
@@ -577,6 +586,7 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
             options, inputs.buildspec_text, image, inputs.variables
         )
         api = _Api()
+        _make_artifact_bucket(settings)
         try:
             api.call("CreateProject", project_params)
             build_id = api.call("StartBuild", start_params)["build"]["id"]
