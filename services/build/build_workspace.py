@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from services.build import artifacts, cache, images
 from services.build.artifacts import ArtifactError
+from services.build.buildspec import Artifacts
 from services.build.plan import BuildPlan, shell_quote
 from services.core.blobstore import get_blob_store
 from services.core.db import utcnow
@@ -273,22 +274,11 @@ def upload_artifacts(
     store = get_blob_store(settings)
     primary = facts.document.get("artifacts") or {"type": "NO_ARTIFACTS"}
     spec = plan.artifacts
-    if primary.get("type", "NO_ARTIFACTS") != "NO_ARTIFACTS" and spec is not None and spec.files:
-        _check_bucket(store, facts, primary)
-        files = artifacts.select_files(root / "src", spec)
-        stored = artifacts.store_artifacts(
-            store,
-            files,
-            primary,
-            facts.build_id,
-            facts.build_number,
-            spec.name,
-            env=env,
-            s3_prefix=spec.s3_prefix,
-        )
-        results["artifacts"] = stored.as_build_artifacts()
-    elif primary.get("type", "NO_ARTIFACTS") != "NO_ARTIFACTS" and spec is None:
-        raise ArtifactError("no artifact files were specified in the buildspec")
+    if primary.get("type", "NO_ARTIFACTS") != "NO_ARTIFACTS":
+        if spec is None:
+            raise ArtifactError("no artifact files were specified in the buildspec")
+        if spec.files:
+            results["artifacts"] = _store(store, facts, primary, spec, root, env)
     secondary_outputs = []
     secondary_specs = spec.secondary_artifacts if spec is not None else {}
     for config in facts.document.get("secondaryArtifacts") or []:
@@ -298,22 +288,33 @@ def upload_artifacts(
             raise ArtifactError(
                 f"no secondary artifact definition found for identifier {identifier}"
             )
-        _check_bucket(store, facts, config)
-        files = artifacts.select_files(root / "src", secondary)
-        stored = artifacts.store_artifacts(
-            store,
-            files,
-            config,
-            facts.build_id,
-            facts.build_number,
-            secondary.name,
-            env=env,
-            s3_prefix=secondary.s3_prefix,
-        )
-        secondary_outputs.append(stored.as_build_artifacts())
+        secondary_outputs.append(_store(store, facts, config, secondary, root, env))
     if secondary_outputs:
         results["secondaryArtifacts"] = secondary_outputs
     return results
+
+
+def _store(
+    store: Any,
+    facts: BuildFacts,
+    config: dict[str, Any],
+    spec: Artifacts,
+    root: Path,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    """One artifact: the buildspec's files, stored where the project's settings say."""
+    _check_bucket(store, facts, config)
+    stored = artifacts.store_artifacts(
+        store,
+        artifacts.select_files(root / "src", spec),
+        config,
+        facts.build_id,
+        facts.build_number,
+        spec.name,
+        env=env,
+        s3_prefix=spec.s3_prefix,
+    )
+    return stored.as_build_artifacts()
 
 
 def _check_bucket(store: Any, facts: BuildFacts, config: dict[str, Any]) -> None:
