@@ -129,6 +129,9 @@ __fl_succeeding() {
 __fl_run() {
   __fl_i=$1
   __fl_cmd=$2
+  # The line AWS's logs show before each command (one line, even for a multi-line one).
+  printf '[Container] %s Running command %s\n' "$(date -u '+%Y/%m/%d %H:%M:%S' 2>/dev/null)" \
+    "$(printf '%s' "$__fl_cmd" | tr '\n' ' ')"
   if [ "@PERSIST@" = 1 ]; then
     (
       trap '__fl_rc=$?; set +eux; __fl_save; exit $__fl_rc' EXIT

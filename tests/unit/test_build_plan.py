@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import textwrap
 from dataclasses import dataclass
@@ -24,6 +25,16 @@ class PhaseRun:
     status_text: str
 
 
+MARKER = "[Container] "
+
+
+def own_output(stdout: str) -> str:
+    """What the commands printed, without the scripts' `Running command` lines."""
+    return "".join(
+        line for line in stdout.splitlines(keepends=True) if not line.startswith(MARKER)
+    )
+
+
 class Runner:
     """Runs a plan's phase scripts the way a runner does: one process per phase, shared state."""
 
@@ -36,6 +47,7 @@ class Runner:
         self.state.mkdir()
         self.scripts = tmp_path / "scripts"
         self.scripts.mkdir()
+        self.markers: dict[str, list[str]] = {}
 
     def run(self, plan: BuildPlan, env: dict[str, str] | None = None) -> dict[str, PhaseRun]:
         base_env = {"PATH": os.environ["PATH"], "HOME": str(self.src)}
@@ -53,8 +65,11 @@ class Runner:
             )
             status_text = (self.state / phase.status_file).read_text()
             runs[phase.name] = PhaseRun(
-                done.returncode, done.stdout, read_status(status_text), status_text
+                done.returncode, own_output(done.stdout), read_status(status_text), status_text
             )
+            self.markers[phase.name] = [
+                line for line in done.stdout.splitlines() if line.startswith(MARKER)
+            ]
         return runs
 
 
@@ -338,3 +353,25 @@ def test_evaluate_phase_treats_a_missing_status_as_failure() -> None:
     passed = evaluate_phase(phase, "0 0\n1 0\n2 0\n")
     assert passed.succeeded and passed.failure_context is None
     assert read_status("0 0\ngarbage\n1 -1\n") == {0: 0, 1: -1}
+
+
+def test_each_command_is_announced_as_aws_logs_do(runner: Runner) -> None:
+    plan = plan_of(
+        """\
+        version: 0.2
+        phases:
+          build:
+            commands:
+              - echo one
+              - |
+                echo two
+                echo three
+        """
+    )
+    runner.run(plan)
+    markers = runner.markers["build"]
+    assert len(markers) == 2
+    assert re.fullmatch(
+        r"\[Container\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d Running command echo one", markers[0]
+    )
+    assert markers[1].endswith("Running command echo two echo three")
