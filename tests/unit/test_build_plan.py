@@ -30,9 +30,7 @@ MARKER = "[Container] "
 
 def own_output(stdout: str) -> str:
     """What the commands printed, without the scripts' `Running command` lines."""
-    return "".join(
-        line for line in stdout.splitlines(keepends=True) if not line.startswith(MARKER)
-    )
+    return "".join(line for line in stdout.splitlines(keepends=True) if not line.startswith(MARKER))
 
 
 class Runner:
