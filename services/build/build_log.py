@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from services.build import s3locations
+from services.build.builds import logs_location
 from services.build.logwriter import BuildLogWriter, LineSplitter, open_build_log
 from services.build.phases import PhaseRecord
 from services.core.blobstore import get_blob_store
@@ -79,22 +80,12 @@ class BuildLog:
     def finish(self, subject: LogSubject) -> dict[str, Any]:
         """Flush, copy to S3 logs if asked, and describe the logs in botocore's LogsLocation."""
         logs_config = subject.document.get("logsConfig") or {}
-        s3_config = logs_config.get("s3Logs") or {"status": "DISABLED"}
-        output: dict[str, Any] = {
-            "cloudWatchLogs": logs_config.get("cloudWatchLogs") or {"status": "ENABLED"},
-            "s3Logs": s3_config,
-        }
+        stream = None if self.writer is None else (subject.group, subject.log_stream)
+        output = logs_location(subject.account_id, subject.region, logs_config, stream)
         if self.writer is None:
             return output
         self.writer.flush()
-        output.update(
-            groupName=subject.group,
-            streamName=subject.log_stream,
-            cloudWatchLogsArn=(
-                f"arn:aws:logs:{subject.region}:{subject.account_id}:log-group:"
-                f"{subject.group}:log-stream:{subject.log_stream}"
-            ),
-        )
+        s3_config = output["s3Logs"]
         if s3_config.get("status") == "ENABLED" and s3_config.get("location"):
             bucket, prefix = s3locations.split_location(s3_config["location"])
             key = f"{prefix.rstrip('/')}/{subject.uuid}.gz".lstrip("/")

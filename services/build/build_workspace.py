@@ -34,6 +34,7 @@ from services.build.plan import BuildPlan, shell_quote
 from services.core.blobstore import get_blob_store
 from services.core.db import utcnow
 from services.core.s3api import buckets
+from services.core.s3api.errors import S3Error
 from services.core.settings import Settings
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -322,11 +323,10 @@ def _check_bucket(store: Any, facts: BuildFacts, config: dict[str, Any]) -> None
     if config.get("type") != "S3":
         return
     name = (config.get("location") or "").strip("/")
-    bucket = buckets.get_bucket(store, name)
-    if bucket is None:
-        raise ArtifactError(f"NoSuchBucket: The specified bucket does not exist: {name}")
-    if bucket.account_id != facts.account_id:
-        raise ArtifactError(f"AccessDenied: Access Denied to bucket {name}")
+    try:
+        buckets.owned_bucket(store, name, facts.account_id)
+    except S3Error as exc:
+        raise ArtifactError(f"{exc.code}: {exc.message}: {name}") from None
 
 
 # ---------------------------------------------------------------- exported variables

@@ -299,10 +299,17 @@ def is_final(build: Build) -> bool:
     return build.build_complete
 
 
+def bare_build_id(build_id: str) -> str:
+    """A build id, given as "<project>:<uuid>" or as the build's ARN."""
+    if build_id.startswith("arn:"):
+        _, _, resource = build_id.partition(":build/")
+        return resource
+    return build_id
+
+
 def find_builds(session: Session, ctx: RequestContext, ids: Iterable[str]) -> dict[str, Build]:
-    wanted = [
-        build_id.split("/", 1)[1] if build_id.startswith("arn:") else build_id for build_id in ids
-    ]
+    """This account's and region's builds among `ids` (bare ids), by id."""
+    wanted = list(ids)
     rows = session.scalars(
         select(Build).where(
             Build.account_id == ctx.account_id, Build.region == ctx.region, Build.id.in_(wanted)
@@ -378,18 +385,32 @@ def logs_enabled(build: Build) -> bool:
 
 def _logs_output(build: Build) -> dict[str, Any]:
     group, stream = log_group_and_stream(build)
-    logs_config = build.document.get("logsConfig") or {}
+    return logs_location(
+        build.account_id,
+        build.region,
+        build.document.get("logsConfig") or {},
+        (group, stream) if logs_enabled(build) else None,
+    )
+
+
+def logs_location(
+    account_id: str,
+    region: str,
+    logs_config: dict[str, Any],
+    stream: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """botocore's LogsLocation; `stream` is (group, stream) when the build has a stream."""
     output: dict[str, Any] = {
         "cloudWatchLogs": logs_config.get("cloudWatchLogs") or {"status": "ENABLED"},
         "s3Logs": logs_config.get("s3Logs") or {"status": "DISABLED"},
     }
-    if logs_enabled(build):
+    if stream is not None:
+        group, name = stream
         output.update(
             groupName=group,
-            streamName=stream,
+            streamName=name,
             cloudWatchLogsArn=(
-                f"arn:aws:logs:{build.region}:{build.account_id}:log-group:{group}"
-                f":log-stream:{stream}"
+                f"arn:aws:logs:{region}:{account_id}:log-group:{group}:log-stream:{name}"
             ),
         )
     return output
@@ -405,13 +426,26 @@ def request_stop(session: Session, build: Build) -> None:
     build.stop_requested = True
     if build.status == LEASE_QUEUED:
         # Not claimed yet: nothing runs, so the build can end right here.
-        now = utcnow()
-        records = [phase_from_json(data) for data in build.phases]
-        records[-1] = records[-1].finish(STOPPED, now)
-        records.append(PhaseRecord(COMPLETED, start_time=now, phase_status=None))
-        build.phases = [phase_to_json(record) for record in records]
-        finish(session, build, STOPPED, now)
+        end_without_runner(session, build, STOPPED, utcnow())
         build.status = LEASE_DONE
+
+
+def end_without_runner(
+    session: Session,
+    build: Build,
+    status: str,
+    at: dt.datetime,
+    context: PhaseContext | None = None,
+) -> None:
+    """End a build that is not running anywhere: close its open phase (with `context`)
+    as `status` and complete the build."""
+    records = [phase_from_json(data) for data in build.phases]
+    if records and records[-1].phase_type != COMPLETED:
+        contexts = (context,) if context is not None else ()
+        records[-1] = records[-1].finish(status, at, contexts)
+    records.append(PhaseRecord(COMPLETED, start_time=at, phase_status=None))
+    build.phases = [phase_to_json(record) for record in records]
+    finish(session, build, status, at)
 
 
 def finish(session: Session, build: Build, build_status: str, at: dt.datetime) -> None:

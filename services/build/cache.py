@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from services.build import s3locations
+from services.build.plan import shell_quote
 from services.build.safepaths import UnsafePathError, WorkspaceError, clean_relative
 from services.core.blobstore import BlobInfo, BlobNotFound, BlobStore
 from services.core.settings import Settings
@@ -128,10 +129,6 @@ def parse_cache_paths(paths: Iterable[str]) -> list[CachePath]:
 # ---------------------------------------------------------------- scripts
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
-
-
 _VARIABLE_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -142,7 +139,7 @@ def _preamble(cache_mount: str) -> list[str]:
         name = reference.group(1) or reference.group(2)
         mount = f'"${{{name}:?the cache directory variable {name} is not set}}"'
     else:
-        mount = _quote(cache_mount)
+        mount = shell_quote(cache_mount)
     return [f"cache_mount={mount}", 'src_dir="${CODEBUILD_SRC_DIR:-$(pwd)}"']
 
 
@@ -201,21 +198,21 @@ def cache_save_script(paths: Iterable[str], cache_mount: str) -> str:
     for entry in parsed:
         anchor, listing = ("/", "abs.list") if entry.absolute else ('"$src_dir"', "src.list")
         start = f"./{entry.base}" if entry.base else "."
-        match = " -o ".join(f"-path {_quote(expression)}" for expression in entry.find_paths)
+        match = " -o ".join(f"-path {shell_quote(expression)}" for expression in entry.find_paths)
         lines += [
             f"# {entry.pattern}",
-            f"(cd {anchor} && find {_quote(start)} \\( -type f -o -type l \\) \\( {match} \\)"
+            f"(cd {anchor} && find {shell_quote(start)} \\( -type f -o -type l \\) \\( {match} \\)"
             ' -print0) > "$stage/one" 2>/dev/null',
             'if [ -s "$stage/one" ]; then',
             f'  cat "$stage/one" >> "$stage/{listing}"',
-            f"  printf '%s\\n' {_quote(entry.pattern.strip())} >> \"$stage/manifest\"",
+            f"  printf '%s\\n' {shell_quote(entry.pattern.strip())} >> \"$stage/manifest\"",
             "fi",
         ]
 
     # NUL-separated lists through xargs into tar: busybox tar has no -T, and xargs may
     # split a long list, so each part is its own archive.
     def pack(kind: str) -> str:
-        return _quote(f'tar -cf "$(mktemp "$0/{kind}.XXXXXX")" "$@"')
+        return shell_quote(f'tar -cf "$(mktemp "$0/{kind}.XXXXXX")" "$@"')
 
     lines += [
         'rm -f "$stage/one"',

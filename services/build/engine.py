@@ -65,10 +65,6 @@ COMPUTE_SIZES: dict[str, tuple[float, int]] = {
 }
 
 
-def execute(settings: Settings, build_id: str, heartbeat: Heartbeat) -> None:
-    BuildRun(settings, build_id, heartbeat).run()
-
-
 class BuildRun:
     def __init__(self, settings: Settings, build_id: str, heartbeat: Heartbeat) -> None:
         self.settings = settings

@@ -30,14 +30,6 @@ def _check_ids(ids: list[str]) -> None:
             raise errors.InvalidInputException("Build ID must not be empty.")
 
 
-def _bare_id(build_id: str) -> str:
-    """A build id, given as "<project>:<uuid>" or as the build's ARN."""
-    if build_id.startswith("arn:"):
-        _, _, resource = build_id.partition(":build/")
-        return resource
-    return build_id
-
-
 def _page(
     ctx: RequestContext, op: str, rows: list[Build], params: dict[str, Any], extra: str = ""
 ) -> dict[str, Any]:
@@ -98,7 +90,7 @@ class BuildOperations:
     def batch_get_builds(self, ctx: RequestContext, params: Any) -> Any:
         ids = params["ids"]
         _check_ids(ids)
-        wanted = [_bare_id(build_id) for build_id in ids]
+        wanted = [builds.bare_build_id(build_id) for build_id in ids]
         with session_scope(readonly=True) as session:
             found = builds.find_builds(session, ctx, wanted)
             output = [builds.build_output(found[i]) for i in dict.fromkeys(wanted) if i in found]
@@ -140,7 +132,7 @@ class BuildOperations:
         return _page(ctx, "ListBuildsForProject", rows, params, project.name)
 
     def stop_build(self, ctx: RequestContext, params: Any) -> Any:
-        build_id = _bare_id(params["id"])
+        build_id = builds.bare_build_id(params["id"])
         with session_scope() as session:
             build = builds.find_builds(session, ctx, [build_id]).get(build_id)
             if build is None:
@@ -153,7 +145,7 @@ class BuildOperations:
     def retry_build(self, ctx: RequestContext, params: Any) -> Any:
         if "id" not in params:
             raise errors.InvalidInputException("A build ID is required to retry a build.")
-        build_id = _bare_id(params["id"])
+        build_id = builds.bare_build_id(params["id"])
         with session_scope() as session:
             original = builds.find_builds(session, ctx, [build_id]).get(build_id)
             if original is None:
@@ -176,9 +168,9 @@ class BuildOperations:
         deleted: list[str] = []
         not_deleted: list[dict[str, str]] = []
         with session_scope() as session:
-            found = builds.find_builds(session, ctx, [_bare_id(i) for i in ids])
+            found = builds.find_builds(session, ctx, [builds.bare_build_id(i) for i in ids])
             for original in dict.fromkeys(ids):
-                build = found.get(_bare_id(original))
+                build = found.get(builds.bare_build_id(original))
                 if build is None:
                     not_deleted.append({"id": original, "statusCode": "BUILD_NOT_FOUND"})
                 elif not build.build_complete:

@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from services.build import builds, scheduler_doorbell
-from services.build.phases import COMPLETED, FAILED, QUEUED, TIMED_OUT, PhaseContext, PhaseRecord
+from services.build.phases import FAILED, QUEUED, TIMED_OUT, PhaseContext
 from services.build.tables_builds import Build
 from services.core.db import get_sessionmaker, utcnow
 from services.core.settings import Settings, get_settings
@@ -50,27 +50,17 @@ WORKER_LOST_MESSAGE = (
 )
 
 
-def _end_build(
-    session: Session, build: Build, status: str, code: str, message: str, at: dt.datetime
-) -> None:
-    """End a build that is not running anywhere: close its open phase and complete it."""
-    records = [builds.phase_from_json(data) for data in build.phases]
-    if records and records[-1].phase_type != COMPLETED:
-        records[-1] = records[-1].finish(status, at, (PhaseContext(code, message),))
-    records.append(PhaseRecord(COMPLETED, start_time=at, phase_status=None))
-    build.phases = [builds.phase_to_json(record) for record in records]
-    builds.finish(session, build, status, at)
-
-
-def _fail_lost_build(session: Session, build: Build) -> None:
-    """The reaper gave up on a build whose worker vanished (it runs in the reaper's
-    transaction)."""
+def end_lost_build(session: Session, build: Build) -> None:
+    """End a build whose worker vanished (a second claim found it started, or the reaper
+    gave up on it, in the reaper's transaction)."""
     if not build.build_complete:
-        _end_build(session, build, FAILED, "BUILD_WORKER_LOST", WORKER_LOST_MESSAGE, utcnow())
+        builds.end_without_runner(
+            session, build, FAILED, utcnow(), PhaseContext("BUILD_WORKER_LOST", WORKER_LOST_MESSAGE)
+        )
 
 
 register_reapable(
-    Reapable(Build, scheduler_doorbell.ring, on_failed=_fail_lost_build)  # type: ignore[arg-type]
+    Reapable(Build, scheduler_doorbell.ring, on_failed=end_lost_build)  # type: ignore[arg-type]
 )
 
 
@@ -125,13 +115,14 @@ def _expire_queued(session: Session, settings: Settings, now: dt.datetime) -> No
         build = claim(session, Build, build_id, "queued-timeout", 0.0, to_status=LEASE_DONE)
         if build is None:
             continue  # claimed by a worker in the meantime
-        _end_build(
+        builds.end_without_runner(
             session,
             build,
             TIMED_OUT,
-            "BUILD_TIMED_OUT",
-            f"Build has timed out in the queue after {minutes} minutes.",
             now,
+            PhaseContext(
+                "BUILD_TIMED_OUT", f"Build has timed out in the queue after {minutes} minutes."
+            ),
         )
 
 
@@ -293,13 +284,15 @@ class BuildSlots:
             with sessions.begin() as session:
                 build = session.get(Build, build_id)
                 if build is not None and not build.build_complete:
-                    _end_build(
+                    builds.end_without_runner(
                         session,
                         build,
                         "FAULT",
-                        "CLIENT_ERROR",
-                        "Forgeline could not run this build: an internal error ended it.",
                         utcnow(),
+                        PhaseContext(
+                            "CLIENT_ERROR",
+                            "Forgeline could not run this build: an internal error ended it.",
+                        ),
                     )
         finally:
             with self._lock:
@@ -361,7 +354,3 @@ def dispatch_task(self: Any) -> int:
 def lost_before(build: Build) -> bool:
     """True when a previous claim already started this build (it must not run twice)."""
     return build.attempts > 1 and build.current_phase != QUEUED
-
-
-def end_lost_build(session: Session, build: Build) -> None:
-    _end_build(session, build, FAILED, "BUILD_WORKER_LOST", WORKER_LOST_MESSAGE, utcnow())
