@@ -1,47 +1,55 @@
-"""CloudWatch Logs filter patterns, the subset Forgeline supports for FilterLogEvents.
+"""CloudWatch Logs filter patterns, as FilterLogEvents takes them: compiled once per request
+into a matcher (pure, no I/O) that is then asked about each event's message.
 
-Supported (CloudWatch's syntax for unstructured log events; matching is case-sensitive,
-a term matches anywhere in the message):
+Three forms, chosen by the pattern's first character:
 
-- `ERROR`: events containing the term. Several terms, separated by spaces, must all
-  appear (`ERROR timeout`).
-- `"connection reset"`: a quoted phrase is one term, spaces included; `\\"` inside the
-  quotes is a literal quote.
-- `-DEBUG` / `-"health check"`: events containing the term are excluded.
-- `?ERROR ?WARN`: terms marked `?` are alternatives; at least one of them must appear
-  (besides every unmarked term).
-- `%regex%`: the whole pattern between percent signs is a regular expression searched
-  in the message.
-- An empty pattern matches every event.
+- `{ … }`: a JSON pattern (logfilter_json), e.g. `{ $.level = "error" && $.latency > 500 }`.
+- `[ … ]`: a space-delimited pattern (logfilter_delimited), e.g. `[ip, user, ..., status=5*, size]`.
+- anything else: terms, matched case-sensitively anywhere in the message —
+  - `ERROR timeout`: every term must appear;
+  - `"connection reset"`: a quoted phrase is one term (`\\"` is a literal quote); a term
+    with characters other than letters, digits and `_` is best quoted;
+  - `-DEBUG`, `-"health check"`: events containing the term are left out;
+  - `?ERROR ?WARN`: at least one `?` term must appear (besides every plain term);
+  - `%regex%`: the whole pattern is a regular expression (CloudWatch's subset, see
+    logfilter_values) searched in the message;
+  - an empty pattern, `""` or `" "` matches every event.
 
-JSON patterns (`{ $.level = "error" }`) and space-delimited patterns (`[ip, user, ...]`)
-are refused with a message naming them, rather than being matched wrongly.
+A malformed pattern raises FilterPatternError, whose message starts "Invalid filter
+pattern" and says what is wrong.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Protocol
+
+from services.build.logfilter_delimited import parse_delimited_pattern
+from services.build.logfilter_json import parse_json_pattern
+from services.build.logfilter_values import FilterPatternError, compile_regex, invalid
+
+__all__ = ["FilterPatternError", "LogEventMatcher", "parse_filter_pattern"]
 
 
-class FilterPatternError(ValueError):
-    """The pattern is malformed or uses syntax Forgeline does not support."""
+class LogEventMatcher(Protocol):
+    @property
+    def matches_everything(self) -> bool: ...
+
+    def matches(self, message: str) -> bool: ...
 
 
 @dataclasses.dataclass(frozen=True)
-class FilterPattern:
+class TermPattern:
     required: tuple[str, ...] = ()
     alternatives: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
-    regex: re.Pattern[str] | None = None
 
     @property
     def matches_everything(self) -> bool:
-        return not (self.required or self.alternatives or self.excluded or self.regex)
+        return not (self.required or self.alternatives or self.excluded)
 
     def matches(self, message: str) -> bool:
-        if self.regex is not None:
-            return self.regex.search(message) is not None
         if any(term not in message for term in self.required):
             return False
         if any(term in message for term in self.excluded):
@@ -49,33 +57,34 @@ class FilterPattern:
         return not self.alternatives or any(term in message for term in self.alternatives)
 
 
-def parse_filter_pattern(text: str | None) -> FilterPattern:
+@dataclasses.dataclass(frozen=True)
+class RegexPattern:
+    regex: re.Pattern[str]
+    matches_everything = False
+
+    def matches(self, message: str) -> bool:
+        return self.regex.search(message) is not None
+
+
+def parse_filter_pattern(text: str | None) -> LogEventMatcher:
     pattern = (text or "").strip()
-    if not pattern:
-        return FilterPattern()
+    if pattern.startswith("{"):
+        return parse_json_pattern(pattern)
+    if pattern.startswith("["):
+        return parse_delimited_pattern(pattern)
     if len(pattern) >= 2 and pattern.startswith("%") and pattern.endswith("%"):
-        try:
-            return FilterPattern(regex=re.compile(pattern[1:-1]))
-        except re.error as error:
-            raise FilterPatternError(
-                f"Invalid regular expression in filter pattern: {error}"
-            ) from None
-    if pattern[0] in "{[":
-        kind = "JSON" if pattern[0] == "{" else "space-delimited"
-        raise FilterPatternError(
-            f"{kind} filter patterns are not supported; use terms, quoted phrases, "
-            "-excluded and ?alternative terms, or a %regular expression%."
-        )
+        return RegexPattern(compile_regex(pattern[1:-1]))
     required: list[str] = []
     alternatives: list[str] = []
     excluded: list[str] = []
     for marker, term in _terms(pattern):
         {"": required, "?": alternatives, "-": excluded}[marker].append(term)
-    return FilterPattern(tuple(required), tuple(alternatives), tuple(excluded))
+    return TermPattern(tuple(required), tuple(alternatives), tuple(excluded))
 
 
 def _terms(pattern: str) -> list[tuple[str, str]]:
-    """(marker, term) pairs; marker is "", "?" or "-"."""
+    """(marker, term) pairs; marker is "", "?" or "-". Blank quoted terms are dropped:
+    CloudWatch documents `" "` as the pattern that matches everything."""
     terms = []
     position = 0
     length = len(pattern)
@@ -93,18 +102,17 @@ def _terms(pattern: str) -> list[tuple[str, str]]:
             position += 1
         if pattern[position] == '"':
             term, position = _quoted(pattern, position)
+            if not term.strip():
+                continue
         else:
             end = position
             while end < length and not pattern[end].isspace():
                 end += 1
             term = pattern[position:end]
             if '"' in term:
-                raise FilterPatternError(
-                    f"Invalid filter pattern: a quote inside the term {term!r}; quote whole terms."
-                )
+                raise invalid(f"a quote inside the term {term!r}; quote whole terms.")
             position = end
-        if term:
-            terms.append((marker, term))
+        terms.append((marker, term))
     return terms
 
 
@@ -122,4 +130,4 @@ def _quoted(pattern: str, start: int) -> tuple[str, int]:
             return "".join(chars), position + 1
         chars.append(char)
         position += 1
-    raise FilterPatternError("Invalid filter pattern: a quoted term is not closed.")
+    raise invalid("a quoted term is not closed.")
