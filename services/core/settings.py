@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("repo", "build", "deploy", "pipeline")
@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     )
     allow_reset: bool = Field(
         default=False,
-        description="Enables POST /_forgeline/reset, which wipes all state (loopback only).",
+        description="Enables POST /_forgeline/reset (and moto's /moto-api/reset), which "
+        "wipes all state (loopback only).",
     )
     blob_store: Literal["local", "s3"] = Field(
         default="local", description="Where blobs live: `local` (data dir) or `s3`."
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
         default=None,
         description="Gateway proxy mode: comma-separated `service=url` pairs "
         "(repo=http://repo:4750,…); unset: the gateway serves every service in-process.",
+    )
+    cors_allowed_origins: str | None = Field(
+        default=None,
+        description="Origins a browser may call the API from: `*` or a comma-separated list "
+        "(https://console.example.com,…); unset: any origin on a loopback server, none otherwise.",
     )
     public_url: str | None = Field(
         default=None, description="Base URL clients use to reach Forgeline (clone URLs)."
@@ -161,8 +167,16 @@ class Settings(BaseSettings):
     build_runner: Literal["auto", "docker", "host"] = Field(
         default="auto",
         description="Where builds run: `docker` (one container per build), `host` (plain "
-        "processes of the worker's machine, no isolation) or `auto` (Docker when an engine "
-        "answers, else host).",
+        "processes of the worker's machine, no isolation, the image ignored; announced with "
+        "a warning at start) or `auto` (Docker when an engine answers; with no engine, "
+        "container builds are refused with a FAULT saying so, never run on the host).",
+    )
+    build_image_map: str = Field(
+        default="",
+        description="Local images for AWS's curated image names, as `aws-name=local-image` "
+        "pairs separated by commas (e.g. `aws/codebuild/standard:7.0=my/image:1`); these win "
+        "over the built-in map, which sends every Linux curated name to "
+        "forgeline/standard:runtimes when present, else forgeline/standard:latest.",
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     strict_output: bool = Field(
@@ -176,12 +190,21 @@ class Settings(BaseSettings):
         "on Postgres); the production stack runs `forgeline db upgrade` instead.",
     )
 
+    @field_validator("data_dir", "build_dir", "git_tls_cert_file", "git_tls_key_file")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Resolved once, here: every path derived from these must be absolute. A relative
+        # one means different places to git (a relative core.hooksPath resolves inside the
+        # bare repository), to Docker (which refuses relative bind mounts) and to a
+        # process started in another folder.
+        return None if path is None else path.expanduser().absolute()
+
     @functools.cached_property
     def resolved_database_url(self) -> str:
-        # Cached: every session asks, and resolving the path is a filesystem call.
+        # Cached: every session asks.
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'forgeline.db').resolve()}"
+        return f"sqlite:///{self.data_dir / 'forgeline.db'}"
 
     @property
     def is_sqlite(self) -> bool:
@@ -221,6 +244,6 @@ def reset_settings_cache() -> None:
 
 
 def builds_root(settings: Settings) -> Path:
-    """The directory holding each build's working directory, as an absolute path: Docker
-    bind-mounts it by path, and a relative data dir (the default) would be refused."""
-    return (settings.build_dir or settings.data_dir / "builds").resolve()
+    """The directory holding each build's working directory (absolute, as every settings
+    path is: Docker bind-mounts it by path)."""
+    return settings.build_dir or settings.data_dir / "builds"

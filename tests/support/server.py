@@ -42,8 +42,13 @@ class ForgelineServer:
         auth: str = "enforce",
         extra_env: dict[str, str] | None = None,
         redis_db: int = 2,
+        cwd: Path | None = None,
     ) -> None:
+        """With `cwd`, the server runs there on its default data directory (`.forgeline`,
+        relative, as `./scripts/run` starts it): `data_dir` must be `cwd / ".forgeline"`,
+        and on SQLite the database is the default one inside it."""
         self.data_dir = data_dir
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = databases.create_database(data_dir)
@@ -65,9 +70,14 @@ class ForgelineServer:
                 # One queue per server: a worker must never take another server's doorbells.
                 FORGELINE_BROKER_QUEUE=f"forgeline-{self.port}",
             )
+        if cwd is not None:
+            assert data_dir == cwd / ".forgeline", "the default data directory is cwd/.forgeline"
+            del self.env["FORGELINE_DATA_DIR"]
+            if self.backend == "sqlite":
+                del self.env["FORGELINE_DATABASE_URL"]
         self.env.update(extra_env or {})
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.log_path = data_dir / "server.log"
+        self.log_path = (cwd or data_dir) / "server.log"
 
     # -- processes -------------------------------------------------------------------
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
@@ -75,6 +85,7 @@ class ForgelineServer:
         process = subprocess.Popen(
             [*FORGELINE, *args],
             env=self.env,
+            cwd=self.cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -156,7 +167,12 @@ class ForgelineServer:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `forgeline <args>` against this server's state."""
         return subprocess.run(
-            [*FORGELINE, *args], env=self.env, capture_output=True, text=True, timeout=60
+            [*FORGELINE, *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def reset(self) -> None:
