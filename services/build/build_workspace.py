@@ -136,11 +136,11 @@ def phase_argv(root_in_runner: str, shell: str, phase_name: str) -> list[str]:
     ]
 
 
-def runtime_problem(runner_name: str, facts: BuildFacts, plan: BuildPlan) -> str | None:
-    """Why the image cannot provide the buildspec's runtime-versions (None if it can)."""
+def runtime_problem(runner_name: str, image: str, plan: BuildPlan) -> str | None:
+    """Why IMAGE (the one the runner started) cannot provide the buildspec's
+    runtime-versions (None if it can)."""
     if not plan.runtime_versions or runner_name != "docker":
         return None
-    image = facts.document.get("environment", {}).get("image") or ""
     requested = {name: [version] for name, version in plan.runtime_versions.items()}
     return images.check_runtime_versions(image, requested)
 

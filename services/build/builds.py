@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -307,6 +308,15 @@ def bare_build_id(build_id: str) -> str:
     return build_id
 
 
+# "<project>:<build uuid>", the project part following CreateProject's name pattern.
+_BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}:[^:\s]+")
+
+
+def well_formed_build_id(bare_id: str) -> bool:
+    """Whether BARE_ID has a build id's shape; AWS refuses other ids as invalid input."""
+    return _BUILD_ID.fullmatch(bare_id) is not None
+
+
 def find_builds(session: Session, ctx: RequestContext, ids: Iterable[str]) -> dict[str, Build]:
     """This account's and region's builds among `ids` (bare ids), by id."""
     wanted = list(ids)
@@ -338,7 +348,7 @@ def build_output(build: Build) -> dict[str, Any]:
         "secondaryArtifacts": results.get("secondaryArtifacts", []),
         "cache": document.get("cache", {"type": "NO_CACHE"}),
         "environment": environment_output(document.get("environment", {})),
-        "logs": results.get("logs") or _logs_output(build),
+        "logs": {**(results.get("logs") or _logs_output(build)), "deepLink": _deep_link(build)},
         "timeoutInMinutes": document.get("timeoutInMinutes", 60),
         "queuedTimeoutInMinutes": document.get("queuedTimeoutInMinutes", 480),
         "buildComplete": build.build_complete,
@@ -359,6 +369,16 @@ def build_output(build: Build) -> dict[str, Any]:
             f":build/{build.id}", f":build-batch/{build.batch_id}"
         )
     return output
+
+
+def _deep_link(build: Build) -> str:
+    """Build.logs.deepLink: where this server answers with the build's log text."""
+    from services.build.log_links import deep_link
+    from services.core.lifecycle import server_key
+    from services.core.settings import get_settings
+
+    settings = get_settings()
+    return deep_link(settings, server_key(settings), build.id, build.uuid)
 
 
 def environment_output(environment: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from services.build import aws_images, builds, git_credentials, images, scheduler, sources
 from services.build import build_workspace as workspace
-from services.build import builds, git_credentials, scheduler, sources
 from services.build import environment as build_environment
 from services.build import events as build_events
 from services.build.build_log import BuildLog, LineEcho, open_log
@@ -45,7 +45,13 @@ from services.build.phases import (
     next_phase,
 )
 from services.build.plan import BuildPlan, PhasePlan, compile_plan, evaluate_phase
-from services.build.runners import RunInterrupted, RunnerError, RunSpec, choose_runner
+from services.build.runners import (
+    UNABLE_TO_PULL_IMAGE,
+    RunInterrupted,
+    RunnerError,
+    RunSpec,
+    choose_runner,
+)
 from services.build.secret_values import SecretResolutionError
 from services.build.tables_builds import Build
 from services.core.db import get_sessionmaker, utcnow
@@ -73,6 +79,7 @@ class BuildRun:
         self.sessions = get_sessionmaker(settings.resolved_database_url)
         self.runner = choose_runner(settings)
         self.runner_session: Any = None
+        self.local_image = ""  # the image the runner started (AWS names are mapped)
         self.plan: BuildPlan | None = None
         self.variables: dict[str, str] = {}
         self.results: dict[str, Any] = {}
@@ -247,10 +254,17 @@ class BuildRun:
             shutil.rmtree(self.root, ignore_errors=True)
         for part in ("src", "plan", "state"):
             (self.root / part).mkdir(parents=True, exist_ok=True)
+        try:
+            choice = self._local_image(image)
+        except aws_images.ImageMapError as exc:
+            return PhaseFailed(
+                utcnow(), (PhaseContext("SERVER_CONFIGURATION_ERROR", str(exc)),), fault=True
+            )
+        self.local_image = choice.local
         spec = RunSpec(
             build_id=self.build_id,
             root=self.root,
-            image=image,
+            image=choice.local,
             env=workspace.base_environment(self.runner.name, self.root),
             cpus=workspace.cap_cpus(cpus),
             memory_bytes=workspace.cap_memory(memory),
@@ -260,10 +274,23 @@ class BuildRun:
         try:
             self.runner_session = self.runner.prepare(spec)
         except RunnerError as exc:
-            return self._failed(exc.code, exc.message)
+            message = exc.message
+            if exc.code == UNABLE_TO_PULL_IMAGE and choice.mapped:
+                message = choice.missing_message()
+            return PhaseFailed(utcnow(), (PhaseContext(exc.code, message),), fault=exc.fault)
         assert self.log is not None
-        self.log.note(f"Running on {self.runner.name} runner, image {image or '(host)'}")
+        shown = image or "(host)"
+        if choice.mapped and self.runner.name != "host":
+            shown = f"{image} (local image {choice.local})"
+        self.log.note(f"Running on {self.runner.name} runner, image {shown}")
         return PhaseSucceeded(utcnow())
+
+    def _local_image(self, image: str) -> aws_images.ImageChoice:
+        """The image the runner starts for IMAGE (AWS's curated names map to local ones)."""
+        if self.runner.name == "host":
+            return aws_images.ImageChoice(image, image, False)
+        overrides = aws_images.parse_image_map(self.settings.build_image_map)
+        return aws_images.choose_local_image(image, overrides, images.image_present)
 
     def _download_source(self) -> Event:
         document = self.snapshot.document
@@ -393,7 +420,7 @@ class BuildRun:
         assert self.plan is not None
         phase = self.plan.phase(phase_type)
         if phase_type == INSTALL:
-            problem = workspace.runtime_problem(self.runner.name, self.snapshot, self.plan)
+            problem = workspace.runtime_problem(self.runner.name, self.local_image, self.plan)
             if problem is not None:
                 return self._failed("CLIENT_ERROR", problem)
             self._restore_cache()

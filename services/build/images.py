@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
@@ -144,6 +144,14 @@ def ensure_image(kind: str, runtimes: bool = False) -> str:
         if ref and _image_exists(ref):
             return ref
         return build_image(kind, runtimes=runtimes, progress=lambda _line: None)
+
+
+def image_present(ref: str) -> bool:
+    """Whether REF is a local image; False too when no engine answers."""
+    try:
+        return _image_exists(ref)
+    except Exception:
+        return False
 
 
 def _image_exists(ref: str) -> bool:
@@ -603,35 +611,67 @@ def list_images() -> list[dict[str, Any]]:
     return sorted(entries, key=lambda entry: entry["image"])
 
 
-def curated_images() -> list[dict[str, Any]]:
-    """ListCuratedEnvironmentImages' `platforms`: the local Forgeline images by language.
+def curated_images(image_map: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """ListCuratedEnvironmentImages' `platforms`: the local Forgeline images (DEBIAN), and
+    AWS's curated names whose mapped local image is present (UBUNTU, AMAZON_LINUX).
 
-    All are Debian-based (the tiny one is Debian's BusyBox), so one DEBIAN platform; every
-    image is listed under BASE and under each language it has a runtime of.
+    Every image is listed under BASE and under each language it has a runtime of (an AWS
+    name: each language of the local image it runs as).
     """
-    by_language: dict[str, list[dict[str, Any]]] = {}
-    for entry in list_images():
+    from services.build import aws_images
+
+    local = list_images()
+    runtimes = {entry["image"]: entry["runtimes"] for entry in local}
+    platforms: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+    def add(platform: str, image: dict[str, Any], runtime_names: Iterable[str]) -> None:
+        languages = ["BASE"] + [_LANGUAGES[name] for name in runtime_names if name in _LANGUAGES]
+        for language in languages:
+            platforms.setdefault(platform, {}).setdefault(language, []).append(image)
+
+    for entry in local:
         created = str(entry["created"])[:10].replace("-", ".")
         image = {
             "name": entry["image"],
             "description": entry["description"] or entry["kind"],
             "versions": [f"{entry['image']}-{created}" if created else entry["image"]],
         }
-        languages = ["BASE"] + [
-            _LANGUAGES[name] for name in entry["runtimes"] if name in _LANGUAGES
-        ]
-        for language in languages:
-            by_language.setdefault(language, []).append(image)
-    if not by_language:
-        return []
+        add("DEBIAN", image, entry["runtimes"])
+
+    overrides = dict(image_map or {})
+    present: dict[str, bool] = {}
+
+    def is_present(ref: str) -> bool:
+        if ref not in present:
+            present[ref] = ref in runtimes or image_present(ref)
+        return present[ref]
+
+    names = aws_images.curated_names() + [
+        name for name in overrides if name not in aws_images.curated_names()
+    ]
+    for name in names:
+        family = aws_images.curated_family(name)
+        if family is None:
+            continue  # an override of a non-AWS name is not a curated image
+        choice = aws_images.choose_local_image(name, overrides, is_present)
+        if not is_present(choice.local):
+            continue
+        image = {
+            "name": name,
+            "description": f"AWS CodeBuild's {name}, run here as {choice.local}",
+            "versions": [name],
+        }
+        platform = "UBUNTU" if family == "standard" else "AMAZON_LINUX"
+        add(platform, image, runtimes.get(choice.local, {}))
     return [
         {
-            "platform": "DEBIAN",
+            "platform": platform,
             "languages": [
-                {"language": language, "images": images}
-                for language, images in sorted(by_language.items())
+                {"language": language, "images": found}
+                for language, found in sorted(languages.items())
             ],
         }
+        for platform, languages in sorted(platforms.items())
     ]
 
 

@@ -18,6 +18,7 @@ from services.core.pagination import page_tokens
 
 LIST_PAGE_SIZE = 100
 MAX_BATCH_IDS = 100
+INVALID_BUILD_ID = "Invalid build ID provided"
 
 
 def _check_ids(ids: list[str]) -> None:
@@ -91,6 +92,9 @@ class BuildOperations:
         ids = params["ids"]
         _check_ids(ids)
         wanted = [builds.bare_build_id(build_id) for build_id in ids]
+        # A malformed id fails the whole call; a well-formed unknown one is "not found".
+        if not all(builds.well_formed_build_id(bare) for bare in wanted):
+            raise errors.InvalidInputException(INVALID_BUILD_ID)
         with session_scope(readonly=True) as session:
             found = builds.find_builds(session, ctx, wanted)
             output = [builds.build_output(found[i]) for i in dict.fromkeys(wanted) if i in found]
@@ -133,6 +137,8 @@ class BuildOperations:
 
     def stop_build(self, ctx: RequestContext, params: Any) -> Any:
         build_id = builds.bare_build_id(params["id"])
+        if not builds.well_formed_build_id(build_id):
+            raise errors.InvalidInputException(INVALID_BUILD_ID)
         with session_scope() as session:
             build = builds.find_builds(session, ctx, [build_id]).get(build_id)
             if build is None:

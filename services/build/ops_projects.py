@@ -214,6 +214,12 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
         return {}
 
     def list_curated_environment_images(self, ctx: RequestContext, params: Any) -> Any:
+        from services.build.aws_images import parse_image_map
         from services.build.images import curated_images
+        from services.core.settings import get_settings
 
-        return {"platforms": curated_images()}
+        try:
+            image_map = parse_image_map(get_settings().build_image_map)
+        except ValueError:
+            image_map = {}  # builds report the malformed setting; the listing still answers
+        return {"platforms": curated_images(image_map)}

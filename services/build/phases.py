@@ -69,6 +69,9 @@ class PhaseContext:
         return {"statusCode": self.status_code, "message": self.message}
 
 
+_EMPTY_CONTEXT = {"statusCode": "", "message": ""}
+
+
 @dataclass(frozen=True)
 class PhaseRecord:
     phase_type: str
@@ -96,8 +99,12 @@ class PhaseRecord:
         if self.end_time is not None:
             shape["endTime"] = self.end_time
             shape["durationInSeconds"] = self.duration_in_seconds
-        if self.phase_status is not None:
+        if self.contexts:
             shape["contexts"] = [context.to_botocore() for context in self.contexts]
+        elif self.phase_type not in _NOT_PROVISIONED and self.end_time is not None:
+            # AWS gives every ended phase one context, empty when there is nothing to say
+            # (clients read contexts[0]); SUBMITTED, QUEUED and running phases have none.
+            shape["contexts"] = [_EMPTY_CONTEXT]
         return shape
 
 

@@ -125,12 +125,36 @@ __fl_succeeding() {
   export CODEBUILD_BUILD_SUCCEEDING
 }
 
+# UTC time with microseconds, as every [Container] line has it. GNU date and most BusyBox
+# builds know %N; Debian's static BusyBox prints it literally, so its adjtimex applet
+# (which reports the clock's seconds and microseconds) is asked instead.
+__fl_stamp() {
+  __fl_t=$(date -u '+%Y/%m/%d %H:%M:%S.%N' 2>/dev/null)
+  case ${__fl_t##*.} in
+    [0-9][0-9][0-9][0-9][0-9][0-9]*)
+      printf '%s.%.6s' "${__fl_t%.*}" "${__fl_t##*.}"
+      return 0
+      ;;
+  esac
+  # Two lines: seconds, then microseconds.
+  __fl_clock=$(adjtimex 2>/dev/null | sed -n -e 's/^ *time\.tv_sec: *\([0-9][0-9]*\).*/\1/p' \
+    -e 's/^ *time\.tv_usec: *\([0-9][0-9]*\).*/\1/p')
+  __fl_sec=${__fl_clock%%[!0-9]*}
+  __fl_usec=${__fl_clock##*[!0-9]}
+  if [ -n "$__fl_sec" ] && [ "$__fl_sec" != "$__fl_clock" ] &&
+    __fl_whole=$(date -u -d "@$__fl_sec" '+%Y/%m/%d %H:%M:%S' 2>/dev/null); then
+    printf '%s.%06d' "$__fl_whole" "$__fl_usec"
+    return 0
+  fi
+  printf '%s.000000' "${__fl_t%.*}"
+}
+
 # __fl_run INDEX COMMAND: runs one command, records "<index> <status>", returns the status.
 __fl_run() {
   __fl_i=$1
   __fl_cmd=$2
   # The line AWS's logs show before each command (one line, even for a multi-line one).
-  printf '[Container] %s Running command %s\n' "$(date -u '+%Y/%m/%d %H:%M:%S' 2>/dev/null)" \
+  printf '[Container] %s Running command %s\n' "$(__fl_stamp)" \
     "$(printf '%s' "$__fl_cmd" | tr '\n' ' ')"
   if [ "@PERSIST@" = 1 ]; then
     (

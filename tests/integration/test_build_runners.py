@@ -23,6 +23,7 @@ import pytest
 from services.build import images
 from services.build.runners import (
     BUILD_ID_LABEL,
+    ENGINE_UNAVAILABLE,
     UNABLE_TO_PULL_IMAGE,
     RunInterrupted,
     RunnerError,
@@ -535,26 +536,51 @@ def test_choose_runner_follows_the_setting(tmp_path: Path) -> None:
         assert choose_runner(Settings(data_dir=tmp_path, build_runner="host")).name == "host"
         assert choose_runner(Settings(data_dir=tmp_path, build_runner="docker")).name == "docker"
         automatic = Settings(data_dir=tmp_path, build_runner="auto")
-        assert choose_runner(automatic).name == ("docker" if DOCKER else "host")
+        # `auto` never means the host: without an engine, container builds are refused.
+        assert choose_runner(automatic).name == "docker"
         line = describe_runner_choice(automatic)
-        assert line.startswith(f"build runner: {'docker' if DOCKER else 'host'} (auto")
+        assert line.startswith("build runner: docker (auto")
         assert choose_runner(automatic) is choose_runner(automatic)
     finally:
         reset_runner_choice()
 
 
-def test_auto_falls_back_to_host_without_an_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("setting", ["auto", "docker"])
+def test_without_an_engine_container_builds_are_refused_as_a_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
     # A real unreachable engine: nothing listens on this socket path.
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     reset_runner_choice()
     try:
-        chosen = choose_runner(Settings(data_dir=tmp_path, build_runner="auto"))
-        assert chosen.name == "host"
-        assert "no Docker engine" in describe_runner_choice(
-            Settings(data_dir=tmp_path, build_runner="auto")
-        )
+        chosen = choose_runner(Settings(data_dir=tmp_path, build_runner=setting))
+        assert chosen.name == "docker"
+        line = describe_runner_choice(Settings(data_dir=tmp_path, build_runner=setting))
+        assert "no Docker engine answers" in line and "FORGELINE_BUILD_RUNNER=host" in line
         assert not DockerRunner().available()
+        (tmp_path / "root").mkdir()
+        spec = RunSpec(
+            build_id="p:no-engine", root=tmp_path / "root", image="forgeline/tiny", env={}
+        )
+        with pytest.raises(RunnerError) as refused:
+            chosen.prepare(spec)
+        assert refused.value.fault and refused.value.code == ENGINE_UNAVAILABLE
+        assert "Start Docker" in refused.value.message
+        assert "FORGELINE_BUILD_RUNNER=host" in refused.value.message
+        # Nothing to clean up on an engine that is not there: no error either.
+        assert chosen.remove_build_container("p:no-engine") == 0
+    finally:
+        reset_runner_choice()
+
+
+def test_the_host_runner_is_announced_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reset_runner_choice()
+    try:
+        with caplog.at_level("INFO", logger="forgeline.build.runners"):
+            describe_runner_choice(Settings(data_dir=tmp_path, build_runner="host"))
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and "without isolation" in warned[0]
     finally:
         reset_runner_choice()

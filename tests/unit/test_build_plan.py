@@ -370,6 +370,7 @@ def test_each_command_is_announced_as_aws_logs_do(runner: Runner) -> None:
     markers = runner.markers["build"]
     assert len(markers) == 2
     assert re.fullmatch(
-        r"\[Container\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d Running command echo one", markers[0]
+        r"\[Container\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} Running command echo one",
+        markers[0],
     )
     assert markers[1].endswith("Running command echo two echo three")

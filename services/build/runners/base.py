@@ -19,17 +19,24 @@ BUILD_MARKER_VARIABLE = "FORGELINE_BUILD_MARKER"
 # RunnerError codes, named after the CodeBuild phase-context codes the engine reports.
 UNABLE_TO_PULL_IMAGE = "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE"
 CLIENT_ERROR = "CLIENT_ERROR"
+# The server cannot give builds a sandbox (no container engine answers): a FAULT, not the
+# build's or its author's error.
+ENGINE_UNAVAILABLE = "BUILD_CONTAINER_ENGINE_UNAVAILABLE"
 
 OutputSink = Callable[[bytes], None]
 
 
 class RunnerError(Exception):
-    """The runner could not do what was asked (not: a command failed, which is a status)."""
+    """The runner could not do what was asked (not: a command failed, which is a status).
 
-    def __init__(self, message: str, code: str = CLIENT_ERROR) -> None:
+    `fault` marks the server's failure (the build ends FAULT) rather than the build's.
+    """
+
+    def __init__(self, message: str, code: str = CLIENT_ERROR, *, fault: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.fault = fault
 
 
 class RunInterrupted(Exception):

@@ -6,12 +6,14 @@ filesystem, with processes started by earlier phases still alive, as on CodeBuil
 The build directory is bind-mounted at an AWS-like path (/codebuild/output/srcNNNNNNNNN).
 
 Images are never pulled (no registry is assumed): a missing image fails at once with
-BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE.
+BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE. No engine answering is the server's fault: the
+build ends FAULT with a message saying how to start Docker or choose the host runner.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -21,6 +23,7 @@ from typing import Any
 
 from services.build.runners.base import (
     BUILD_ID_LABEL,
+    ENGINE_UNAVAILABLE,
     UNABLE_TO_PULL_IMAGE,
     OutputSink,
     RunInterrupted,
@@ -80,6 +83,38 @@ def _docker_module() -> Any:
     return docker
 
 
+def engine_address() -> str:
+    """Where docker-py looks for the engine (DOCKER_HOST, else the default socket)."""
+    return os.environ.get("DOCKER_HOST") or f"unix://{DOCKER_SOCKET}"
+
+
+def no_engine_message() -> str:
+    """The plain-words reason a container build cannot start without an engine."""
+    return (
+        f"No Docker engine answers at {engine_address()}, so this build cannot get its "
+        "container, and Forgeline never runs a build outside its container unless told to. "
+        "Start Docker (for example `sudo systemctl start docker`, or `sudo dockerd &`) and "
+        "start the build again; or, to run builds as plain processes of the server's "
+        "machine without any isolation, restart Forgeline with FORGELINE_BUILD_RUNNER=host."
+    )
+
+
+class _EngineUnreachable(Exception):
+    pass
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether EXC means no engine answered (rather than the engine refusing a request)."""
+    import requests
+
+    docker = _docker_module()
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return True
+    return isinstance(exc, docker.errors.DockerException) and not isinstance(
+        exc, docker.errors.APIError
+    )
+
+
 class DockerRunner:
     name = "docker"
 
@@ -97,11 +132,24 @@ class DockerRunner:
     def client(self) -> Any:
         with self._client_lock:
             if self._client is None:
-                if self._client_factory is not None:
-                    self._client = self._client_factory()
-                else:
-                    self._client = _docker_module().from_env()
+                try:
+                    if self._client_factory is not None:
+                        self._client = self._client_factory()
+                    else:
+                        self._client = _docker_module().from_env()
+                except Exception as exc:
+                    # Making a client asks the engine for its API version.
+                    if _unreachable(exc):
+                        raise _EngineUnreachable(str(exc)) from exc
+                    raise
             return self._client
+
+    def _api_if_reachable(self) -> Any:
+        """The engine's API, or None when no engine answers (nothing to clean up then)."""
+        try:
+            return self.client().api
+        except _EngineUnreachable:
+            return None
 
     def available(self) -> bool:
         try:
@@ -123,6 +171,8 @@ class DockerRunner:
         try:
             api = self.client().api
             api.inspect_image(spec.image)
+        except _EngineUnreachable:
+            raise RunnerError(no_engine_message(), ENGINE_UNAVAILABLE, fault=True) from None
         except docker.errors.ImageNotFound:
             raise RunnerError(
                 f"Unable to pull customer's container image. Image {spec.image!r} is not "
@@ -130,8 +180,12 @@ class DockerRunner:
                 "locally (forgeline images build) or docker load it.",
                 code=UNABLE_TO_PULL_IMAGE,
             ) from None
-        except docker.errors.DockerException as exc:
-            raise RunnerError(f"Docker engine error: {exc}") from None
+        except Exception as exc:
+            if _unreachable(exc):
+                raise RunnerError(no_engine_message(), ENGINE_UNAVAILABLE, fault=True) from None
+            if not isinstance(exc, docker.errors.DockerException):
+                raise
+            raise RunnerError(f"Docker engine error: {_explain(exc)}") from None
         root_in_runner = f"/codebuild/output/src{secrets.randbelow(900_000_000) + 100_000_000}"
         mounts = [docker.types.Mount(root_in_runner, str(spec.root), type="bind")]
         mount_paths: dict[str, str] = {}
@@ -196,7 +250,9 @@ class DockerRunner:
 
     def remove_build_container(self, build_id: str) -> int:
         """Remove the container(s) of BUILD_ID, e.g. after the worker running it died."""
-        api = self.client().api
+        api = self._api_if_reachable()
+        if api is None:
+            return 0
         found = api.containers(all=True, filters={"label": f"{BUILD_ID_LABEL}={build_id}"})
         for container in found:
             _remove_quietly(api, container["Id"])
@@ -204,7 +260,9 @@ class DockerRunner:
 
     def container_build_ids(self) -> set[str]:
         """The build ids of every build container on this engine, running or not."""
-        api = self.client().api
+        api = self._api_if_reachable()
+        if api is None:
+            return set()
         return {
             str((container.get("Labels") or {}).get(BUILD_ID_LABEL, ""))
             for container in api.containers(all=True, filters={"label": BUILD_ID_LABEL})

@@ -1,7 +1,10 @@
 """Which runner builds use: FORGELINE_BUILD_RUNNER = auto | docker | host.
 
-`auto` takes Docker when an engine answers a ping quickly, else the host runner. The
-choice is made once per process and setting (a ping per build would cost a round trip).
+`auto` means Docker. When no engine answers, container builds are refused (they end
+FAULT in PROVISIONING, saying how to start Docker or choose the host runner): a build
+never leaves its sandbox unless FORGELINE_BUILD_RUNNER=host asks for it, and that choice
+is announced with a warning. The choice is made once per process and setting; the Docker
+runner asks the engine again at every build, so builds work as soon as Docker starts.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import threading
 from typing import Any
 
 from services.build.runners.base import Runner
-from services.build.runners.docker_runner import DockerRunner
+from services.build.runners.docker_runner import DockerRunner, engine_address
 from services.build.runners.host_runner import HostRunner
 
 log = logging.getLogger("forgeline.build.runners")
@@ -31,7 +34,10 @@ def describe_runner_choice(settings: Any) -> str:
     """One line saying which runner is used and why; logged, for the server to call at start."""
     runner, reason = _choice(settings)
     line = f"build runner: {runner.name} ({reason})"
-    log.info(line)
+    if runner.name == "host" or reason.endswith(_REFUSING):
+        log.warning(line)
+    else:
+        log.info(line)
     return line
 
 
@@ -48,17 +54,25 @@ def _choice(settings: Any) -> tuple[Runner, str]:
         return _choices[wanted]
 
 
+_REFUSING = (
+    "container builds are refused (FAULT) until one does: start Docker, or set "
+    "FORGELINE_BUILD_RUNNER=host to run builds as plain host processes"
+)
+
+
 def _decide(wanted: str) -> tuple[Runner, str]:
     if wanted == "host":
-        return HostRunner(), "FORGELINE_BUILD_RUNNER=host"
-    if wanted == "docker":
-        # Chosen explicitly: builds then fail with a clear error if the engine is down,
-        # rather than silently running unisolated on the host.
-        return DockerRunner(), "FORGELINE_BUILD_RUNNER=docker"
+        return HostRunner(), (
+            "FORGELINE_BUILD_RUNNER=host: builds run as plain processes of this machine, as "
+            "this server's user, without isolation; their image is ignored"
+        )
+    setting = "FORGELINE_BUILD_RUNNER=docker" if wanted == "docker" else "auto"
     engine = _docker_engine()
     if engine is not None:
-        return DockerRunner(), f"auto: Docker engine {engine} answered"
-    return HostRunner(), "auto: no Docker engine answered; builds run as host processes"
+        return DockerRunner(), f"{setting}: Docker engine {engine} answered"
+    return DockerRunner(), (
+        f"{setting}: no Docker engine answers at {engine_address()}; {_REFUSING}"
+    )
 
 
 def _docker_engine() -> str | None:
