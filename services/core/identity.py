@@ -28,6 +28,16 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
+def session_token_accepted(settings: Settings) -> bool:
+    """Whether a request may carry a session token (X-Amz-Security-Token).
+
+    Forgeline issues no temporary credentials yet, so in enforce mode every session token
+    is one it never issued and AWS's answer is to refuse it. Permissive mode, for test
+    suites with made-up credentials, lets them through.
+    """
+    return settings.auth == "permissive"
+
+
 def authenticate(
     *,
     method: str,
@@ -47,6 +57,8 @@ def authenticate(
             f"Credential should be scoped to correct service: '{signing_name}'. "
         )
     sigv4.check_request_time(parsed)
+    if parsed.session_token is not None and not session_token_accepted(settings):
+        raise errors.UnrecognizedClientException()
     from services.core.lifecycle import server_key
 
     # The hot path: a key seen in the last few seconds needs no database session at all.

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.core import identity, lifecycle
 from services.core.context import RequestContext
+from services.core.cors import CorsMiddleware, CorsPolicy
 from services.core.db import is_quick_read
 from services.core.gateway import GatewayProxy
 from services.core.http_responses import aws_json_response
@@ -180,8 +181,16 @@ class ForgelineApp(FastAPI):
 
     api_endpoint: AwsJsonEndpoint | None = None
     s3_endpoint: S3Endpoint | None = None
+    cors: CorsMiddleware | None = None  # set when some origin is allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cors = self.cors
+        if cors is not None and scope["type"] == "http":
+            await cors(scope, receive, send)
+            return
+        await self._route(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.api_endpoint
         if (
             endpoint is not None
@@ -269,6 +278,9 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
         _mount_service_routes(app, apps, settings)
 
     app.s3_endpoint = S3Endpoint(settings)
+    cors_policy = CorsPolicy.from_settings(settings)
+    if cors_policy.enabled:
+        app.cors = CorsMiddleware(app._route, cors_policy)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, Any]:
@@ -284,7 +296,10 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
     def metrics() -> Response:
         return Response(metrics_text(), media_type="text/plain; version=0.0.4")
 
+    # `/moto-api/reset` is moto's path for the same thing: a suite written against moto's
+    # server switches to Forgeline by changing only its endpoint. Same rule, same answer.
     @app.post("/_forgeline/reset", include_in_schema=False)
+    @app.post("/moto-api/reset", include_in_schema=False)
     def reset(request: Request) -> Response:
         client = request.client.host if request.client else ""
         if not (
@@ -298,6 +313,7 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
                 status_code=403,
             )
         wiped = lifecycle.reset_state(settings)
-        return JSONResponse({"reset": True, "tables": wiped})
+        # moto answers {"status": "ok"}; the rest says what was wiped.
+        return JSONResponse({"status": "ok", "reset": True, "tables": wiped})
 
     return app

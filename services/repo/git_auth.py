@@ -27,6 +27,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.core import identity
 from services.core.auth import keys, sigv4
 from services.core.auth.tables import Account
 from services.core.settings import Settings
@@ -104,7 +105,9 @@ def _sigv4_identity(
     host: str,
     repository_name: str,
 ) -> GitIdentity:
-    access_key_id, _token = sigv4.split_git_username(user)
+    access_key_id, token = sigv4.split_git_username(user)
+    if token is not None and not identity.session_token_accepted(settings):
+        raise GitAuthError("The security token included in the request is invalid.")
     from services.core.lifecycle import server_key
 
     record = keys.lookup_secret(session, access_key_id, server_key(settings))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 from services.core import tagging
 from services.core.context import RequestContext
 from services.core.db import get_engine, is_postgres, utcnow
+from services.core.protocol.messages import aws_message
 from services.core.settings import get_settings
 from services.repo import storage
 from services.repo.generated import errors
@@ -26,6 +29,7 @@ TAG_ERRORS = tagging.TagErrors(
 # CodeCommit's quota of repositories per account (AWS: 5,000, raisable; we keep the default).
 MAX_REPOSITORIES = 5000
 LIST_PAGE_SIZE = 1000
+INVALID_NAME_MESSAGE = aws_message("codecommit", "InvalidRepositoryNameException") or ""
 
 
 def check_name(name: str) -> None:
@@ -36,10 +40,7 @@ def check_name(name: str) -> None:
         or name.endswith(".git")
         or not all(ch.isalnum() and ch.isascii() or ch in "._-" for ch in name)
     ):
-        raise errors.InvalidRepositoryNameException(
-            f"{name!r} is not a valid repository name: use 1-100 letters, numbers, periods, "
-            "underscores and dashes, not ending in .git."
-        )
+        raise errors.InvalidRepositoryNameException(INVALID_NAME_MESSAGE)
 
 
 _KMS_KEY_ID = re.compile(
@@ -117,9 +118,21 @@ def metadata(repository: Repository) -> dict[str, Any]:
         "lastModifiedDate": repository.updated_at,
         "creationDate": repository.created_at,
         "cloneUrlHttp": f"{base.rstrip('/')}/v1/repos/{repository.name}",
+        "cloneUrlSsh": f"ssh://{_ssh_host(base)}/v1/repos/{repository.name}",
         "Arn": repository.arn(),
         "kmsKeyId": repository.kms_key_id,
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _ssh_host(base_url: str) -> str:
+    """The host of the HTTP clone URL, without its port (that port speaks HTTP, not SSH).
+
+    AWS always returns cloneUrlSsh and clients read it; Forgeline serves no SSH, so the
+    URL only names the same host, as AWS's names its git endpoint.
+    """
+    host = urlsplit(base_url).hostname or "localhost"
+    return f"[{host}]" if ":" in host else host
 
 
 def create(session: Session, ctx: RequestContext, params: dict[str, Any]) -> Repository:

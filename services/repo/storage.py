@@ -23,8 +23,10 @@ def repository_path(settings: Settings, repository_id: str) -> Path:
 def create_bare(settings: Settings, repository_id: str) -> Path:
     path = repository_path(settings, repository_id)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # An empty --template copies nothing: git's default template is mostly sample hooks
+    # (never run: pushes use core.hooksPath), which tripled an empty repository's size.
     subprocess.run(
-        ["git", "init", "--quiet", "--bare", str(path)],
+        ["git", "init", "--quiet", "--bare", "--template=", str(path)],
         check=True,
         capture_output=True,
         timeout=30,

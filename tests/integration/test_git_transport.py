@@ -227,9 +227,9 @@ def test_wrong_stale_and_foreign_passwords_are_refused(server):
     _, other = sigv4_password(server, "some-other-repo", host)
     assert httpx.get(url, auth=(key, other)).status_code == 401
 
-    # An unknown access key, and a session-token user name with a valid password.
+    # An unknown access key, and a session token Forgeline never issued (enforce mode).
     assert httpx.get(url, auth=("AKIAUNKNOWNKEY000000", good)).status_code == 401
-    assert httpx.get(url, auth=(f"{key}%SESSIONTOKEN", good)).status_code == 200
+    assert httpx.get(url, auth=(f"{key}%SESSIONTOKEN", good)).status_code == 401
 
 
 def test_git_reports_authentication_failure_for_a_stale_password(server, git, tmp_path):

@@ -21,6 +21,7 @@ from botocore.model import OperationModel, Shape
 
 from services.core.protocol.catalog import ApiSpec
 from services.core.protocol.errors import AwsError, serialization_error
+from services.core.protocol.messages import aws_message
 
 _MISSING = object()
 
@@ -262,6 +263,7 @@ class RequestValidator:
             v.sentence() for v in self.violations
         )
         code = error_code_for(self.spec, self.operation, self.violations[0])
+        message = aws_message(self.spec.model_name, code) or message
         return AwsError(message, code=code, status=_error_status(self.operation, code))
 
 
