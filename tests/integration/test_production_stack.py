@@ -1,9 +1,11 @@
 """The production stack (docker-compose.yml, deploy/Dockerfile) is well formed and runs.
 
-No image can be built here, so the stack runs as local processes instead: every Forgeline
-service of the compose file is started with its own command and environment, adapted to
+The stack also runs as local processes: every Forgeline service of the compose file is
+started with its own command and environment, adapted to
 loopback (the local Postgres and Redis, free ports, a temporary data directory), in the
-order its depends_on conditions demand, and then used through the gateway with boto3.
+order its depends_on conditions demand, with HAProxy and deploy/haproxy.cfg as the
+gateway, and then used through the gateway with boto3. (test_production_image.py builds
+the image itself.)
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+HAPROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
 FORGELINE_SCRIPT = Path(sys.executable).with_name("forgeline")
 
 STACK_REDIS_DB = 5
@@ -157,7 +159,7 @@ def test_compose_services_are_complete_and_consistent() -> None:
     assert {"postgres", "redis", "migrate", "gateway", "worker", "beat", *SERVICE_NAMES} <= set(
         services
     )
-    assert set(ours) == set(services) - {"postgres", "redis"}
+    assert set(ours) == set(services) - {"postgres", "redis", "gateway"}
     declared_volumes = set(compose.get("volumes") or {})
 
     for name, service in services.items():
@@ -201,17 +203,43 @@ def test_forgeline_services_share_one_data_volume_and_wait_for_migrations() -> N
     assert command_of(ours["migrate"]) == ["forgeline", "db", "upgrade"]
     assert [command_of(s) for s in ours.values()].count(["forgeline", "beat"]) == 1
 
-    gateway = ours["gateway"]
-    assert [str(port).split(":")[-1] for port in gateway["ports"]] == ["4750"]
-    upstreams = Settings(service_urls=environment_of(gateway)["FORGELINE_SERVICE_URLS"])
-    urls = upstreams.service_url_map()
-    assert set(urls) == set(SERVICE_NAMES)
-    for service_name, url in urls.items():
-        parts = urlsplit(url)
-        assert parts.hostname in ours, url
-        target_command = command_of(ours[parts.hostname])
-        assert option(target_command, "--service") == service_name, url
-        assert option(target_command, "--port") == str(parts.port), url
+
+def haproxy_backends() -> dict[str, str]:
+    """deploy/haproxy.cfg's backends and the default address of each one's server."""
+    text = HAPROXY_CONFIG.read_text()
+    found = re.findall(
+        r"^backend (\S+)\n(?:    .*\n)*?    server \S+ \"\$\{\w+-([^}]+)\}\"", text, re.M
+    )
+    return dict(found)
+
+
+def test_gateway_is_haproxy_routing_to_every_service() -> None:
+    compose = load_compose()
+    ours = forgeline_services(compose)
+    gateway = compose["services"]["gateway"]
+    assert gateway["image"].startswith("haproxy:")
+    assert sorted(str(port) for port in gateway["ports"]) == ["4750:4750", "4751:4751"]
+    assert any(str(volume).startswith("./deploy/haproxy.cfg:") for volume in gateway["volumes"])
+    backends = haproxy_backends()
+    assert set(backends) == {*SERVICE_NAMES, "repo_https"}, backends
+    for backend, address in backends.items():
+        host, port = address.split(":")
+        command = command_of(ours[host])
+        assert option(command, "--service") == backend.removesuffix("_https"), address
+        http_port = int(option(command, "--port") or 0)
+        assert int(port) == (http_port + 1 if backend.endswith("_https") else http_port)
+    # Every API's target prefix goes to the process that serves it.
+    from services.core.protocol.catalog import APIS, target_prefixes
+
+    text = HAPROXY_CONFIG.read_text()
+    routed = {}
+    for acl, backend in (("to_repo", "repo"), ("to_build", "build"), ("to_deploy", "deploy")):
+        routed[backend] = re.search(rf"acl {acl} req.hdr\(x-amz-target\) -m beg (.*)", text)
+    routed["pipeline"] = re.search(r"acl to_pipeline req.hdr\(x-amz-target\) -m beg (.*)", text)
+    for prefix, model in target_prefixes().items():
+        app = next(spec.app for spec in APIS if spec.model_name == model)
+        match = routed[app]
+        assert match and f"{prefix}." in match.group(1).split(), (prefix, app)
 
 
 def test_compose_configures_forgeline_only_through_real_settings() -> None:
@@ -255,10 +283,11 @@ def test_docker_compose_accepts_the_file() -> None:
 
 
 def test_dockerfile_builds_the_image_compose_runs() -> None:
-    assert instruction("FROM") == ["python:3.11-slim"]
+    assert instruction("FROM") == ["${PYTHON_IMAGE}"]
+    assert "PYTHON_IMAGE=python:3.11-slim" in instruction("ARG")
     (user,) = instruction("USER")
     assert user.split(":")[0] not in ("root", "0")
-    assert "4750" in " ".join(instruction("EXPOSE")).split()
+    assert {"4750", "4751"} <= set(" ".join(instruction("EXPOSE")).split())
     assert "/health" in healthcheck_command()
     assert [json.loads(cmd) for cmd in instruction("CMD")] == [
         ["forgeline", "serve", "--host", "0.0.0.0"]
@@ -302,6 +331,7 @@ class LocalStack:
         self.ports = {
             name: free_port() for name, service in self.services.items() if is_http(service)
         }
+        self.ports["gateway"] = free_port()
         self.processes: dict[str, StackProcess] = {}
         self.ran: set[str] = set()  # one-shot services that completed
 
@@ -331,12 +361,36 @@ class LocalStack:
             # `python` and `forgeline` are on the image's PATH; healthchecks call them so.
             PATH=os.pathsep.join([str(FORGELINE_SCRIPT.parent), os.environ.get("PATH", "")]),
         )
-        if "FORGELINE_SERVICE_URLS" in env:
-            upstreams = Settings(service_urls=env["FORGELINE_SERVICE_URLS"]).service_url_map()
-            env["FORGELINE_SERVICE_URLS"] = ",".join(
-                f"{app}={self.url(str(urlsplit(url).hostname))}" for app, url in upstreams.items()
-            )
         return env
+
+    def start_gateway(self) -> None:
+        """HAProxy with the compose file's configuration, its upstreams on loopback."""
+        haproxy = shutil.which("haproxy")
+        if haproxy is None:
+            pytest.skip("haproxy (the compose stack's gateway) is not installed")
+        upstreams = {
+            f"FORGELINE_{name.upper()}_ADDR": f"127.0.0.1:{self.ports[name]}"
+            for name in SERVICE_NAMES
+        }
+        log_path = self.logs / "gateway.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [haproxy, "-db", "-f", str(HAPROXY_CONFIG)],
+                env={
+                    **os.environ,
+                    **upstreams,
+                    "FORGELINE_HTTP_BIND": f"127.0.0.1:{self.ports['gateway']}",
+                    "FORGELINE_HTTPS_BIND": f"127.0.0.1:{free_port()}",
+                    "FORGELINE_REPO_HTTPS_ADDR": f"127.0.0.1:{free_port()}",
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes["gateway"] = StackProcess(
+            "gateway", process, log_path, self.ports["gateway"]
+        )
+        self.wait_ready("gateway")
 
     def command(self, name: str) -> list[str]:
         command = command_of(self.services[name])
@@ -413,7 +467,7 @@ class LocalStack:
     def wait_ready(self, name: str, timeout: float = 60.0) -> None:
         """Until `name` is what its dependents wait for: /ready answers, or it logged ready."""
         started = self.processes[name]
-        verb = command_of(self.services[name])[1]
+        verb = command_of(self.services[name])[1] if name in self.services else ""
         marker = {"worker": " ready.", "beat": "beat: Starting"}.get(verb)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -531,7 +585,7 @@ def check_apis_through_gateway(stack: LocalStack, credentials: dict[str, str]) -
     # Each answer came from the process serving that API, not from the gateway itself.
     owner_of = {"codecommit": "repo", "codebuild": "build", "codedeploy": "deploy"}
     owner_of["codepipeline"] = "pipeline"
-    processes = (*SERVICE_NAMES, "gateway")
+    processes = SERVICE_NAMES
     counted = {name: request_counts(stack.url(name)) for name in processes}
     for api_name, (_method, operation) in LIST_CALLS.items():
         owner = owner_of[api_name]
@@ -564,10 +618,11 @@ def test_every_compose_entry_point_starts_serves_and_stops(stack: LocalStack) ->
     stack.start_all(lambda: accounts.append(spawn(create_account, stack.env("migrate"))))
     assert set(stack.processes) == {name for name in stack.services if not stack.is_one_shot(name)}
     assert stack.ran == {"migrate"}
+    stack.start_gateway()
 
     ping = worker_healthcheck(stack) if on_redis else None
     for name, started in stack.processes.items():
-        if started.url:  # the image's healthcheck passes against every HTTP service
+        if started.url and name in stack.services:  # the image's healthcheck, every service
             env = {**stack.env(name), "FORGELINE_PORT": str(started.port)}
             check = subprocess.run(
                 ["sh", "-c", healthcheck_command()], env=env, capture_output=True, timeout=30
@@ -589,10 +644,11 @@ def test_every_compose_entry_point_starts_serves_and_stops(stack: LocalStack) ->
 
     outcome = stack.stop_all()
     # uvicorn re-raises SIGTERM once it has shut down, so -SIGTERM is a clean stop too.
-    failed = {name for name, (code, _) in outcome.items() if code not in (0, -signal.SIGTERM)}
+    clean = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+    failed = {name for name, (code, _) in outcome.items() if code not in clean}
     assert not failed, {name: stack.processes[name].log()[-3000:] for name in failed}
     assert all(seconds < STOP_TIMEOUT for _code, seconds in outcome.values()), outcome
     for started in stack.processes.values():
-        if started.url:
+        if started.url and started.name in stack.services:
             assert "Application shutdown complete" in started.log(), started.log()[-3000:]
     assert "Warm shutdown" in worker.log()
