@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.core.protocol.catalog import APIS, service_model
-from services.core.providers import load_providers
 from services.core.settings import Settings
 
 MARKERS = {
@@ -16,6 +14,10 @@ MARKERS = {
 
 
 def coverage_rows() -> list[tuple[str, str, int, int]]:
+    # Imported here: they load botocore's models, which `forgeline config` does not need.
+    from services.core.protocol.catalog import APIS, service_model
+    from services.core.providers import load_providers
+
     providers = load_providers(sorted({spec.app for spec in APIS}))
     rows = []
     for spec in APIS:

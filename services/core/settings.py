@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICE_NAMES = ("repo", "build", "deploy", "pipeline")
+from services.core.service_names import SERVICE_NAMES  # noqa: F401 - re-exported
 
 
 class Settings(BaseSettings):
