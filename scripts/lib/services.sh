@@ -39,3 +39,15 @@ ensure_docker() {
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 0.5; done
   echo "dockerd did not start; see /var/log/forgeline-dockerd.log" >&2; return 1
 }
+
+# Debian packages some tests drive for real: HAProxy (the production front door) and
+# debootstrap (build images, and the worker image's base when no registry is reachable).
+ensure_debian_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing ${missing[*]}"
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
