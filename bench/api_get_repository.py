@@ -4,11 +4,11 @@ Target (CodeCommit issue): at 16 concurrent connections, Forgeline answers at le
 requests per second of moto[server], with p99 at most 20 ms.
 
 Load comes from wrk (Debian package `wrk`) replaying one SigV4-signed request; moto is
-installed into .cache/bench-moto on first use. Forgeline runs `--workers` server processes
-(default: FORGELINE_WORKERS, else 2, one per core of the reference machine); moto_server is
-its usual single process. Usage:
+installed into .cache/bench-moto on first use. Forgeline is measured once per entry of
+`--workers` (server processes; 0 is the default, one per core); moto_server is its usual
+single process. Usage:
 
-    python bench/api_get_repository.py [--seconds 10] [--connections 16] [--workers N]
+    python bench/api_get_repository.py [--seconds 10] [--connections 16] [--workers 1,0]
                                        [--backend sqlite|postgres]
 """
 
@@ -130,25 +130,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(
-        "--workers", type=int, default=int(os.environ.get("FORGELINE_WORKERS", "2"))
+        "--workers",
+        default="1,0",
+        help="comma-separated server process counts to measure; 0 = the default (one per core)",
     )
     args = parser.parse_args()
     os.environ["FORGELINE_TEST_BACKEND"] = args.backend
     ensure_tools()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="forgeline-bench-"))
-    server = ForgelineServer(
-        data_dir,
-        extra_env={
-            "FORGELINE_LOG_LEVEL": "WARNING",
-            "FORGELINE_STRICT_OUTPUT": "0",
-            "FORGELINE_WORKERS": str(args.workers),
-        },
-    )
     moto, moto_url = start_moto()
     try:
-        server.start()
-        server.client("codecommit").create_repository(repositoryName=REPO)
         creds = ("testing", "testing")
         boto3.client(
             "codecommit",
@@ -157,29 +148,44 @@ def main() -> None:
             aws_access_key_id=creds[0],
             aws_secret_access_key=creds[1],
         ).create_repository(repositoryName=REPO)
-        results = {}
-        for name, url, credentials in (
-            ("moto", moto_url, creds),
-            ("forgeline", server.url, server.admin_credentials()),
-        ):
-            headers, body = request_for(url, credentials)
-            wrk(url, headers, body, 2, args.connections)  # warm-up
-            results[name] = wrk(url, headers, body, args.seconds, args.connections)
+        moto_result = measure("moto", moto_url, creds, args)
+        for workers in (int(value) for value in args.workers.split(",")):
+            label = f"{workers} process(es)" if workers else "default processes"
+            result = measure_forgeline(workers, label, args)
             print(
-                f"{name:10s} {results[name]['rps']:8.0f} req/s  p50 {results[name]['p50_ms']:6.2f} ms  "
-                f"p99 {results[name]['p99_ms']:6.2f} ms  non-2xx {results[name]['errors']}"
+                f"GetRepository, {args.connections} connections, {args.backend}, forgeline "
+                f"{label}: throughput ratio forgeline/moto = "
+                f"{result['rps'] / moto_result['rps']:.2f}x (target >= 6x); "
+                f"p99 = {result['p99_ms']:.1f} ms (target <= 20 ms)"
             )
-        ratio = results["forgeline"]["rps"] / results["moto"]["rps"]
-        print(
-            f"GetRepository, {args.connections} connections, {args.backend}, "
-            f"{args.workers} forgeline worker(s): "
-            f"throughput ratio forgeline/moto = {ratio:.2f}x (target >= 6x); "
-            f"forgeline p99 = {results['forgeline']['p99_ms']:.1f} ms (target <= 20 ms)"
-        )
     finally:
-        server.stop()
         moto.terminate()
         moto.wait(timeout=10)
+
+
+def measure(name: str, url: str, credentials: tuple[str, str], args) -> dict[str, float]:
+    headers, body = request_for(url, credentials)
+    wrk(url, headers, body, 2, args.connections)  # warm-up
+    result = wrk(url, headers, body, args.seconds, args.connections)
+    print(
+        f"{name:22s} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+        f"p99 {result['p99_ms']:6.2f} ms  non-2xx {result['errors']}"
+    )
+    return result
+
+
+def measure_forgeline(workers: int, label: str, args) -> dict[str, float]:
+    data_dir = Path(tempfile.mkdtemp(prefix="forgeline-bench-"))
+    server = ForgelineServer(
+        data_dir, extra_env={"FORGELINE_LOG_LEVEL": "WARNING", "FORGELINE_STRICT_OUTPUT": "0"}
+    )
+    server.env["FORGELINE_WORKERS"] = str(workers)
+    try:
+        server.start()
+        server.client("codecommit").create_repository(repositoryName=REPO)
+        return measure(f"forgeline {label}", server.url, server.admin_credentials(), args)
+    finally:
+        server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

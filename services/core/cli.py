@@ -51,7 +51,10 @@ def main() -> None:
     help="Serve one service alone (production stack) or all behind one port.",
 )
 @click.option(
-    "--workers", type=int, default=None, help="Server processes sharing the ports (default 1)."
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Server processes sharing the ports (default: one per CPU core, at most 4).",
 )
 def serve(
     host: str | None, port: int | None, data_dir: str | None, service: str, workers: int | None
@@ -77,10 +80,10 @@ def serve(
     https = None
     if https_socket is not None:
         https = (https_socket, serving.https_certificate(settings, https_socket))
-    if settings.workers == 1:
+    if settings.server_processes == 1:
         serving.serve_process(apps, settings, http_socket, https)
         return
-    serving.serve_workers(settings.workers, apps, settings, http_socket, https)
+    serving.serve_workers(settings.server_processes, apps, settings, http_socket, https)
 
 
 @main.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -137,12 +138,12 @@ class Settings(BaseSettings):
         description="Threads that run API handlers per process (handlers are synchronous).",
     )
     workers: int = Field(
-        default=1,
-        ge=1,
-        description="Processes `forgeline serve` runs, sharing its ports (`--workers`). Each "
-        "runs its own handler threads and, with the embedded worker, its own job worker and "
-        "lease reaper (jobs run in the process that queued them); /metrics counts the "
-        "requests of the process that answers it.",
+        default=0,
+        ge=0,
+        description="Processes `forgeline serve` runs, sharing its ports (`--workers`); 0: one "
+        "per CPU core this process may use, at most 4. Each runs its own handler threads and, "
+        "with the embedded worker, its own job worker and lease reaper (jobs run in the "
+        "process that queued them); /metrics counts the requests of the process that answers it.",
     )
     max_body_bytes: int = Field(
         # CodeCommit takes files up to 6 MB, base64-encoded in JSON: 8 MiB and a margin.
@@ -205,6 +206,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'forgeline.db'}"
+
+    @property
+    def server_processes(self) -> int:
+        # One Python process serves about one core's worth of API calls (the GIL), so the
+        # default uses the cores there are; past four, SQLite's single writer is the limit.
+        if self.workers:
+            return self.workers
+        return max(1, min(len(os.sched_getaffinity(0)), 4))
 
     @property
     def is_sqlite(self) -> bool:

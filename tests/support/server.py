@@ -70,7 +70,11 @@ class ForgelineServer:
                 # One queue per server: a worker must never take another server's doorbells.
                 FORGELINE_BROKER_QUEUE=f"forgeline-{self.port}",
             )
-        if cwd is not None:
+        if cwd is None:
+            # One server process unless a test asks for more: the suite starts many servers
+            # on few cores. The default layout below keeps the default (one per core).
+            self.env["FORGELINE_WORKERS"] = "1"
+        else:
             assert data_dir == cwd / ".forgeline", "the default data directory is cwd/.forgeline"
             del self.env["FORGELINE_DATA_DIR"]
             if self.backend == "sqlite":
