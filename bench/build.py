@@ -204,7 +204,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("FORGELINE_TEST_BACKEND", "sqlite")
 
-    from services.build import images
+    from forgeline.codebuild import images
 
     images.ensure_image("tiny")
     bare_docker_run()  # warm the image's layers

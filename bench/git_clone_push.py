@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.core.auth import sigv4  # noqa: E402
+from forgeline.core.auth import sigv4  # noqa: E402
 from tests.support.server import ForgelineServer  # noqa: E402
 
 FILES = 400

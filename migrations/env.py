@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from services.core.db import get_engine
-from services.core.schema import load_metadata
-from services.core.settings import get_settings
+from forgeline.core.db import get_engine
+from forgeline.core.schema import load_metadata
+from forgeline.core.settings import get_settings
 
 # Any number, as long as every Forgeline process uses the same one.
 MIGRATION_LOCK_KEY = 0x464F5247

@@ -8,7 +8,7 @@ Create Date: ${create_date}
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
-import services.core.db
+import forgeline.core.db
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

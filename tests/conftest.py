@@ -14,7 +14,7 @@ def database_url(tmp_path) -> Iterator[str]:
     try:
         yield url
     finally:
-        from services.core.db import dispose_engines
+        from forgeline.core.db import dispose_engines
 
         dispose_engines()
         databases.drop_database(url)

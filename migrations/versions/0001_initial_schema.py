@@ -8,7 +8,7 @@ Create Date: 2026-11-28 02:15:27.349028
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
-import services.core.db
+import forgeline.core.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
@@ -22,14 +22,14 @@ def upgrade() -> None:
     op.create_table('accounts',
     sa.Column('id', sa.String(length=12), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
-    sa.Column('created_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('length(id) = 12', name=op.f('ck_accounts_id_length')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts'))
     )
     op.create_table('event_cursors',
     sa.Column('consumer_name', sa.String(length=200), nullable=False),
     sa.Column('last_id', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer_name', name=op.f('pk_event_cursors'))
     )
     op.create_table('events',
@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('detail_type', sa.String(length=128), nullable=False),
     sa.Column('resources', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('time', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('time', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
     sa.UniqueConstraint('event_id', name=op.f('uq_events_event_id')),
     sqlite_autoincrement=True
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('token', sa.String(length=256), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('response', sa.JSON(), nullable=False),
-    sa.Column('created_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_records')),
     sa.UniqueConstraint('account_id', 'region', 'operation', 'token', name=op.f('uq_idempotency_records_account_id'))
@@ -67,14 +67,14 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=200), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('lease_owner', sa.String(length=200), nullable=True),
-    sa.Column('lease_expires_at', services.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_expires_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('updated_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
@@ -89,8 +89,8 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('default_branch', sa.String(length=256), nullable=True),
     sa.Column('kms_key_id', sa.String(length=2048), nullable=True),
-    sa.Column('created_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_repositories')),
     sa.UniqueConstraint('account_id', 'region', 'name', name=op.f('uq_repositories_account_id'))
     )
@@ -113,7 +113,7 @@ def upgrade() -> None:
     sa.Column('account_id', sa.String(length=12), nullable=False),
     sa.Column('principal_arn', sa.String(length=2048), nullable=False),
     sa.Column('status', sa.String(length=8), nullable=False),
-    sa.Column('created_at', services.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('Active', 'Inactive')", name=op.f('ck_access_keys_status')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_access_keys_account_id_accounts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('access_key_id', name=op.f('pk_access_keys'))

@@ -7,7 +7,7 @@ Revises: 0001
 from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
 
-import services.core.db  # noqa: F401
+import forgeline.core.db  # noqa: F401
 
 revision = "0002"
 down_revision = "0001"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("service_user_name", sa.String(length=200), nullable=False),
         sa.Column("password_hash", sa.String(length=256), nullable=False),
         sa.Column("status", sa.String(length=8), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "status IN ('Active', 'Inactive')", name=op.f("ck_git_credentials_status")
         ),

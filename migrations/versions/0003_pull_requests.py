@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0003"
 down_revision = "0002"
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("content_sha256", sa.String(length=64), nullable=False),
         sa.Column("last_modified_user", sa.String(length=2048), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_approval_rule_templates")),
         sa.UniqueConstraint(
             "account_id", "region", "name", name=op.f("uq_approval_rule_templates_account_id")
@@ -44,7 +44,7 @@ def upgrade() -> None:
         "approval_rule_template_associations",
         sa.Column("template_id", sa.String(length=36), nullable=False),
         sa.Column("repository_id", sa.String(length=36), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],
@@ -90,8 +90,8 @@ def upgrade() -> None:
         sa.Column("merged_by", sa.String(length=2048), nullable=True),
         sa.Column("merge_commit_id", sa.String(length=40), nullable=True),
         sa.Column("merge_option", sa.String(length=32), nullable=True),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_activity_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_activity_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],
@@ -118,8 +118,8 @@ def upgrade() -> None:
         sa.Column("last_modified_user", sa.String(length=2048), nullable=False),
         sa.Column("template_id", sa.String(length=36), nullable=True),
         sa.Column("template_name", sa.String(length=100), nullable=True),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["pull_request_key"],
             ["pull_requests.key"],
@@ -138,7 +138,7 @@ def upgrade() -> None:
         sa.Column("pull_request_key", sa.Integer(), nullable=False),
         sa.Column("revision_id", sa.String(length=64), nullable=False),
         sa.Column("user_arn", sa.String(length=1024), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["pull_request_key"],
             ["pull_requests.key"],
@@ -155,7 +155,7 @@ def upgrade() -> None:
         sa.Column("pull_request_key", sa.Integer(), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("actor_arn", sa.String(length=2048), nullable=True),
-        sa.Column("event_date", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("event_date", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["pull_request_key"],
@@ -179,7 +179,7 @@ def upgrade() -> None:
         sa.Column("source_commit", sa.String(length=40), nullable=False),
         sa.Column("destination_commit", sa.String(length=40), nullable=False),
         sa.Column("overridden_by", sa.String(length=2048), nullable=True),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["pull_request_key"],
             ["pull_requests.key"],

@@ -7,7 +7,7 @@ Revises: 0003
 from alembic import op
 import sqlalchemy as sa
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0004"
 down_revision = "0003"
@@ -35,8 +35,8 @@ def upgrade() -> None:
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("author_arn", sa.String(length=2048), nullable=False),
         sa.Column("client_request_token", sa.String(length=256), nullable=True),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],
@@ -56,8 +56,8 @@ def upgrade() -> None:
         sa.Column("comment_id", sa.String(length=36), nullable=False),
         sa.Column("user_arn", sa.String(length=2048), nullable=False),
         sa.Column("reaction", sa.String(length=32), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["comment_id"],
             ["comments.id"],
@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("configuration_id", sa.String(length=36), nullable=False),
         sa.Column("triggers", sa.JSON(), nullable=False),
         sa.Column("webhook_secret_encrypted", sa.Text(), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],

@@ -7,7 +7,7 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0005"
 down_revision = "0004"
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("arn", sa.String(length=2048), nullable=False),
         sa.Column("document", sa.JSON(), nullable=False),
         sa.Column("build_counter", sa.Integer(), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_build_projects")),
         sa.UniqueConstraint(
             "account_id", "region", "name", name=op.f("uq_build_projects_account_id")
@@ -45,8 +45,8 @@ def upgrade() -> None:
         sa.Column("auth_type", sa.String(length=32), nullable=False),
         sa.Column("username", sa.String(length=256), nullable=True),
         sa.Column("token_encrypted", sa.Text(), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_build_source_credentials")),
         sa.UniqueConstraint(
             "account_id",
@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=12), nullable=False),
         sa.Column("region", sa.String(length=32), nullable=False),
         sa.Column("policy", sa.Text(), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("resource_arn", name=op.f("pk_build_resource_policies")),
     )
     op.create_index(

@@ -7,7 +7,7 @@ Revises: 0005
 from alembic import op
 import sqlalchemy as sa
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0006"
 down_revision = "0005"
@@ -16,7 +16,7 @@ depends_on = None
 
 
 def _time(name: str, nullable: bool = False) -> sa.Column:
-    return sa.Column(name, services.core.db.UTCDateTime(timezone=True), nullable=nullable)
+    return sa.Column(name, forgeline.core.db.UTCDateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:

@@ -7,7 +7,7 @@ Revises: 0006
 import sqlalchemy as sa
 from alembic import op
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0007"
 down_revision = "0006"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("log_group_class", sa.String(length=32), nullable=False),
         sa.Column("kms_key_id", sa.String(length=256), nullable=True),
         sa.Column("deletion_protection", sa.Boolean(), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_stamp_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_groups")),
         sa.UniqueConstraint("account_id", "region", "name", name=op.f("uq_log_groups_account_id")),
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=12), nullable=False),
         sa.Column("region", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=512), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("next_sequence", sa.BigInteger(), nullable=False),
         sa.Column("first_event_ms", sa.BigInteger(), nullable=True),
         sa.Column("last_event_ms", sa.BigInteger(), nullable=True),

@@ -7,7 +7,7 @@ Revises: 0007
 from alembic import op
 import sqlalchemy as sa
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0008"
 down_revision = "0007"
@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("region", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=2048), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ssm_parameters")),
         sa.UniqueConstraint(
             "account_id", "region", "name", name=op.f("uq_ssm_parameters_account_id")
@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(length=32), nullable=False),
         sa.Column("data_type", sa.String(length=128), nullable=False),
         sa.Column("labels", sa.JSON(), nullable=False),
-        sa.Column("modified_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("modified_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("modified_by", sa.String(length=2048), nullable=False),
         sa.ForeignKeyConstraint(
             ["parameter_id"],
@@ -60,11 +60,11 @@ def upgrade() -> None:
         sa.Column("arn", sa.String(length=2048), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("kms_key_id", sa.String(length=2048), nullable=True),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("changed_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("accessed_on", services.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("deleted_at", services.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("deletion_due_at", services.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("accessed_on", forgeline.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deleted_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deletion_due_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_secrets")),
         sa.UniqueConstraint("account_id", "region", "name", name=op.f("uq_secrets_account_id")),
     )
@@ -76,8 +76,8 @@ def upgrade() -> None:
         sa.Column("value_kind", sa.String(length=8), nullable=False),
         sa.Column("value_encrypted", sa.Text(), nullable=False),
         sa.Column("stages", sa.JSON(), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("accessed_on", services.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("accessed_on", forgeline.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["secret_id"],
             ["secrets.id"],

@@ -7,7 +7,7 @@ Revises: 0008
 from alembic import op
 import sqlalchemy as sa
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0009"
 down_revision = "0008"
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=16), nullable=False),
         sa.Column("export_config", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_build_report_groups")),
         sa.UniqueConstraint(
             "account_id", "region", "name", name=op.f("uq_build_report_groups_account_id")
@@ -63,8 +63,8 @@ def upgrade() -> None:
         sa.Column("branch_coverage_percentage", sa.Float(), nullable=True),
         sa.Column("branches_covered", sa.Integer(), nullable=True),
         sa.Column("branches_missed", sa.Integer(), nullable=True),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["report_group_id"],
             ["build_report_groups.id"],

@@ -7,7 +7,7 @@ Revises: 0009
 from alembic import op
 import sqlalchemy as sa
 
-import services.core.db
+import forgeline.core.db
 
 revision = "0010"
 down_revision = "0009"
@@ -35,8 +35,8 @@ def upgrade() -> None:
         sa.Column("groups", sa.JSON(), nullable=False),
         sa.Column("initiator", sa.Text(), nullable=True),
         sa.Column("resolved_source_version", sa.String(length=255), nullable=True),
-        sa.Column("start_time", services.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("end_time", services.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("start_time", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("end_time", forgeline.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_build_batches")),
     )
     op.create_index(
@@ -56,9 +56,9 @@ def upgrade() -> None:
         sa.Column("payload_url", sa.Text(), nullable=False),
         sa.Column("secret_encrypted", sa.Text(), nullable=False),
         sa.Column(
-            "secret_modified_at", services.core.db.UTCDateTime(timezone=True), nullable=False
+            "secret_modified_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False
         ),
-        sa.Column("created_at", services.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", forgeline.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("project_id", name=op.f("pk_build_webhooks")),
     )
     op.create_index("ix_build_webhooks_scope", "build_webhooks", ["account_id", "region"])

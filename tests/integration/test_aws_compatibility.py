@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from services.core.auth import sigv4
+from forgeline.core.auth import sigv4
 from tests.support.server import running_server
 from tests.support.signing import signed_headers
 

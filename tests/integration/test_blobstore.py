@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.core.blobstore import (
+from forgeline.core.blobstore import (
     BlobInfo,
     BlobNotFound,
     BlobStore,
@@ -24,7 +24,7 @@ from services.core.blobstore import (
     get_blob_store,
     validate_key,
 )
-from services.core.settings import Settings
+from forgeline.core.settings import Settings
 from tests.support.s3rver import S3rver, require_s3rver, running_s3rver
 
 MiB = 1024 * 1024

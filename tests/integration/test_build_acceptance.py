@@ -313,7 +313,7 @@ def test_artifact_symlinks_that_escape_the_source_fail_the_upload(server: Any) -
 
 
 def test_git_credential_helper_lets_the_build_clone_a_repository(server: Any) -> None:
-    from services.build import images
+    from forgeline.codebuild import images
 
     standard = images.ensure_image("standard")  # has git; the busybox image has not
     codecommit = server.client("codecommit")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.build import images
+from forgeline.codebuild import images
 from tests.support.builds import (
     build_server,
     context_of,

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.build import images
-from services.build.runners.docker_runner import DockerRunner
-from services.core.blobstore import LocalBlobStore
+from forgeline.codebuild import images
+from forgeline.codebuild.runners.docker_runner import DockerRunner
+from forgeline.core.blobstore import LocalBlobStore
 from tests.support.builds import build_server
 
 ROLE = "arn:aws:iam::123456789012:role/codebuild"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.build.cache import (
+from forgeline.codebuild.cache import (
     CacheError,
     cache_hit,
     cache_restore_script,
@@ -25,8 +25,8 @@ from services.build.cache import (
     upload,
     uses_path_cache,
 )
-from services.core.blobstore import LocalBlobStore
-from services.core.settings import Settings
+from forgeline.core.blobstore import LocalBlobStore
+from forgeline.core.settings import Settings
 
 TINY_IMAGE = "forgeline/tiny"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.core.events import EventReader, to_eventbridge
+from forgeline.core.events import EventReader, to_eventbridge
 from tests.support.builds import (
     build_server,
     context_of,

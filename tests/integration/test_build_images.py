@@ -14,8 +14,8 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from services.build import images
-from services.build.runners.docker_runner import DockerRunner
+from forgeline.codebuild import images
+from forgeline.codebuild.runners.docker_runner import DockerRunner
 
 DOCKER = DockerRunner(ping_timeout=2).available()
 needs_docker = pytest.mark.skipif(not DOCKER, reason="no Docker engine answers")
@@ -295,7 +295,7 @@ def test_curated_images_match_the_codebuild_model(tiny_image: str, standard_imag
 
 
 def test_cli_lists_and_builds_images(tiny_image: str) -> None:
-    cli = [sys.executable, "-m", "services.core.cli", "images"]
+    cli = [sys.executable, "-m", "forgeline.core.cli", "images"]
     listed = subprocess.run([*cli, "list"], capture_output=True, text=True, check=True)
     entries = {entry["image"]: entry for entry in json.loads(listed.stdout)}
     assert entries[tiny_image]["kind"] == "tiny"
@@ -330,7 +330,7 @@ def test_runtimes_image_when_built() -> None:
 def test_without_an_engine_images_are_none_and_nothing_is_checked(tmp_path: Path) -> None:
     """ListCuratedEnvironmentImages must answer (empty), not fail, when Docker is down."""
     script = (
-        "import json; from services.build import images; "
+        "import json; from forgeline.codebuild import images; "
         "print(json.dumps([images.curated_images(), images.image_runtimes('forgeline/tiny'), "
         "images.check_runtime_versions('forgeline/tiny', {'python': ['3']})]))"
     )

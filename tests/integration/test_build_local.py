@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from services.build import images
-from services.build.build_log import BuildLog
-from services.build.local import LocalBuildUsageError, default_cache_dir, parse_env_file
-from services.build.runners.docker_runner import DockerRunner
-from services.core.settings import Settings
+from forgeline.codebuild import images
+from forgeline.codebuild.build_log import BuildLog
+from forgeline.codebuild.local import LocalBuildUsageError, default_cache_dir, parse_env_file
+from forgeline.codebuild.runners.docker_runner import DockerRunner
+from forgeline.core.settings import Settings
 from tests.support.server import FORGELINE
 
 DOCKER = DockerRunner(ping_timeout=2).available()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.build.runners import ENGINE_UNAVAILABLE
+from forgeline.codebuild.runners import ENGINE_UNAVAILABLE
 from tests.support.builds import build_server, create_project, phases_of, run_build
 
 

@@ -20,16 +20,16 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from services.build.buildspec import parse_buildspec
-from services.build.reports.ingest import (
+from forgeline.codebuild.buildspec import parse_buildspec
+from forgeline.codebuild.reports.ingest import (
     collect_build_reports,
     delete_reports_for_build,
     ingest_build_reports,
     store_build_reports,
 )
-from services.core.blobstore import get_blob_store
-from services.core.db import session_scope
-from services.core.settings import Settings
+from forgeline.core.blobstore import get_blob_store
+from forgeline.core.db import session_scope
+from forgeline.core.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 REGION = "us-east-1"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from services.build import images
-from services.build.runners import (
+from forgeline.codebuild import images
+from forgeline.codebuild.runners import (
     BUILD_ID_LABEL,
     ENGINE_UNAVAILABLE,
     UNABLE_TO_PULL_IMAGE,
@@ -31,10 +31,10 @@ from services.build.runners import (
     choose_runner,
     describe_runner_choice,
 )
-from services.build.runners.docker_runner import DockerRunner
-from services.build.runners.host_runner import HostRunner, kill_build_processes
-from services.build.runners.select import reset_runner_choice
-from services.core.settings import Settings
+from forgeline.codebuild.runners.docker_runner import DockerRunner
+from forgeline.codebuild.runners.host_runner import HostRunner, kill_build_processes
+from forgeline.codebuild.runners.select import reset_runner_choice
+from forgeline.core.settings import Settings
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TINY = images.DEFAULT_TAGS["tiny"]

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.build import s3locations
-from services.build.sources import SourceError, fetch_source, missing_buildspec_message
-from services.core.blobstore import get_blob_store
-from services.core.db import dispose_engines, session_scope
-from services.core.settings import Settings
-from services.repo import storage
-from services.repo.tables import Repository
+from forgeline.codebuild import s3locations
+from forgeline.codebuild.sources import SourceError, fetch_source, missing_buildspec_message
+from forgeline.codecommit import storage
+from forgeline.codecommit.tables.repositories import Repository
+from forgeline.core.blobstore import get_blob_store
+from forgeline.core.db import dispose_engines, session_scope
+from forgeline.core.settings import Settings
 from tests.support import databases
 
 ACCOUNT = "000000000000"  # the account of the server's bootstrap credentials

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.build import images
-from services.build.runners.docker_runner import DockerRunner
+from forgeline.codebuild import images
+from forgeline.codebuild.runners.docker_runner import DockerRunner
 
 ROLE = "arn:aws:iam::123456789012:role/codebuild"
 BUILDSPEC = """version: 0.2

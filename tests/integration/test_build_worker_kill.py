@@ -106,8 +106,8 @@ def test_a_server_shut_down_mid_build_ends_it_and_removes_the_container(tmp_path
     tiny_image()
     import docker
 
-    from services.build.tables_builds import Build
-    from services.core.db import session_scope
+    from forgeline.codebuild.tables.builds import Build
+    from forgeline.core.db import session_scope
 
     with running_server(tmp_path, extra_env={"FORGELINE_BUILD_RUNNER": "docker"}) as server:
         codebuild = server.client("codebuild")

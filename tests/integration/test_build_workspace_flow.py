@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.core.blobstore import LocalBlobStore
+from forgeline.core.blobstore import LocalBlobStore
 from tests.support.builds import (
     build_server,
     context_of,

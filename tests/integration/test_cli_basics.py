@@ -23,7 +23,7 @@ HEAVY_MODULES = (
     "docker",
     "celery",
     "pydantic",
-    "services.core.settings",
+    "forgeline.core.settings",
 )
 
 
@@ -74,7 +74,7 @@ def test_help_shows_every_command_with_its_whole_summary():
 
 
 def test_images_build_help_states_the_tag_each_build_gets():
-    from services.build import images
+    from forgeline.codebuild import images
 
     result = _forgeline("images", "build", "--help")
     assert result.returncode == 0, result.stderr
@@ -85,7 +85,7 @@ def test_images_build_help_states_the_tag_each_build_gets():
 
 def test_the_root_command_loads_nothing_heavy():
     probe = (
-        "import sys, services.core.cli; "
+        "import sys, forgeline.core.cli; "
         f"print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )
     result = subprocess.run(
@@ -173,8 +173,8 @@ def test_a_busy_https_port_the_operator_chose_fails_and_writes_nothing(tmp_path)
 
 
 def test_serve_offers_every_service_the_server_has():
-    from services.core import settings
-    from services.core.cli import serve
+    from forgeline.core import settings
+    from forgeline.core.cli import serve
 
     choice = next(param for param in serve.params if param.name == "service")
     assert tuple(choice.type.choices) == (*settings.SERVICE_NAMES, "all")

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from services.core.events import EventReader
+from forgeline.core.events import EventReader
 
 MISSING_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

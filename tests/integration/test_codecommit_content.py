@@ -9,7 +9,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from services.core.events import EventReader
+from forgeline.core.events import EventReader
 
 
 def code_of(call, **kwargs) -> str:

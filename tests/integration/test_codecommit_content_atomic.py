@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from services.core.context import RequestContext
-from services.core.db import Base, get_engine, session_scope
-from services.core.events import Event
-from services.core.schema import load_metadata
-from services.core.settings import reset_settings_cache
-from services.repo import content_branches, content_write, gitstore, repositories
+from forgeline.codecommit import gitstore, repositories
+from forgeline.codecommit.content import branches as content_branches
+from forgeline.codecommit.content import write as content_write
+from forgeline.core.context import RequestContext
+from forgeline.core.db import Base, get_engine, session_scope
+from forgeline.core.events import Event
+from forgeline.core.schema import load_metadata
+from forgeline.core.settings import reset_settings_cache
 
 CTX = RequestContext(
     account_id="123456789012",

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.core.protocol.catalog import service_model
+from forgeline.core.protocol.catalog import service_model
 from tests.support.modelgen import request_strategy
 from tests.support.signing import signed_headers
 

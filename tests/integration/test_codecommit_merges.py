@@ -24,13 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from services.core.context import RequestContext
-from services.core.db import Base, get_engine, session_scope
-from services.core.events import Event, close_fanouts
-from services.core.schema import load_metadata
-from services.core.settings import reset_settings_cache
-from services.repo import gitstore, merging, ops_merges, repositories
-from services.repo.generated import errors
+from forgeline.codecommit import gitstore, merging, repositories
+from forgeline.codecommit.generated import errors
+from forgeline.codecommit.ops import merges as ops_merges
+from forgeline.core.context import RequestContext
+from forgeline.core.db import Base, get_engine, session_scope
+from forgeline.core.events import Event, close_fanouts
+from forgeline.core.schema import load_metadata
+from forgeline.core.settings import reset_settings_cache
 from tests.support.modelgen import OperationCase, request_strategy, valid_request_strategy
 from tests.support.signing import signed_headers
 

@@ -20,8 +20,8 @@ import pygit2
 import pytest
 from botocore.exceptions import ClientError
 
-from services.core.auth import sigv4
-from services.core.events import EventReader
+from forgeline.core.auth import sigv4
+from forgeline.core.events import EventReader
 
 RULE_VERSION = "2018-11-08"
 

@@ -19,14 +19,14 @@ import pytest
 from botocore.exceptions import ClientError
 from sqlalchemy import select
 
-from services.core.context import RequestContext
-from services.core.db import session_scope
-from services.core.events import EventReader
-from services.core.settings import Settings
-from services.core.work.tables import Job
-from services.repo import repositories, triggers, webhooks
-from services.repo.gitstore import ZERO_OID, RefChange
-from services.repo.tables_triggers import RepositoryTriggerConfig
+from forgeline.codecommit import repositories, triggers, webhooks
+from forgeline.codecommit.gitstore import ZERO_OID, RefChange
+from forgeline.codecommit.tables.triggers import RepositoryTriggerConfig
+from forgeline.core.context import RequestContext
+from forgeline.core.db import session_scope
+from forgeline.core.events import EventReader
+from forgeline.core.settings import Settings
+from forgeline.core.work.tables import Job
 from tests.support.server import free_port, running_server
 
 OLD, NEW = "1" * 40, "2" * 40
@@ -340,7 +340,7 @@ def hooked(tmp_path_factory):
     """A server whose workers load the webhook job kind (production shape on Postgres)."""
     with running_server(
         tmp_path_factory.mktemp("triggers"),
-        extra_env={"FORGELINE_EXTRA_TASK_MODULES": "services.repo.webhooks"},
+        extra_env={"FORGELINE_EXTRA_TASK_MODULES": "forgeline.codecommit.webhooks"},
         redis_db=10,
     ) as server:
         yield server

@@ -31,7 +31,7 @@ def default_server(tmp_path_factory):
 
 
 def test_settings_paths_are_absolute(tmp_path, monkeypatch):
-    from services.core.settings import Settings, builds_root
+    from forgeline.core.settings import Settings, builds_root
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FORGELINE_DATA_DIR", raising=False)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.core.db import Base, get_engine, session_scope
-from services.core.events import (
+from forgeline.core.db import Base, get_engine, session_scope
+from forgeline.core.events import (
     Event,
     EventCursor,
     EventReader,
@@ -22,7 +22,7 @@ from services.core.events import (
     publish,
     to_eventbridge,
 )
-from services.core.settings import reset_settings_cache
+from forgeline.core.settings import reset_settings_cache
 from tests.support import databases
 
 ACCOUNT = "123456789012"

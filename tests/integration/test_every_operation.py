@@ -11,8 +11,8 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from services.core.protocol.catalog import APIS, service_model
-from services.core.providers import load_providers
+from forgeline.core.protocol.catalog import APIS, service_model
+from forgeline.core.providers import load_providers
 from tests.support.modelgen import OperationCase, minimal_request, operation_cases
 
 CASES = operation_cases()

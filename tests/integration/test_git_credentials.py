@@ -6,12 +6,12 @@ import base64
 
 import pytest
 
-from services.core.auth import keys
-from services.core.db import Base, get_engine, session_scope
-from services.core.schema import load_metadata
-from services.core.settings import Settings
-from services.repo import git_auth
-from services.repo.tables_git_credentials import GitCredential
+from forgeline.codecommit import git_auth
+from forgeline.codecommit.tables.git_credentials import GitCredential
+from forgeline.core.auth import keys
+from forgeline.core.db import Base, get_engine, session_scope
+from forgeline.core.schema import load_metadata
+from forgeline.core.settings import Settings
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.core.auth import sigv4
+from forgeline.core.auth import sigv4
 from tests.integration.test_git_transport import (
     REDIS_DB,
     Git,

@@ -8,8 +8,8 @@ import stat
 import pytest
 from cryptography import x509
 
-from services.core.settings import Settings
-from services.repo import tls
+from forgeline.codecommit import tls
+from forgeline.core.settings import Settings
 
 
 def _names(path) -> set[str]:

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.core.auth import sigv4
-from services.core.events import EventReader
+from forgeline.core.auth import sigv4
+from forgeline.core.events import EventReader
 from tests.support.server import free_port, running_server
 
 REDIS_DB = 8
@@ -400,8 +400,8 @@ def test_https_git_credentials_from_the_cli(server, git, tmp_path):
 
 
 def _stored_password_hash(server, credential_id: str) -> str:
-    from services.core.db import session_scope
-    from services.repo.tables_git_credentials import GitCredential
+    from forgeline.codecommit.tables.git_credentials import GitCredential
+    from forgeline.core.db import session_scope
 
     with session_scope(server.database_url) as session:
         return session.get(GitCredential, credential_id).password_hash

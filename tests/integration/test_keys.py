@@ -21,15 +21,15 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.fernet import Fernet
 
-from services.core.auth import crypto, keys, sigv4
-from services.core.auth.errors import (
+from forgeline.core.auth import crypto, keys, sigv4
+from forgeline.core.auth.errors import (
     AuthError,
     InvalidSignatureException,
     UnrecognizedClientException,
 )
-from services.core.auth.tables import AccessKey, Account
-from services.core.db import Base, get_engine, session_scope
-from services.core.settings import Settings
+from forgeline.core.auth.tables import AccessKey, Account
+from forgeline.core.db import Base, get_engine, session_scope
+from forgeline.core.settings import Settings
 
 SERVER_KEY = Fernet.generate_key()
 

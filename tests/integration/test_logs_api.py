@@ -19,10 +19,10 @@ import pytest
 from botocore.exceptions import ClientError
 from sqlalchemy import select as sql_select
 
-from services.build.logwriter import BuildLogWriter, open_build_log
-from services.build.tables_logs import LogGroup
-from services.core.db import dispose_engines, session_scope
-from services.core.settings import Settings
+from forgeline.codebuild.logwriter import BuildLogWriter, open_build_log
+from forgeline.core.db import dispose_engines, session_scope
+from forgeline.core.settings import Settings
+from forgeline.logs.tables import LogGroup
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,7 @@ import time
 import pytest
 from sqlalchemy import update
 
-from services.build import logstore
-from services.build.logwriter import (
+from forgeline.codebuild.logwriter import (
     MAX_EVENT_BYTES,
     BuildLogWriter,
     LineSplitter,
@@ -21,9 +20,10 @@ from services.build.logwriter import (
     split_text,
     truncation_notice,
 )
-from services.build.tables_logs import LogEvent, LogGroup, LogStream
-from services.core.blobstore import LocalBlobStore
-from services.core.db import get_engine, session_scope
+from forgeline.core.blobstore import LocalBlobStore
+from forgeline.core.db import get_engine, session_scope
+from forgeline.logs import store as logstore
+from forgeline.logs.tables import LogEvent, LogGroup, LogStream
 
 
 def feed_all(splitter: LineSplitter, chunks: list[bytes]) -> list[str]:

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from services.core.db import get_engine
-from services.core.migrate import upgrade
-from services.core.schema import load_metadata
+from forgeline.core.db import get_engine
+from forgeline.core.migrate import upgrade
+from forgeline.core.schema import load_metadata
 
 
 def test_migrations_match_the_models(database_url):

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.core.protocol.catalog import APIS
-from services.core.providers import load_providers
+from forgeline.core.protocol.catalog import APIS
+from forgeline.core.providers import load_providers
 from tests.support.modelgen import (
     OperationCase,
     minimal_request,

@@ -60,7 +60,7 @@ def make_local_base() -> str:
     if has_image(OFFICIAL_BASE):
         return OFFICIAL_BASE
     if not has_image(LOCAL_BASE):
-        from services.build.images import host_mirror, host_suite
+        from forgeline.codebuild.images import host_mirror, host_suite
 
         debootstrap = shutil.which("debootstrap")
         assert debootstrap, (

@@ -38,7 +38,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.core.settings import SERVICE_NAMES, Settings
+from forgeline.core.settings import SERVICE_NAMES, Settings
 from tests.support import databases
 from tests.support.server import free_port
 
@@ -229,7 +229,7 @@ def test_gateway_is_haproxy_routing_to_every_service() -> None:
         http_port = int(option(command, "--port") or 0)
         assert int(port) == (http_port + 1 if backend.endswith("_https") else http_port)
     # Every API's target prefix goes to the process that serves it.
-    from services.core.protocol.catalog import APIS, target_prefixes
+    from forgeline.core.protocol.catalog import APIS, target_prefixes
 
     text = HAPROXY_CONFIG.read_text()
     routed = {}
@@ -295,7 +295,7 @@ def test_dockerfile_builds_the_image_compose_runs() -> None:
     assert any("pip install" in run for run in instruction("RUN"))
     # What `pip install` and `forgeline db upgrade` need must reach the build context.
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("readme")
-    needed = ["pyproject.toml", "services/core/cli.py", "migrations/env.py"]
+    needed = ["pyproject.toml", "services/forgeline/core/cli.py", "migrations/env.py"]
     needed += [readme] if readme else []
     for relative in needed:
         assert (ROOT / relative).exists(), f"{relative} is missing"

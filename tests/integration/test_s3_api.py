@@ -19,8 +19,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from services.build.s3locations import blob_key
-from services.core.blobstore import LocalBlobStore
+from forgeline.codebuild.s3locations import blob_key
+from forgeline.core.blobstore import LocalBlobStore
 from tests.support.server import free_port, running_server
 
 PATH_STYLE = {"s3": {"addressing_style": "path"}}

@@ -13,15 +13,15 @@ import pytest
 from botocore.exceptions import ClientError
 from sqlalchemy import select
 
-from services.build.secret_values import (
+from forgeline.codebuild.secret_values import (
     SECRETS_MANAGER_ERROR,
     SecretResolutionError,
     parse_secret_reference,
     resolve_secret,
 )
-from services.build.tables_secrets import Secret, SecretVersion
-from services.core.db import session_scope
-from services.core.settings import reset_settings_cache
+from forgeline.core.db import session_scope
+from forgeline.core.settings import reset_settings_cache
+from forgeline.secretsmanager.tables import Secret, SecretVersion
 
 NOT_FOUND = "Secrets Manager can't find the specified secret."
 MARKED = "You can't perform this operation on the secret because it was marked for deletion."

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from services.core import tagging
-from services.core.context import RequestContext
-from services.core.db import Base, get_engine, session_scope
-from services.core.idempotency import idempotent
-from services.core.protocol.errors import AwsError
-from services.core.schema import load_metadata
+from forgeline.core import tagging
+from forgeline.core.context import RequestContext
+from forgeline.core.db import Base, get_engine, session_scope
+from forgeline.core.idempotency import idempotent
+from forgeline.core.protocol.errors import AwsError
+from forgeline.core.schema import load_metadata
 
 ERRORS = tagging.TagErrors(
     too_many="TooManyTagsException",

@@ -16,14 +16,14 @@ import pytest
 from botocore.exceptions import ClientError
 from sqlalchemy import select
 
-from services.build.secret_values import (
+from forgeline.codebuild.secret_values import (
     PARAMETER_STORE_ERROR,
     SecretResolutionError,
     resolve_parameter,
 )
-from services.build.tables_secrets import SsmParameter, SsmParameterVersion
-from services.core.db import session_scope
-from services.core.settings import reset_settings_cache
+from forgeline.core.db import session_scope
+from forgeline.core.settings import reset_settings_cache
+from forgeline.ssm.tables import SsmParameter, SsmParameterVersion
 
 
 @pytest.fixture

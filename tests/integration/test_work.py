@@ -16,20 +16,20 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from services.core.db import Base, dispose_engines, get_engine, get_sessionmaker, session_scope
-from services.core.settings import Settings
-from services.core.work.celery_app import create_celery
-from services.core.work.embedded import EmbeddedWorker, start_embedded_worker
-from services.core.work.jobs import enqueue, execute_job, ring_doorbell
-from services.core.work.leases import (
+from forgeline.core.db import Base, dispose_engines, get_engine, get_sessionmaker, session_scope
+from forgeline.core.settings import Settings
+from forgeline.core.work.celery_app import create_celery
+from forgeline.core.work.embedded import EmbeddedWorker, start_embedded_worker
+from forgeline.core.work.jobs import enqueue, execute_job, ring_doorbell
+from forgeline.core.work.leases import (
     WORKER_LOST,
     claim,
     claim_next,
     complete,
     renew,
 )
-from services.core.work.reaper import reap_expired
-from services.core.work.tables import Job, JobStatus
+from forgeline.core.work.reaper import reap_expired
+from forgeline.core.work.tables import Job, JobStatus
 from tests.support import databases
 from tests.support.jobs_for_tests import recorded_lines
 

@@ -1,6 +1,6 @@
 """Acceptance: a worker process killed mid-job loses no work and leaves nothing RUNNING.
 
-Real worker and beat processes (`python -m services.core.work …`) on the run's database
+Real worker and beat processes (`python -m forgeline.core.work …`) on the run's database
 (Postgres, or an SQLite file shared between processes) and Redis as the broker.
 """
 
@@ -19,13 +19,13 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from services.core.db import Base, get_engine, get_sessionmaker, session_scope, utcnow
-from services.core.settings import Settings
-from services.core.work.celery_app import create_celery
-from services.core.work.jobs import enqueue
-from services.core.work.leases import WORKER_LOST
-from services.core.work.reaper import reap_expired
-from services.core.work.tables import Job, JobStatus
+from forgeline.core.db import Base, get_engine, get_sessionmaker, session_scope, utcnow
+from forgeline.core.settings import Settings
+from forgeline.core.work.celery_app import create_celery
+from forgeline.core.work.jobs import enqueue
+from forgeline.core.work.leases import WORKER_LOST
+from forgeline.core.work.reaper import reap_expired
+from forgeline.core.work.tables import Job, JobStatus
 from tests.support import databases
 from tests.support.jobs_for_tests import recorded_lines
 
@@ -57,7 +57,7 @@ def broker() -> Iterator[str]:
 
 
 class Processes:
-    """Starts `python -m services.core.work <command>` in its own process group."""
+    """Starts `python -m forgeline.core.work <command>` in its own process group."""
 
     def __init__(self, database_url: str, broker_url: str, tmp_path: Path) -> None:
         self.env = os.environ | {
@@ -75,7 +75,7 @@ class Processes:
     def start(self, command: str) -> subprocess.Popen[bytes]:
         log = (self.tmp_path / f"{command}-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.core.work", command],
+            [sys.executable, "-m", "forgeline.core.work", command],
             cwd=ROOT,
             env=self.env,
             stdout=log,

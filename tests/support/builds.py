@@ -30,7 +30,7 @@ def tiny_image() -> str:
     """The busybox build image, built once if this machine lacks it."""
     if not docker_available():
         pytest.skip("no Docker engine on this machine")
-    from services.build import images
+    from forgeline.codebuild import images
 
     return images.ensure_image("tiny")
 

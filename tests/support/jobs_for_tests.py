@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.core.work.jobs import Heartbeat, RetryableJobError, job_kind
+from forgeline.core.work.jobs import Heartbeat, RetryableJobError, job_kind
 
 
 def _record(path: str, line: str) -> None:

@@ -26,7 +26,7 @@ import regex
 from botocore.model import OperationModel, Shape
 from hypothesis import strategies as st
 
-from services.core.protocol.catalog import APIS, api_spec, service_model
+from forgeline.core.protocol.catalog import APIS, api_spec, service_model
 
 # -- operations ------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.repo import approvals
-from services.repo.approvals import InvalidRuleContent, member_matches, parse_rule_content
+from forgeline.codecommit import approvals
+from forgeline.codecommit.approvals import InvalidRuleContent, member_matches, parse_rule_content
 
 ACCOUNT = "123456789012"
 MARY = f"arn:aws:iam::{ACCOUNT}:user/Mary_Major"

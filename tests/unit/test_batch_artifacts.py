@@ -7,9 +7,9 @@ import io
 
 import pytest
 
-from services.build.artifacts import ArtifactError
-from services.build.batch_artifacts import BuiltArtifact, combine_artifacts, combines
-from services.core.blobstore import LocalBlobStore
+from forgeline.codebuild.artifacts import ArtifactError
+from forgeline.codebuild.batch_artifacts import BuiltArtifact, combine_artifacts, combines
+from forgeline.core.blobstore import LocalBlobStore
 
 
 @pytest.fixture

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.build import batches
-from services.build.batches import (
+from forgeline.codebuild import batches
+from forgeline.codebuild.batches import (
     BatchspecError,
     GroupState,
     check_restrictions,
     parse_batchspec,
     plan_next,
 )
-from services.build.buildspec import parse_buildspec
+from forgeline.codebuild.buildspec import parse_buildspec
 
 
 def batch_of(text: str) -> batches.Batchspec:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.build import s3locations
-from services.build.artifacts import (
+from forgeline.codebuild import s3locations
+from forgeline.codebuild.artifacts import (
     NO_MATCHING_PATHS,
     ArtifactError,
     expand_variables,
@@ -20,11 +20,11 @@ from services.build.artifacts import (
     select_files,
     store_artifacts,
 )
-from services.build.buildspec import Artifacts, parse_buildspec
-from services.build.cache import CacheError, parse_cache_path
-from services.build.safepaths import UnsafePathError, clean_relative, join_inside
-from services.build.sources import SourceError, extract_zip
-from services.core.blobstore import LocalBlobStore
+from forgeline.codebuild.buildspec import Artifacts, parse_buildspec
+from forgeline.codebuild.cache import CacheError, parse_cache_path
+from forgeline.codebuild.safepaths import UnsafePathError, clean_relative, join_inside
+from forgeline.codebuild.sources import SourceError, extract_zip
+from forgeline.core.blobstore import LocalBlobStore
 
 
 def make_tree(root: Path, files: list[str]) -> Path:

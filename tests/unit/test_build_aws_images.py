@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.build.aws_images import (
+from forgeline.codebuild.aws_images import (
     RUNTIMES_IMAGE,
     STANDARD_IMAGE,
     ImageMapError,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.build import phases as ph
-from services.build.phases import (
+from forgeline.codebuild import phases as ph
+from forgeline.codebuild.phases import (
     BuildFinished,
     BuildState,
     EnterPhase,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.build.buildspec import parse_buildspec
-from services.build.plan import BuildPlan, compile_plan, evaluate_phase, read_status
+from forgeline.codebuild.buildspec import parse_buildspec
+from forgeline.codebuild.plan import BuildPlan, compile_plan, evaluate_phase, read_status
 
 SHELLS = ["/bin/sh", "/bin/bash"]
 

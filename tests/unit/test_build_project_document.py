@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from services.build.generated import errors
-from services.build.project_document import normalize_project
-from services.build.projects import name_from_identifier
+from forgeline.codebuild.generated import errors
+from forgeline.codebuild.project_document import normalize_project
+from forgeline.codebuild.projects import name_from_identifier
 
 BASE: dict[str, Any] = {
     "name": "demo",

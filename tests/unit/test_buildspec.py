@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from services.build.buildspec import (
+from forgeline.codebuild.buildspec import (
     Buildspec,
     BuildspecError,
     SecretReference,

@@ -7,15 +7,15 @@ from pathlib import Path
 import botocore
 import pytest
 
-from services.core.protocol import codegen
-from services.core.protocol.catalog import APIS, service_model
+from forgeline.core.protocol import codegen
+from forgeline.core.protocol.catalog import APIS, service_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("spec", APIS, ids=lambda s: s.model_name)
 def test_generated_stubs_are_current(spec):
-    folder = ROOT / "services" / spec.app / spec.package
+    folder = ROOT / "services" / "forgeline" / spec.package / "generated"
     version = botocore.__version__
     assert (folder / "api.py").read_text() == codegen.render_api(spec, version), (
         "run `forgeline codegen`"
@@ -28,8 +28,8 @@ def test_generated_stubs_are_current(spec):
 def test_one_stub_per_operation_and_one_class_per_error(spec):
     import importlib
 
-    api = importlib.import_module(f"services.{spec.app}.{spec.package}.api")
-    errors = importlib.import_module(f"services.{spec.app}.{spec.package}.errors")
+    api = importlib.import_module(f"forgeline.{spec.package}.generated.api")
+    errors = importlib.import_module(f"forgeline.{spec.package}.generated.errors")
     base = getattr(api, f"{spec.title}Api")()
     model = service_model(spec.model_name)
     assert all(hasattr(base, botocore.xform_name(op)) for op in model.operation_names)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.core.cors import CorsPolicy
-from services.core.settings import Settings
+from forgeline.core.cors import CorsPolicy
+from forgeline.core.settings import Settings
 
 
 def test_default_allows_any_origin_on_loopback_only():

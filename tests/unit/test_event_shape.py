@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.core.events import StoredEvent, format_event_time, to_eventbridge
+from forgeline.core.events import StoredEvent, format_event_time, to_eventbridge
 
 BUILD_ARN = "arn:aws:codebuild:us-east-1:123456789012:build/demo:1b2c"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from services.build.logfilter import FilterPatternError, parse_filter_pattern
+from forgeline.logs.filter.patterns import FilterPatternError, parse_filter_pattern
 
 
 def matching(pattern: str, messages: list[str]) -> list[str]:

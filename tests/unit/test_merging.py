@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.core.protocol.errors import AwsError
-from services.repo import merging
-from services.repo.generated import errors
+from forgeline.codecommit import merging
+from forgeline.codecommit.generated import errors
+from forgeline.core.protocol.errors import AwsError
 
 NORMAL, EXECUTABLE, SYMLINK, GITLINK = 0o100644, 0o100755, 0o120000, 0o160000
 FIXED_TIME = 1_700_000_000

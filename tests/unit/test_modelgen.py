@@ -10,9 +10,9 @@ from botocore.validate import ParamValidator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.core.protocol.catalog import APIS, api_spec, service_model
-from services.core.protocol.errors import AwsError
-from services.core.protocol.validate import RequestValidator
+from forgeline.core.protocol.catalog import APIS, api_spec, service_model
+from forgeline.core.protocol.errors import AwsError
+from forgeline.core.protocol.validate import RequestValidator
 from tests.support.modelgen import (
     OperationCase,
     minimal_request,

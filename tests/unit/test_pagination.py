@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from services.core.pagination import PageTokens
-from services.core.protocol.errors import AwsError
+from forgeline.core.pagination import PageTokens
+from forgeline.core.protocol.errors import AwsError
 
 SCOPE = {"op": "List", "account": "111111111111"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.core.coverage import config_table, coverage_table, readme_block
-from services.core.protocol.catalog import APIS
+from forgeline.core.coverage import config_table, coverage_table, readme_block
+from forgeline.core.protocol.catalog import APIS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -9,24 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from services.build.reports import files, trend
-from services.build.reports.model import (
+from forgeline.codebuild.reports import files, trend
+from forgeline.codebuild.reports.model import (
     MAX_REPORT_FILE_BYTES,
     FileCoverage,
     ReportParseError,
     percentage,
     seconds_to_ns,
 )
-from services.build.reports.parsers import (
+from forgeline.codebuild.reports.parsers import (
     COVERAGE_PARSERS,
     TEST_PARSERS,
     parse_coverage_file,
     parse_test_file,
     report_type,
 )
-from services.build.reports.safexml import parse_xml
-from services.build.reports.trx import duration_ns
-from services.build.tables_reports import Report
+from forgeline.codebuild.reports.safexml import parse_xml
+from forgeline.codebuild.reports.trx import duration_ns
+from forgeline.codebuild.tables.reports import Report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 

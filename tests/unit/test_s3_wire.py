@@ -17,12 +17,12 @@ from botocore.credentials import Credentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.core.auth import sigv4
-from services.core.s3api import auth, auth_v2
-from services.core.s3api.body import AwsChunkedReader, CheckedReader
-from services.core.s3api.errors import S3Error
-from services.core.s3api.listing import list_page
-from services.core.s3api.ranges import parse_range
+from forgeline.core.auth import sigv4
+from forgeline.s3 import auth, auth_v2
+from forgeline.s3.body import AwsChunkedReader, CheckedReader
+from forgeline.s3.errors import S3Error
+from forgeline.s3.listing import list_page
+from forgeline.s3.ranges import parse_range
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CREDENTIALS = Credentials("AKIAIOSFODNN7EXAMPLE", SECRET)

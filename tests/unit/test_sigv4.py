@@ -22,13 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from services.core.auth import sigv4
-from services.core.auth.errors import (
+from forgeline.core.auth import sigv4
+from forgeline.core.auth.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
 )
-from services.core.auth.sigv4 import (
+from forgeline.core.auth.sigv4 import (
     IncomingRequest,
     IncompleteSignature,
     MissingAuthentication,

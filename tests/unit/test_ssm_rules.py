@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.build import ssm_parameters
-from services.build.generated_ssm import errors
-from services.build.ssm_filters import legacy_filters, parse_filters
-from services.build.tables_secrets import SsmParameterVersion
+from forgeline.ssm import parameters as ssm_parameters
+from forgeline.ssm.filters import legacy_filters, parse_filters
+from forgeline.ssm.generated import errors
+from forgeline.ssm.tables import SsmParameterVersion
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 

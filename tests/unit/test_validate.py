@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from services.core.protocol.catalog import api_spec, service_model
-from services.core.protocol.errors import AwsError
-from services.core.protocol.validate import RequestValidator
+from forgeline.core.protocol.catalog import api_spec, service_model
+from forgeline.core.protocol.errors import AwsError
+from forgeline.core.protocol.validate import RequestValidator
 
 
 def parse(model: str, operation: str, body):

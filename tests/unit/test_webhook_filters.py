@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.build.generated import errors
-from services.build.webhooks import RepositoryEvent, check_filter_groups, check_settings, matches
+from forgeline.codebuild.generated import errors
+from forgeline.codebuild.webhooks import (
+    RepositoryEvent,
+    check_filter_groups,
+    check_settings,
+    matches,
+)
 
 
 def push(ref: str = "refs/heads/main", **extra) -> RepositoryEvent:

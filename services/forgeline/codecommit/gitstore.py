@@ -1,0 +1,193 @@
+"""The git side of a CodeCommit repository: open it, resolve commits, move refs safely.
+
+Objects are read and written with pygit2 (libgit2). Refs move only through
+`update_ref`, which runs `git update-ref <ref> <new> <old>`: git's own lock-file
+compare-and-swap, the same one receive-pack uses, so an API commit racing a push ends
+with exactly one winner and the loser learns the branch moved.
+
+Every ref change — push, API commit, merge — is reported through `report_ref_changes`,
+which publishes "CodeCommit Repository State Change" events and calls the listeners
+other modules register (repository triggers, default-branch bookkeeping).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from sqlalchemy.orm import Session
+
+from forgeline.codecommit import storage
+from forgeline.codecommit.generated import errors
+from forgeline.codecommit.tables.repositories import Repository
+from forgeline.core import events
+from forgeline.core.context import RequestContext
+from forgeline.core.db import utcnow
+from forgeline.core.settings import get_settings
+
+ZERO_OID = "0" * 40
+BRANCH_PREFIX = "refs/heads/"
+TAG_PREFIX = "refs/tags/"
+
+
+class RefMoved(Exception):
+    """The ref no longer points where the caller expected (compare-and-swap lost)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RefChange:
+    ref: str  # full name: refs/heads/main
+    old: str  # ZERO_OID when created
+    new: str  # ZERO_OID when deleted
+
+    @property
+    def kind(self) -> str:
+        if self.old == ZERO_OID:
+            return "referenceCreated"
+        if self.new == ZERO_OID:
+            return "referenceDeleted"
+        return "referenceUpdated"
+
+    @property
+    def short_name(self) -> str:
+        for prefix in (BRANCH_PREFIX, TAG_PREFIX):
+            if self.ref.startswith(prefix):
+                return self.ref[len(prefix) :]
+        return self.ref
+
+    @property
+    def reference_type(self) -> str:
+        if self.ref.startswith(BRANCH_PREFIX):
+            return "branch"
+        if self.ref.startswith(TAG_PREFIX):
+            return "tag"
+        return "reference"
+
+
+RefChangeListener = Callable[[Session, RequestContext | None, Repository, list[RefChange]], None]
+# Called inside the transaction that records the change; triggers register here.
+REF_CHANGE_LISTENERS: list[RefChangeListener] = []
+
+
+def path_of(repository: Repository) -> Path:
+    return storage.repository_path(get_settings(), repository.id)
+
+
+def open_git(repository: Repository) -> pygit2.Repository:
+    return pygit2.Repository(str(path_of(repository)))
+
+
+def branch_head(git: pygit2.Repository, branch: str) -> str | None:
+    ref = git.references.get(BRANCH_PREFIX + branch)
+    return str(ref.target) if ref is not None else None
+
+
+def list_branches(git: pygit2.Repository) -> list[str]:
+    return sorted(
+        name[len(BRANCH_PREFIX) :] for name in git.references if name.startswith(BRANCH_PREFIX)
+    )
+
+
+def resolve_commit(git: pygit2.Repository, specifier: str) -> pygit2.Commit:
+    """A commit from a branch name, tag, full or abbreviated id (as CodeCommit accepts)."""
+    candidates = [BRANCH_PREFIX + specifier, TAG_PREFIX + specifier]
+    for name in candidates:
+        ref = git.references.get(name)
+        if ref is not None:
+            return ref.peel(pygit2.Commit)
+    if all(c in "0123456789abcdefABCDEF" for c in specifier) and 4 <= len(specifier) <= 40:
+        try:
+            obj = git.revparse_single(specifier)
+        except (KeyError, ValueError, pygit2.GitError):
+            obj = None
+        if obj is not None:
+            try:
+                return obj.peel(pygit2.Commit)
+            except (pygit2.GitError, ValueError):
+                pass
+    raise errors.CommitDoesNotExistException(f"Could not find commit {specifier!r}.")
+
+
+def update_ref(repository: Repository, ref: str, new: str, expected_old: str | None) -> RefChange:
+    """Move `ref` to `new` only if it still points at `expected_old` (None: must not exist).
+
+    `new` may be ZERO_OID to delete the ref.
+    """
+    old = expected_old or ZERO_OID
+    if new == ZERO_OID:
+        args = ["update-ref", "-d", ref, old]
+    else:
+        args = ["update-ref", ref, new, old]
+    completed = subprocess.run(
+        ["git", "-C", str(path_of(repository)), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if completed.returncode != 0:
+        raise RefMoved(completed.stderr.strip() or f"{ref} moved")
+    return RefChange(ref=ref, old=old, new=new)
+
+
+def report_ref_changes(
+    session: Session,
+    ctx: RequestContext | None,
+    repository: Repository,
+    changes: list[RefChange],
+    *,
+    caller_arn: str | None = None,
+    extra_detail: dict[str, Any] | None = None,
+) -> None:
+    """Record ref changes: default branch, events, then registered listeners (triggers)."""
+    if not changes:
+        return
+    if ctx is None and caller_arn is not None:
+        # A push has no API request; listeners still learn who made the change.
+        ctx = RequestContext(
+            account_id=repository.account_id,
+            region=repository.region,
+            principal_arn=caller_arn,
+            access_key_id=None,
+            service="codecommit",
+            operation="GitPush",
+        )
+    for change in changes:
+        if (
+            repository.default_branch is None
+            and change.kind == "referenceCreated"
+            and change.reference_type == "branch"
+        ):
+            # CodeCommit makes the first branch pushed or committed the default branch.
+            repository.default_branch = change.short_name
+    repository.updated_at = utcnow()
+    for listener in REF_CHANGE_LISTENERS:
+        listener(session, ctx, repository, changes)
+    for change in changes:
+        detail: dict[str, Any] = {
+            "event": change.kind,
+            "repositoryName": repository.name,
+            "repositoryId": repository.id,
+            "referenceType": change.reference_type,
+            "referenceName": change.short_name,
+            "referenceFullName": change.ref,
+            "callerUserArn": caller_arn or (ctx.principal_arn if ctx else None),
+        }
+        if change.new != ZERO_OID:
+            detail["commitId"] = change.new
+        if change.old != ZERO_OID:
+            detail["oldCommitId"] = change.old
+        detail.update(extra_detail or {})
+        # Publishing takes the event-order lock on Postgres: keep it the last write.
+        events.publish(
+            session,
+            account_id=repository.account_id,
+            region=repository.region,
+            source="aws.codecommit",
+            detail_type="CodeCommit Repository State Change",
+            detail=detail,
+            resources=[repository.arn()],
+        )

@@ -1,0 +1,113 @@
+"""Opaque, tamper-proof pagination tokens with stable ordering.
+
+A token carries the sort key of the last item returned, the query it belongs to (a
+fingerprint of operation, account, region and filters) and when it was issued, signed
+with HMAC-SHA256 under a key derived from the server key. A forged token, one from
+another query or account, or one older than a day gets the model's invalid-token error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from forgeline.core.protocol.errors import AwsError
+
+T = TypeVar("T")
+
+TOKEN_LIFETIME_SECONDS = 24 * 3600
+
+
+class PageTokens:
+    def __init__(self, server_key: bytes, invalid_token_error: str) -> None:
+        self._key = hashlib.sha256(b"forgeline-pagination\0" + server_key).digest()
+        self.invalid_token_error = invalid_token_error
+
+    @staticmethod
+    def _fingerprint(scope: dict[str, Any]) -> str:
+        canonical = json.dumps(scope, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def encode(self, scope: dict[str, Any], position: Any) -> str:
+        payload = json.dumps(
+            {"p": position, "q": self._fingerprint(scope), "t": int(time.time())},
+            separators=(",", ":"),
+            default=str,
+        ).encode()
+        mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(payload + mac).decode().rstrip("=")
+
+    def decode(self, scope: dict[str, Any], token: str) -> Any:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (ValueError, TypeError):
+            raise self._invalid() from None
+        payload, mac = raw[:-16], raw[-16:]
+        expected = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+        if len(raw) <= 16 or not hmac.compare_digest(mac, expected):
+            raise self._invalid()
+        document = json.loads(payload)
+        if document.get("q") != self._fingerprint(scope):
+            raise self._invalid()
+        if time.time() - document.get("t", 0) > TOKEN_LIFETIME_SECONDS:
+            raise self._invalid("The pagination token has expired.")
+        return document["p"]
+
+    def _invalid(self, message: str = "The pagination token is invalid.") -> AwsError:
+        return AwsError(message, code=self.invalid_token_error)
+
+    def page(
+        self,
+        items: Sequence[T],
+        sort_key: Callable[[T], Any],
+        scope: dict[str, Any],
+        token: str | None,
+        limit: int,
+        descending: bool = False,
+    ) -> tuple[list[T], str | None]:
+        """One page of `items` (already sorted by `sort_key`) after the token's position.
+
+        The position is the last key returned, not an offset, so items created or
+        deleted between pages neither repeat nor shift the rest.
+        """
+        start = 0
+        if token:
+            last = self.decode(scope, token)
+            start = next(
+                (i for i, item in enumerate(items) if _after(sort_key(item), last, descending)),
+                len(items),
+            )
+        chunk = list(items[start : start + limit])
+        more = start + limit < len(items)
+        next_token = self.encode(scope, _jsonable(sort_key(chunk[-1]))) if more and chunk else None
+        return chunk, next_token
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _after(key: Any, last: Any, descending: bool) -> bool:
+    key = list(key) if isinstance(key, tuple) else key
+    return key < last if descending else key > last
+
+
+_tokens: dict[tuple[str, str], PageTokens] = {}
+
+
+def page_tokens(invalid_token_error: str) -> PageTokens:
+    """The process's token signer, keyed by the server key of the current settings."""
+    from forgeline.core.lifecycle import server_key
+    from forgeline.core.settings import get_settings
+
+    settings = get_settings()
+    cache_key = (str(settings.data_dir), invalid_token_error)
+    signer = _tokens.get(cache_key)
+    if signer is None:
+        signer = _tokens[cache_key] = PageTokens(server_key(settings), invalid_token_error)
+    return signer

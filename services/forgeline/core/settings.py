@@ -1,0 +1,258 @@
+"""Process-wide configuration, read from FORGELINE_* environment variables.
+
+Every knob an operator can turn lives here so the README's configuration table and
+the code cannot drift apart: `forgeline config` prints this model's fields.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forgeline.core.service_names import SERVICE_NAMES  # noqa: F401 - re-exported
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORGELINE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".forgeline"),
+        description="Directory for the SQLite database, blobs, git repositories, "
+        "the server key and the generated credentials file.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(default=4750, description="Port the HTTP server binds.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the state store; default: SQLite in the data "
+        "directory. Production: postgresql+psycopg://user@host/db.",
+    )
+    broker_url: str = Field(
+        default="memory://",
+        description="Celery broker. `memory://` runs the worker inside the server process; "
+        "production: redis://host:6379/0.",
+    )
+    events_fanout_url: str | None = Field(
+        default=None,
+        description="Redis URL for event fan-out between processes; default: the broker "
+        "when it is Redis, otherwise in-process.",
+    )
+    worker: Literal["embedded", "external"] = Field(
+        default="embedded",
+        description="`embedded` runs a Celery worker thread and the lease reaper inside "
+        "`forgeline serve`; `external` leaves them to `forgeline worker` and `forgeline beat`.",
+    )
+    worker_concurrency: int = Field(default=2, description="Task slots per worker.")
+    broker_queue: str = Field(
+        default="forgeline",
+        description="The broker queue this deployment's processes share. Deployments that "
+        "share one Redis database need different names.",
+    )
+    build_dir: Path | None = Field(
+        default=None,
+        description="Where builds' working directories live (default `<data-dir>/builds`). "
+        "A worker in a container that starts build containers through the host's Docker "
+        "needs it at the same path inside and outside.",
+    )
+    build_slots: int = Field(
+        default=2,
+        ge=1,
+        description="Builds one worker process runs at once; further builds wait in order.",
+    )
+    build_minute_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Length of a minute for build timeouts (timeoutInMinutes, "
+        "queuedTimeoutInMinutes). Lower it only to test timeouts quickly.",
+    )
+    auth: Literal["enforce", "permissive"] = Field(
+        default="enforce",
+        description="`enforce` verifies every SigV4 signature; `permissive` (loopback only) "
+        "accepts any well-formed SigV4 request and maps unknown keys to the default account.",
+    )
+    default_account: str = Field(
+        default="000000000000",
+        description="Account id unknown access keys map to in permissive mode.",
+    )
+    default_region: str = Field(
+        default="us-east-1", description="Region used where a request names none."
+    )
+    server_key: str | None = Field(
+        default=None,
+        description="Key (Fernet, urlsafe base64) that encrypts secrets at rest; default: "
+        "generated once into <data-dir>/server.key.",
+    )
+    allow_reset: bool = Field(
+        default=False,
+        description="Enables POST /_forgeline/reset (and moto's /moto-api/reset), which "
+        "wipes all state (loopback only).",
+    )
+    blob_store: Literal["local", "s3"] = Field(
+        default="local", description="Where blobs live: `local` (data dir) or `s3`."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint.")
+    s3_bucket: str = Field(default="forgeline", description="Bucket for blobs in S3 mode.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret key.")
+    s3_region: str = Field(default="us-east-1", description="S3 region name.")
+    service_urls: str | None = Field(
+        default=None,
+        description="Gateway proxy mode: comma-separated `service=url` pairs "
+        "(repo=http://repo:4750,…); unset: the gateway serves every service in-process.",
+    )
+    cors_allowed_origins: str | None = Field(
+        default=None,
+        description="Origins a browser may call the API from: `*` or a comma-separated list "
+        "(https://console.example.com,…); unset: any origin on a loopback server, none otherwise.",
+    )
+    public_url: str | None = Field(
+        default=None, description="Base URL clients use to reach Forgeline (clone URLs)."
+    )
+    git_tls_port: int | None = Field(
+        default=None,
+        description="Port of the HTTPS endpoint (git over HTTPS, which git-remote-codecommit "
+        "requires; it also serves the API). Default: port + 1 (4751); 0 turns it off.",
+    )
+    git_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the HTTPS endpoint; default: a self-signed "
+        "one generated into <data-dir>/tls/ on first start.",
+    )
+    git_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of git_tls_cert_file."
+    )
+    git_regions: str = Field(
+        default="",
+        description="Comma-separated regions a CodeCommit git password may be signed for "
+        "(the password does not say which); default: every region botocore lists for "
+        "CodeCommit, plus default_region.",
+    )
+    api_threads: int = Field(
+        default=40,
+        description="Threads that run API handlers per process (handlers are synchronous).",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes `forgeline serve` runs, sharing its ports (`--workers`); 0: one "
+        "per CPU core this process may use, at most 4. Each runs its own handler threads and, "
+        "with the embedded worker, its own job worker and lease reaper (jobs run in the "
+        "process that queued them); /metrics counts the requests of the process that answers it.",
+    )
+    max_body_bytes: int = Field(
+        # CodeCommit takes files up to 6 MB, base64-encoded in JSON: 8 MiB and a margin.
+        default=12 * 1024 * 1024,
+        description="Largest API request body accepted.",
+    )
+    extra_task_modules: str = Field(
+        default="",
+        description="Comma-separated extra modules a worker imports to register job kinds.",
+    )
+    lease_seconds: int = Field(
+        default=30, description="How long a worker's claim on a task lasts unless renewed."
+    )
+    reap_interval_seconds: float = Field(
+        default=5.0, description="How often expired leases are reaped."
+    )
+    build_log_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Most bytes of text one build's log stores; later output is replaced "
+        "by one truncation notice (the build keeps running).",
+    )
+    build_runner: Literal["auto", "docker", "host"] = Field(
+        default="auto",
+        description="Where builds run: `docker` (one container per build), `host` (plain "
+        "processes of the worker's machine, no isolation, the image ignored; announced with "
+        "a warning at start) or `auto` (Docker when an engine answers; with no engine, "
+        "container builds are refused with a FAULT saying so, never run on the host).",
+    )
+    build_image_map: str = Field(
+        default="",
+        description="Local images for AWS's curated image names, as `aws-name=local-image` "
+        "pairs separated by commas (e.g. `aws/codebuild/standard:7.0=my/image:1`); these win "
+        "over the built-in map, which sends every Linux curated name to "
+        "forgeline/standard:runtimes when present, else forgeline/standard:latest.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
+    strict_output: bool = Field(
+        default=False,
+        description="Treat a response member the model does not know as a server bug "
+        "(HTTP 500) instead of dropping it; the test suite turns this on.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Apply database migrations when a server starts (serialized by a lock "
+        "on Postgres); the production stack runs `forgeline db upgrade` instead.",
+    )
+
+    @field_validator("data_dir", "build_dir", "git_tls_cert_file", "git_tls_key_file")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Resolved once, here: every path derived from these must be absolute. A relative
+        # one means different places to git (a relative core.hooksPath resolves inside the
+        # bare repository), to Docker (which refuses relative bind mounts) and to a
+        # process started in another folder.
+        return None if path is None else path.expanduser().absolute()
+
+    @functools.cached_property
+    def resolved_database_url(self) -> str:
+        # Cached: every session asks.
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'forgeline.db'}"
+
+    @property
+    def server_processes(self) -> int:
+        # One Python process serves about one core's worth of API calls (the GIL), so the
+        # default uses the cores there are; past four, SQLite's single writer is the limit.
+        if self.workers:
+            return self.workers
+        return max(1, min(len(os.sched_getaffinity(0)), 4))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_fanout_url(self) -> str | None:
+        if self.events_fanout_url:
+            return self.events_fanout_url
+        if self.broker_url.startswith("redis"):
+            return self.broker_url
+        return None
+
+    def service_url_map(self) -> dict[str, str]:
+        if not self.service_urls:
+            return {}
+        pairs = (item.split("=", 1) for item in self.service_urls.split(",") if "=" in item)
+        return {name.strip(): url.strip().rstrip("/") for name, url in pairs}
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
+
+
+def builds_root(settings: Settings) -> Path:
+    """The directory holding each build's working directory (absolute, as every settings
+    path is: Docker bind-mounts it by path)."""
+    return settings.build_dir or settings.data_dir / "builds"
