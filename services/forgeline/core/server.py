@@ -221,17 +221,22 @@ def _too_large(limit: int) -> AwsError:
 
 
 def _mount_service_routes(app: FastAPI, apps: list[str], settings: Settings) -> None:
-    """Routes a service serves besides the AWS API (git smart HTTP, agent endpoints).
+    """Routes a service serves besides the AWS API (git smart HTTP, build log links).
 
-    A service package opts in with `services/<app>/http.py` defining `mount(app, settings)`.
+    A package of an API the process serves opts in with `forgeline/<package>/http.py`
+    defining `mount(app, settings)`.
     """
     import importlib
 
-    for name in apps:
+    from forgeline.core.protocol.catalog import apis_for_app
+
+    packages = sorted({spec.package for name in apps for spec in apis_for_app(name)})
+    for package in packages:
+        module_name = f"forgeline.{package}.http"
         try:
-            module = importlib.import_module(f"services.{name}.http")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != f"services.{name}.http":
+            if exc.name != module_name:
                 raise
             continue
         module.mount(app, settings)
