@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from forgeline.core.pagination import PageTokens
+from forgeline.core.pagination import PageTokens, page_size
 from forgeline.core.protocol.errors import AwsError
 
 SCOPE = {"op": "List", "account": "111111111111"}
@@ -73,3 +73,17 @@ def test_stale_token(tokens, monkeypatch):
     with pytest.raises(AwsError) as caught:
         tokens.decode(SCOPE, token)
     assert "expired" in caught.value.message
+
+
+class _TooSmall(Exception):
+    pass
+
+
+def test_page_size_defaults_caps_and_refuses_below_one():
+    rule = {"default": 10, "maximum": 100, "member": "maxResults", "invalid": _TooSmall}
+    assert page_size(None, **rule) == 10
+    assert page_size(1, **rule) == 1
+    assert page_size(100, **rule) == 100
+    assert page_size(5000, **rule) == 100  # above the maximum: the maximum, as AWS does
+    with pytest.raises(_TooSmall, match="maxResults must be a positive integer; got 0"):
+        page_size(0, **rule)

@@ -152,15 +152,6 @@ def check_user_arn(arn: str) -> str:
     return arn
 
 
-def page_size(value: int | None, default: int, maximum: int) -> int:
-    """maxResults: positive; values above the documented maximum get the maximum."""
-    if value is None:
-        return default
-    if value < 1:
-        raise errors.InvalidMaxResultsException(f"maxResults must be positive; got {value}.")
-    return min(value, maximum)
-
-
 def normalize_path(path: str | None) -> str:
     if not path:
         raise errors.PathRequiredException("A file path is required for a comment location.")

@@ -141,15 +141,6 @@ def check_principal_arn(arn: str, error: type[AwsError]) -> None:
         raise error(f"{arn!r} is not a valid IAM or STS principal ARN.")
 
 
-def page_size(params: dict[str, Any], default: int, maximum: int) -> int:
-    value = params.get("maxResults")
-    if value is None:
-        return default
-    if value < 1:
-        raise errors.InvalidMaxResultsException("maxResults must be a positive integer.")
-    return min(value, maximum)
-
-
 # -- references ----------------------------------------------------------------------------
 def is_valid_branch_name(name: str) -> bool:
     """git check-ref-format's rules for a branch name, with CodeCommit's length limit."""

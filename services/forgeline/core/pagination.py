@@ -97,6 +97,23 @@ def _after(key: Any, last: Any, descending: bool) -> bool:
     return key < last if descending else key > last
 
 
+def page_size(
+    value: int | None,
+    *,
+    default: int,
+    maximum: int,
+    member: str,
+    invalid: Callable[[str], Exception],
+) -> int:
+    """A page-size member (maxResults): absent gives `default`, above the maximum gives the
+    maximum (AWS's documented behaviour), below 1 raises the operation's own error."""
+    if value is None:
+        return default
+    if value < 1:
+        raise invalid(f"{member} must be a positive integer; got {value}.")
+    return min(value, maximum)
+
+
 _tokens: dict[tuple[str, str], PageTokens] = {}
 
 

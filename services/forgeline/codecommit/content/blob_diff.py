@@ -14,6 +14,7 @@ from forgeline.codecommit import gitstore
 from forgeline.codecommit.content import objects as content_objects
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.generated import errors
+from forgeline.codecommit.paging import max_results
 from forgeline.core.context import RequestContext
 from forgeline.core.pagination import page_tokens
 
@@ -23,14 +24,6 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
 _ORIGINS = {" ": "CONTEXT", "+": "ADD", "-": "DELETE"}
-
-
-def _page_size(value: int | None) -> int:
-    if value is None:
-        return DEFAULT_PAGE
-    if value < 1:
-        raise errors.InvalidMaxResultsException("MaxResults must be at least 1.")
-    return min(value, MAX_PAGE)
 
 
 def _context_lines(value: int | None) -> int:
@@ -66,7 +59,9 @@ def _hunk(hunk: pygit2.DiffHunk) -> dict[str, Any]:
 
 def get_blob_differences(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     repository = content_refs.load(ctx, params["repositoryName"])
-    limit = _page_size(params.get("MaxResults"))
+    limit = max_results(
+        params.get("MaxResults"), default=DEFAULT_PAGE, maximum=MAX_PAGE, member="MaxResults"
+    )
     context = _context_lines(params.get("contextLines"))
     ignore_whitespace = bool(params.get("ignoreWhitespace"))
     git = gitstore.open_git(repository)

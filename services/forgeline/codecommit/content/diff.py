@@ -19,6 +19,7 @@ from forgeline.codecommit.content import paths as content_paths
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.content.objects import entry_at, lookup_commit, octal_mode
 from forgeline.codecommit.generated import errors
+from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
 from forgeline.core.pagination import page_tokens
@@ -116,14 +117,6 @@ def as_difference(change: Change) -> dict[str, Any]:
     return difference
 
 
-def _page_size(value: int | None) -> int:
-    if value is None:
-        return DEFAULT_PAGE_SIZE
-    if value <= 0:
-        raise errors.InvalidMaxResultsException(f"MaxResults must be positive, not {value}.")
-    return min(value, MAX_PAGE_SIZE)
-
-
 def _commits_from_token(
     git: pygit2.Repository, position: Any
 ) -> tuple[pygit2.Commit | None, pygit2.Commit, int]:
@@ -149,7 +142,12 @@ def get_differences(
     before_spec = params.get("beforeCommitSpecifier")
     before_path = content_paths.optional_filter_path(params.get("beforePath"))
     after_path = content_paths.optional_filter_path(params.get("afterPath"))
-    limit = _page_size(params.get("MaxResults"))
+    limit = max_results(
+        params.get("MaxResults"),
+        default=DEFAULT_PAGE_SIZE,
+        maximum=MAX_PAGE_SIZE,
+        member="MaxResults",
+    )
     # One path given filters both sides; two let a renamed folder be compared.
     before_at = before_path if before_path is not None else (after_path or "")
     after_at = after_path if after_path is not None else (before_path or "")

@@ -19,6 +19,7 @@ from forgeline.codecommit.content import paths as content_paths
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.content.objects import BLOB_MODES, commit_info, entry_at, lookup_commit
 from forgeline.codecommit.generated import errors
+from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
 from forgeline.core.pagination import page_tokens
@@ -71,18 +72,10 @@ class _Walk:
         return found
 
 
-def _page_size(value: int | None) -> int:
-    if value is None:
-        return DEFAULT_PAGE_SIZE
-    if value <= 0:
-        raise errors.InvalidMaxResultsException(f"maxResults must be positive, not {value}.")
-    return min(value, MAX_PAGE_SIZE)
-
-
 def list_file_commit_history(
     ctx: RequestContext, repository: Repository, params: dict[str, Any]
 ) -> dict[str, Any]:
-    limit = _page_size(params.get("maxResults"))
+    limit = max_results(params.get("maxResults"), default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
     specifier = params.get("commitSpecifier")
     raw_path = params.get("filePath")
     scope = {

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from forgeline.codecommit import comments, gitstore, pull_requests, repositories
 from forgeline.codecommit.generated import errors
+from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.comments import Comment
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
@@ -156,8 +157,10 @@ class CommentOperations:
             return answer
 
     def get_comments_for_compared_commit(self, ctx: RequestContext, params: Any) -> Any:
-        limit = comments.page_size(
-            params.get("maxResults"), comments.COMMENTS_PAGE_DEFAULT, comments.COMMENTS_PAGE_MAX
+        limit = max_results(
+            params.get("maxResults"),
+            default=comments.COMMENTS_PAGE_DEFAULT,
+            maximum=comments.COMMENTS_PAGE_MAX,
         )
         after = comments.check_commit_id(params.get("afterCommitId"))
         before = params.get("beforeCommitId")
@@ -188,8 +191,10 @@ class CommentOperations:
         return {"commentsForComparedCommitData": groups, "nextToken": token}
 
     def get_comments_for_pull_request(self, ctx: RequestContext, params: Any) -> Any:
-        limit = comments.page_size(
-            params.get("maxResults"), comments.COMMENTS_PAGE_DEFAULT, comments.COMMENTS_PAGE_MAX
+        limit = max_results(
+            params.get("maxResults"),
+            default=comments.COMMENTS_PAGE_DEFAULT,
+            maximum=comments.COMMENTS_PAGE_MAX,
         )
         name = params.get("repositoryName")
         before, after = params.get("beforeCommitId"), params.get("afterCommitId")
@@ -244,8 +249,10 @@ class CommentOperations:
         return {}
 
     def get_comment_reactions(self, ctx: RequestContext, params: Any) -> Any:
-        limit = comments.page_size(
-            params.get("maxResults"), comments.REACTIONS_PAGE_MAX, comments.REACTIONS_PAGE_MAX
+        limit = max_results(
+            params.get("maxResults"),
+            default=comments.REACTIONS_PAGE_MAX,
+            maximum=comments.REACTIONS_PAGE_MAX,
         )
         user = params.get("reactionUserArn")
         if user is not None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from forgeline.codecommit import pull_requests as prs
 from forgeline.codecommit import repositories
 from forgeline.codecommit.generated import errors
+from forgeline.codecommit.paging import max_results
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.idempotency import idempotent
@@ -65,7 +66,9 @@ class PullRequestOperations:
         if author is not None:
             prs.check_principal_arn(author, errors.InvalidAuthorArnException)
         status = params.get("pullRequestStatus")
-        limit = prs.page_size(params, LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+        limit = max_results(
+            params.get("maxResults"), default=LIST_PAGE_SIZE, maximum=LIST_PAGE_SIZE
+        )
         with session_scope() as session:
             repository = repositories.get(session, ctx, params["repositoryName"])
             rows = prs.list_for_repository(session, repository, author, status)
@@ -90,7 +93,9 @@ class PullRequestOperations:
         if actor is not None:
             prs.check_principal_arn(actor, errors.InvalidActorArnException)
         event_type = params.get("pullRequestEventType")
-        limit = prs.page_size(params, EVENTS_PAGE_SIZE, EVENTS_PAGE_SIZE)
+        limit = max_results(
+            params.get("maxResults"), default=EVENTS_PAGE_SIZE, maximum=EVENTS_PAGE_SIZE
+        )
         with session_scope() as session:
             pull_request = prs.get(session, ctx, params["pullRequestId"])
             rows = prs.history(session, pull_request, event_type, actor)
@@ -299,7 +304,9 @@ class PullRequestOperations:
             return {"approvalRuleTemplateId": template.id}
 
     def list_approval_rule_templates(self, ctx: RequestContext, params: Any) -> Any:
-        limit = prs.page_size(params, LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+        limit = max_results(
+            params.get("maxResults"), default=LIST_PAGE_SIZE, maximum=LIST_PAGE_SIZE
+        )
         with session_scope() as session:
             names = prs.list_template_names(session, ctx)
         scope = {"op": "ListApprovalRuleTemplates", "account": ctx.account_id, "region": ctx.region}
@@ -377,7 +384,9 @@ class PullRequestOperations:
     def list_associated_approval_rule_templates_for_repository(
         self, ctx: RequestContext, params: Any
     ) -> Any:
-        limit = prs.page_size(params, LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+        limit = max_results(
+            params.get("maxResults"), default=LIST_PAGE_SIZE, maximum=LIST_PAGE_SIZE
+        )
         with session_scope() as session:
             repository = repositories.get(session, ctx, params["repositoryName"])
             names = [t.name for t in prs.templates_of_repository(session, repository)]
@@ -389,7 +398,9 @@ class PullRequestOperations:
         return {"approvalRuleTemplateNames": page, "nextToken": token}
 
     def list_repositories_for_approval_rule_template(self, ctx: RequestContext, params: Any) -> Any:
-        limit = prs.page_size(params, LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+        limit = max_results(
+            params.get("maxResults"), default=LIST_PAGE_SIZE, maximum=LIST_PAGE_SIZE
+        )
         with session_scope() as session:
             template = prs.get_template(session, ctx, params["approvalRuleTemplateName"])
             names = [r.name for r in prs.repositories_of_template(session, template)]
