@@ -26,7 +26,7 @@ from forgeline.core import events
 from forgeline.core.auth.tables import AccessKey
 from forgeline.core.context import RequestContext
 from forgeline.core.db import utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 MAX_CONTENT_CHARS = 10_240  # AWS quota: comment length
 MAX_TOKEN_CHARS = 256
@@ -423,6 +423,7 @@ def _existing_principals(session: Session, arns: Iterable[str]) -> set[str]:
 
 def reactions_for_comment(
     session: Session,
+    ctx: RequestContext,
     comment: Comment,
     user_arn: str | None,
     token: str | None,
@@ -450,8 +451,8 @@ def reactions_for_comment(
         else:
             entry["reactionsFromDeletedUsersCount"] += 1
     items = sorted(grouped.items(), key=lambda item: _ORDER[item[0]])
-    scope = {"op": "GetCommentReactions", "comment": comment.id, "user": user_arn}
-    page, next_token = page_tokens("InvalidContinuationTokenException").page(
+    scope = {"comment": comment.id, "user": user_arn}
+    page, next_token = request_page_tokens(ctx).page(
         items, lambda item: _ORDER[item[0]], scope, token, limit
     )
     return [entry for _, entry in page], next_token
@@ -529,9 +530,7 @@ def page_of_comments(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of comments (oldest first), grouped by anchor as the CommentsFor* shapes are."""
     ordered = sorted(comments, key=_sort_key)
-    page, next_token = page_tokens("InvalidContinuationTokenException").page(
-        ordered, _sort_key, scope, token, limit
-    )
+    page, next_token = request_page_tokens(ctx).page(ordered, _sort_key, scope, token, limit)
     rendered = render_all(session, page, ctx.principal_arn)
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for comment, shape in zip(page, rendered, strict=True):

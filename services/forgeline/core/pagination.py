@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from forgeline.core.context import RequestContext
 from forgeline.core.protocol.errors import AwsError
 
 T = TypeVar("T")
@@ -88,6 +89,44 @@ class PageTokens:
         return chunk, next_token
 
 
+class RequestPageTokens:
+    """Page tokens bound to one request's API, operation, account and region.
+
+    A token made for one operation, account or region is refused by every other, without
+    each handler spelling those out: callers add only their query's own parameters (sort
+    order, filters, the resource listed) to the scope.
+    """
+
+    def __init__(self, tokens: PageTokens, ctx: RequestContext) -> None:
+        self._tokens = tokens
+        self._request = {
+            "api": ctx.service,
+            "op": ctx.operation,
+            "account": ctx.account_id,
+            "region": ctx.region,
+        }
+
+    def _scope(self, scope: dict[str, Any]) -> dict[str, Any]:
+        return {**scope, **self._request}
+
+    def encode(self, scope: dict[str, Any], position: Any) -> str:
+        return self._tokens.encode(self._scope(scope), position)
+
+    def decode(self, scope: dict[str, Any], token: str) -> Any:
+        return self._tokens.decode(self._scope(scope), token)
+
+    def page(
+        self,
+        items: Sequence[T],
+        sort_key: Callable[[T], Any],
+        scope: dict[str, Any],
+        token: str | None,
+        limit: int,
+        descending: bool = False,
+    ) -> tuple[list[T], str | None]:
+        return self._tokens.page(items, sort_key, self._scope(scope), token, limit, descending)
+
+
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -128,3 +167,10 @@ def page_tokens(invalid_token_error: str) -> PageTokens:
     if signer is None:
         signer = _tokens[cache_key] = PageTokens(server_key(settings), invalid_token_error)
     return signer
+
+
+def request_page_tokens(ctx: RequestContext) -> RequestPageTokens:
+    """The token signer for this request, refusing tokens with the API's own error code."""
+    from forgeline.core.protocol.catalog import api_spec
+
+    return RequestPageTokens(page_tokens(api_spec(ctx.service).invalid_token_error), ctx)

@@ -22,7 +22,7 @@ from forgeline.codebuild.logwriter import MAX_EVENT_BYTES
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 from forgeline.core.protocol.errors import AwsError
 from forgeline.logs import store as logstore
 from forgeline.logs.filter.patterns import FilterPatternError, parse_filter_pattern
@@ -129,15 +129,12 @@ class LogsProvider(CloudWatchLogsApi):
             if params.get("logGroupClass"):
                 groups = [g for g in groups if g.log_group_class == params["logGroupClass"]]
             scope = {
-                "op": "DescribeLogGroups",
-                "account": ctx.account_id,
-                "region": ctx.region,
                 "prefix": prefix,
                 "pattern": pattern,
                 "identifiers": sorted(identifiers or []),
                 "class": params.get("logGroupClass"),
             }
-            page, token = page_tokens("InvalidParameterException").page(
+            page, token = request_page_tokens(ctx).page(
                 groups,
                 lambda group: group.name,
                 scope,
@@ -213,15 +210,12 @@ class LogsProvider(CloudWatchLogsApi):
 
         streams.sort(key=key, reverse=descending)
         scope = {
-            "op": "DescribeLogStreams",
-            "account": ctx.account_id,
-            "region": ctx.region,
             "group": group.id,
             "prefix": prefix,
             "orderBy": order_by,
             "descending": descending,
         }
-        page, token = page_tokens("InvalidParameterException").page(
+        page, token = request_page_tokens(ctx).page(
             streams,
             key,
             scope,
@@ -346,9 +340,6 @@ class LogsProvider(CloudWatchLogsApi):
         limit = params.get("limit", MAX_EVENTS_PER_PAGE)
         group_name = _group_param(params)
         scope = {
-            "op": "FilterLogEvents",
-            "account": ctx.account_id,
-            "region": ctx.region,
             "group": group_name,
             "names": sorted(names) if names is not None else None,
             "prefix": prefix,
@@ -356,7 +347,7 @@ class LogsProvider(CloudWatchLogsApi):
             "start": start_ms,
             "end": end_ms,
         }
-        signer = page_tokens("InvalidParameterException")
+        signer = request_page_tokens(ctx)
         position = logstore.GroupCursor(start_ms or 0, 0, 0)
         if params.get("nextToken"):
             timestamp, stream_id, sequence = signer.decode(scope, params["nextToken"])

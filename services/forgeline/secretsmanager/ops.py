@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 from forgeline.secretsmanager import store as store
 from forgeline.secretsmanager.generated import errors
 from forgeline.secretsmanager.generated.api import SecretsManagerApi
@@ -125,14 +125,11 @@ class SecretsManagerOperations:
 
             rows.sort(key=key, reverse=descending)
             scope = {
-                "op": "ListSecrets",
-                "account": ctx.account_id,
-                "region": ctx.region,
                 "filters": filters,
                 "sort": [sort_by, descending],
                 "deleted": include_deleted,
             }
-            page, token = page_tokens("InvalidNextTokenException").page(
+            page, token = request_page_tokens(ctx).page(
                 rows,
                 key,
                 scope,
@@ -186,12 +183,9 @@ class SecretsManagerOperations:
             else:
                 rows, _ = _matching_secrets(session, ctx, _checked_filters(filters), False)
                 scope = {
-                    "op": "BatchGetSecretValue",
-                    "account": ctx.account_id,
-                    "region": ctx.region,
                     "filters": filters,
                 }
-                page, token = page_tokens("InvalidNextTokenException").page(
+                page, token = request_page_tokens(ctx).page(
                     sorted(rows, key=lambda secret: secret.name),
                     lambda secret: secret.name,
                     scope,
@@ -244,12 +238,10 @@ class SecretsManagerOperations:
                 return [version.created_at.timestamp(), version.version_id]
 
             scope = {
-                "op": "ListSecretVersionIds",
-                "account": ctx.account_id,
                 "secret": secret.id,
                 "deprecated": include_deprecated,
             }
-            page, token = page_tokens("InvalidNextTokenException").page(
+            page, token = request_page_tokens(ctx).page(
                 rows, key, scope, params.get("NextToken"), params.get("MaxResults") or 100
             )
             entries = []

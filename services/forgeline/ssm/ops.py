@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
-from forgeline.core.pagination import PageTokens, page_tokens
+from forgeline.core.pagination import request_page_tokens
 from forgeline.ssm import parameters as store
 from forgeline.ssm.filters import ParameterFilter, legacy_filters, parse_filters
 from forgeline.ssm.generated import errors
@@ -24,10 +24,6 @@ BY_PATH_PAGE_SIZE = 10
 DESCRIBE_PAGE_SIZE = 50
 HISTORY_PAGE_SIZE = 50
 _WRITE_ATTEMPTS = 3  # concurrent first puts of one name collide on the unique name; retry
-
-
-def _tokens() -> PageTokens:
-    return page_tokens("InvalidNextToken")
 
 
 class SsmOperations:
@@ -143,8 +139,8 @@ class SsmOperations:
                 # A Label filter returns the labelled version, not the current one.
                 rows = _labelled_versions(session, rows, labels)
             rows = [(p, v) for p, v in rows if _matches(session, filters, p, v)]
-            scope = _scope(ctx, "GetParametersByPath", path, recursive, params)
-            page, token = _tokens().page(
+            scope = _scope(path, recursive, params)
+            page, token = request_page_tokens(ctx).page(
                 rows,
                 lambda row: row[0].name,
                 scope,
@@ -170,8 +166,8 @@ class SsmOperations:
                 for parameter, version in _current_rows(session, ctx, "")
                 if _matches(session, filters, parameter, version)
             ]
-            scope = _scope(ctx, "DescribeParameters", "", False, params)
-            page, token = _tokens().page(
+            scope = _scope("", False, params)
+            page, token = request_page_tokens(ctx).page(
                 rows,
                 lambda row: row[0].name,
                 scope,
@@ -187,8 +183,8 @@ class SsmOperations:
             parameter = _exact(session, ctx, params["Name"])
             if parameter is None:
                 raise store.not_found(params["Name"])
-            scope = _scope(ctx, "GetParameterHistory", parameter.id, False, params)
-            page, token = _tokens().page(
+            scope = _scope(parameter.id, False, params)
+            page, token = request_page_tokens(ctx).page(
                 store.versions(session, parameter),
                 lambda version: version.version,
                 scope,
@@ -476,13 +472,8 @@ def _matches(
     return True
 
 
-def _scope(
-    ctx: RequestContext, operation: str, subject: str, recursive: bool, params: Any
-) -> dict[str, Any]:
+def _scope(subject: str, recursive: bool, params: Any) -> dict[str, Any]:
     return {
-        "op": operation,
-        "account": ctx.account_id,
-        "region": ctx.region,
         "subject": subject,
         "recursive": recursive,
         "filters": params.get("ParameterFilters"),

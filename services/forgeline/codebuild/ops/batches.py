@@ -17,7 +17,7 @@ from forgeline.codebuild.tables.batches import BuildBatch
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.idempotency import idempotent
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -88,12 +88,11 @@ class BatchOperations:
         with session_scope(readonly=True) as session:
             rows = sorted(session.scalars(query).all(), key=_sort_key, reverse=descending)
         scope = {
-            "op": "ListBuildBatches",
             "project": project_name,
             "status": status,
             "descending": descending,
         }
-        page, token = page_tokens("InvalidInputException").page(
+        page, token = request_page_tokens(ctx).page(
             rows,
             _sort_key,
             scope,

@@ -14,7 +14,7 @@ from forgeline.codebuild.tables.builds import Build
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.idempotency import idempotent
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 LIST_PAGE_SIZE = 100
 MAX_BATCH_IDS = 100
@@ -32,18 +32,15 @@ def _check_ids(ids: list[str]) -> None:
 
 
 def _page(
-    ctx: RequestContext, op: str, rows: list[Build], params: dict[str, Any], extra: str = ""
+    ctx: RequestContext, rows: list[Build], params: dict[str, Any], extra: str = ""
 ) -> dict[str, Any]:
     descending = params.get("sortOrder", "DESCENDING") == "DESCENDING"
     ordered = sorted(rows, key=lambda b: (b.queued_at.timestamp(), b.id), reverse=descending)
     scope = {
-        "op": op,
-        "account": ctx.account_id,
-        "region": ctx.region,
         "descending": descending,
         "extra": extra,
     }
-    page, token = page_tokens("InvalidInputException").page(
+    page, token = request_page_tokens(ctx).page(
         ordered,
         lambda b: (b.queued_at.timestamp(), b.id),
         scope,
@@ -112,7 +109,7 @@ class BuildOperations:
                     )
                 )
             )
-        return _page(ctx, "ListBuilds", rows, params)
+        return _page(ctx, rows, params)
 
     def list_builds_for_project(self, ctx: RequestContext, params: Any) -> Any:
         with session_scope(readonly=True) as session:
@@ -133,7 +130,7 @@ class BuildOperations:
                     )
                 )
             )
-        return _page(ctx, "ListBuildsForProject", rows, params, project.name)
+        return _page(ctx, rows, params, project.name)
 
     def stop_build(self, ctx: RequestContext, params: Any) -> Any:
         build_id = builds.bare_build_id(params["id"])

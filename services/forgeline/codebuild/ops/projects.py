@@ -23,7 +23,7 @@ from forgeline.codebuild.tables.projects import BuildProject
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import Base, session_scope, utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 # AWS's default quota of build projects per account and region.
 MAX_PROJECTS = 5000
@@ -159,13 +159,10 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
         key = SORT_COLUMNS[sort_by]
         ordered = sorted(rows, key=key, reverse=descending)
         scope = {
-            "op": "ListProjects",
-            "account": ctx.account_id,
-            "region": ctx.region,
             "sortBy": sort_by,
             "descending": descending,
         }
-        page, token = page_tokens("InvalidInputException").page(
+        page, token = request_page_tokens(ctx).page(
             ordered, key, scope, params.get("nextToken"), LIST_PAGE_SIZE, descending
         )
         output: dict[str, Any] = {"projects": [row.name for row in page]}

@@ -21,7 +21,7 @@ from forgeline.codebuild.tables.reports import (
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 T = TypeVar("T")
 
@@ -33,7 +33,6 @@ _TREND_STATUSES = ("SUCCEEDED", "FAILED")
 
 
 def _page(
-    op: str,
     ctx: RequestContext,
     params: dict[str, Any],
     items: Sequence[T],
@@ -42,11 +41,10 @@ def _page(
     **scope: Any,
 ) -> tuple[list[T], str | None]:
     """One page of `items` (already in final order) for a paginated list operation."""
-    full_scope = {"op": op, "account": ctx.account_id, "region": ctx.region, **scope}
-    return page_tokens("InvalidInputException").page(
+    return request_page_tokens(ctx).page(
         items,
         key,
-        full_scope,
+        scope,
         params.get("nextToken"),
         params.get("maxResults") or DEFAULT_PAGE_SIZE,
         descending,
@@ -155,7 +153,6 @@ class ReportOperations:
             return (group.name,)
 
         page, token = _page(
-            "ListReportGroups",
             ctx,
             params,
             _ordered(rows, key, descending),
@@ -187,16 +184,15 @@ class ReportOperations:
         return result
 
     def list_reports(self, ctx: RequestContext, params: Any) -> Any:
-        return self._list_reports("ListReports", ctx, params, None)
+        return self._list_reports(ctx, params, None)
 
     def list_reports_for_report_group(self, ctx: RequestContext, params: Any) -> Any:
         with session_scope(readonly=True) as session:
             group = groups.get(session, ctx.account_id, ctx.region, params["reportGroupArn"])
-        return self._list_reports("ListReportsForReportGroup", ctx, params, group)
+        return self._list_reports(ctx, params, group)
 
     def _list_reports(
         self,
-        op: str,
         ctx: RequestContext,
         params: dict[str, Any],
         group: ReportGroup | None,
@@ -220,7 +216,6 @@ class ReportOperations:
             return (row[1], row[0])
 
         page, token = _page(
-            op,
             ctx,
             params,
             _ordered(rows, key, descending),
@@ -275,7 +270,6 @@ class ReportOperations:
             return case.seq
 
         page, token = _page(
-            "DescribeTestCases",
             ctx,
             params,
             cases,
@@ -320,7 +314,6 @@ class ReportOperations:
             return (coverage.file_path, coverage.id)
 
         page, token = _page(
-            "DescribeCodeCoverages",
             ctx,
             params,
             _ordered(coverages, key, descending),

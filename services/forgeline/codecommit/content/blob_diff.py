@@ -16,7 +16,7 @@ from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.generated import errors
 from forgeline.codecommit.paging import max_results
 from forgeline.core.context import RequestContext
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 DEFAULT_CONTEXT_LINES = 3
 MAX_CONTEXT_LINES = 20
@@ -75,16 +75,13 @@ def get_blob_differences(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     binary = patch.delta.is_binary
     hunks = [] if binary else list(patch.hunks)
     scope = {
-        "op": "GetBlobDifferences",
-        "account": ctx.account_id,
-        "region": ctx.region,
         "repository": repository.id,
         "before": before_id,
         "after": params["afterBlobId"],
         "context": context,
         "ignoreWhitespace": ignore_whitespace,
     }
-    indexes, token = page_tokens("InvalidContinuationTokenException").page(
+    indexes, token = request_page_tokens(ctx).page(
         list(range(len(hunks))), lambda i: i, scope, params.get("NextToken"), limit
     )
     return {

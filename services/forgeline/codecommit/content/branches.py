@@ -14,7 +14,7 @@ from forgeline.codecommit.generated import errors
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 LIST_PAGE_SIZE = 100
 # A branch that keeps moving while DeleteBranch runs is retried this often (DeleteBranch
@@ -94,8 +94,8 @@ def get_branch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def list_branches(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     names = gitstore.list_branches(gitstore.open_git(repository))
-    scope = {"op": "ListBranches", "repository": repository.id}
-    page, token = page_tokens("InvalidContinuationTokenException").page(
+    scope = {"repository": repository.id}
+    page, token = request_page_tokens(ctx).page(
         names, lambda name: name, scope, params.get("nextToken"), LIST_PAGE_SIZE
     )
     return {"branches": page, "nextToken": token}

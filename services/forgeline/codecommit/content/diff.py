@@ -22,7 +22,7 @@ from forgeline.codecommit.generated import errors
 from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -152,14 +152,13 @@ def get_differences(
     before_at = before_path if before_path is not None else (after_path or "")
     after_at = after_path if after_path is not None else (before_path or "")
     scope = {
-        "op": "GetDifferences",
         "repository": repository.id,
         "before": before_spec,
         "after": after_spec,
         "beforePath": before_at,
         "afterPath": after_at,
     }
-    tokens = page_tokens("InvalidContinuationTokenException")
+    tokens = request_page_tokens(ctx)
     git = gitstore.open_git(repository)
     token = params.get("NextToken")
     if token:

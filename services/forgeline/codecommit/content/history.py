@@ -22,7 +22,7 @@ from forgeline.codecommit.generated import errors
 from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -79,12 +79,11 @@ def list_file_commit_history(
     specifier = params.get("commitSpecifier")
     raw_path = params.get("filePath")
     scope = {
-        "op": "ListFileCommitHistory",
         "repository": repository.id,
         "commit": specifier,
         "path": raw_path,
     }
-    tokens = page_tokens("InvalidContinuationTokenException")
+    tokens = request_page_tokens(ctx)
     git = gitstore.open_git(repository)
     token = params.get("nextToken")
     if token:

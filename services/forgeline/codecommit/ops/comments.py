@@ -260,6 +260,6 @@ class CommentOperations:
         with session_scope() as session:
             comment = comments.get(session, ctx, params["commentId"])
             found, token = comments.reactions_for_comment(
-                session, comment, user, params.get("nextToken"), limit
+                session, ctx, comment, user, params.get("nextToken"), limit
             )
         return {"reactionsForComment": found, "nextToken": token}

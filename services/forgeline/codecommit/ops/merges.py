@@ -23,7 +23,7 @@ from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import events
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 from forgeline.core.protocol.errors import AwsError
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,8 @@ class MergeOperations:
                 conflict_resolution_strategy=strategy,
             )
             mergeable = not found
-        scope = _scope(
-            "GetMergeConflicts", repository, source, destination, option, level, strategy
-        )
-        page, token = page_tokens(INVALID_TOKEN).page(
+        scope = _scope(repository, source, destination, option, level, strategy)
+        page, token = request_page_tokens(ctx).page(
             found, _by_path, scope, params.get("nextToken"), limit
         )
         return {
@@ -124,12 +122,10 @@ class MergeOperations:
             conflict_detail_level=level,
             conflict_resolution_strategy=strategy,
         )
-        scope = _scope(
-            "DescribeMergeConflicts", repository, source, destination, option, level, strategy
-        )
+        scope = _scope(repository, source, destination, option, level, strategy)
         scope["path"] = info.path
         numbered = list(enumerate(info.hunks))
-        page, token = page_tokens(INVALID_TOKEN).page(
+        page, token = request_page_tokens(ctx).page(
             numbered, _by_index, scope, params.get("nextToken"), limit
         )
         return {
@@ -186,12 +182,10 @@ class MergeOperations:
                 conflict_detail_level=level,
                 conflict_resolution_strategy=strategy,
             )
-        scope = _scope(
-            "BatchDescribeMergeConflicts", repository, source, destination, option, level, strategy
-        )
+        scope = _scope(repository, source, destination, option, level, strategy)
         scope["paths"] = requested
         token = params.get("nextToken")
-        page, next_token = page_tokens(INVALID_TOKEN).page(infos, _by_path, scope, token, max_files)
+        page, next_token = request_page_tokens(ctx).page(infos, _by_path, scope, token, max_files)
         return {
             "conflicts": [
                 {
@@ -281,7 +275,6 @@ def _not_fast_forward(option: str, operation: str) -> str:
 
 
 def _scope(
-    operation: str,
     repository: Repository,
     source: pygit2.Commit,
     destination: pygit2.Commit,
@@ -291,7 +284,6 @@ def _scope(
 ) -> dict[str, Any]:
     # A token only continues the same question about the same commits.
     return {
-        "op": operation,
         "repository": repository.id,
         "source": str(source.id),
         "destination": str(destination.id),

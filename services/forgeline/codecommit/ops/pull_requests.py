@@ -17,6 +17,7 @@ from forgeline.codecommit.paging import max_results
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.idempotency import idempotent
+from forgeline.core.pagination import request_page_tokens
 
 LIST_PAGE_SIZE = 100
 EVENTS_PAGE_SIZE = 100  # AWS: "The default is 100 events, which is also the maximum"
@@ -73,12 +74,11 @@ class PullRequestOperations:
             repository = repositories.get(session, ctx, params["repositoryName"])
             rows = prs.list_for_repository(session, repository, author, status)
         scope = {
-            "op": "ListPullRequests",
             "repository": repository.id,
             "author": author,
             "status": status,
         }
-        page, token = prs.page(
+        page, token = request_page_tokens(ctx).page(
             rows,
             lambda row: int(row.pull_request_id),
             scope,
@@ -100,12 +100,13 @@ class PullRequestOperations:
             pull_request = prs.get(session, ctx, params["pullRequestId"])
             rows = prs.history(session, pull_request, event_type, actor)
             scope = {
-                "op": "DescribePullRequestEvents",
                 "pullRequest": pull_request.key,
                 "type": event_type,
                 "actor": actor,
             }
-            page, token = prs.page(rows, lambda row: row.id, scope, params.get("nextToken"), limit)
+            page, token = request_page_tokens(ctx).page(
+                rows, lambda row: row.id, scope, params.get("nextToken"), limit
+            )
             return {
                 "pullRequestEvents": [prs.render_event(pull_request, row) for row in page],
                 "nextToken": token,
@@ -309,8 +310,10 @@ class PullRequestOperations:
         )
         with session_scope() as session:
             names = prs.list_template_names(session, ctx)
-        scope = {"op": "ListApprovalRuleTemplates", "account": ctx.account_id, "region": ctx.region}
-        page, token = prs.page(names, lambda name: name, scope, params.get("nextToken"), limit)
+        scope: dict[str, Any] = {}
+        page, token = request_page_tokens(ctx).page(
+            names, lambda name: name, scope, params.get("nextToken"), limit
+        )
         return {"approvalRuleTemplateNames": page, "nextToken": token}
 
     def associate_approval_rule_template_with_repository(
@@ -391,10 +394,11 @@ class PullRequestOperations:
             repository = repositories.get(session, ctx, params["repositoryName"])
             names = [t.name for t in prs.templates_of_repository(session, repository)]
         scope = {
-            "op": "ListAssociatedApprovalRuleTemplatesForRepository",
             "repository": repository.id,
         }
-        page, token = prs.page(names, lambda name: name, scope, params.get("nextToken"), limit)
+        page, token = request_page_tokens(ctx).page(
+            names, lambda name: name, scope, params.get("nextToken"), limit
+        )
         return {"approvalRuleTemplateNames": page, "nextToken": token}
 
     def list_repositories_for_approval_rule_template(self, ctx: RequestContext, params: Any) -> Any:
@@ -404,8 +408,10 @@ class PullRequestOperations:
         with session_scope() as session:
             template = prs.get_template(session, ctx, params["approvalRuleTemplateName"])
             names = [r.name for r in prs.repositories_of_template(session, template)]
-            scope = {"op": "ListRepositoriesForApprovalRuleTemplate", "template": template.id}
-        page, token = prs.page(names, lambda name: name, scope, params.get("nextToken"), limit)
+            scope = {"template": template.id}
+        page, token = request_page_tokens(ctx).page(
+            names, lambda name: name, scope, params.get("nextToken"), limit
+        )
         return {"repositoryNames": page, "nextToken": token}
 
     # -- helpers -----------------------------------------------------------------------------------

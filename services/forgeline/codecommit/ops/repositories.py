@@ -12,7 +12,7 @@ from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import quick_read, session_scope, utcnow
-from forgeline.core.pagination import page_tokens
+from forgeline.core.pagination import request_page_tokens
 
 
 class RepositoryOperations:
@@ -71,13 +71,10 @@ class RepositoryOperations:
 
         rows = sorted(rows, key=key, reverse=descending)
         scope = {
-            "op": "ListRepositories",
-            "account": ctx.account_id,
-            "region": ctx.region,
             "sortBy": sort_by,
             "descending": descending,
         }
-        page, token = page_tokens("InvalidContinuationTokenException").page(
+        page, token = request_page_tokens(ctx).page(
             rows, key, scope, params.get("nextToken"), repositories.LIST_PAGE_SIZE, descending
         )
         return {
