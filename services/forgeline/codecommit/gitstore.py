@@ -13,6 +13,7 @@ other modules register (repository triggers, default-branch bookkeeping).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +27,10 @@ from forgeline.codecommit.generated import errors
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import events
 from forgeline.core.context import RequestContext
-from forgeline.core.db import utcnow
+from forgeline.core.db import on_rollback, utcnow
 from forgeline.core.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 ZERO_OID = "0" * 40
 BRANCH_PREFIX = "refs/heads/"
@@ -131,6 +134,23 @@ def update_ref(repository: Repository, ref: str, new: str, expected_old: str | N
     if completed.returncode != 0:
         raise RefMoved(completed.stderr.strip() or f"{ref} moved")
     return RefChange(ref=ref, old=old, new=new)
+
+
+def update_ref_in(
+    session: Session, repository: Repository, ref: str, new: str, expected_old: str | None
+) -> RefChange:
+    """`update_ref` for a change that `session` records (events, pull request state): if
+    that transaction rolls back, the ref is put back, unless it has moved again since."""
+    change = update_ref(repository, ref, new, expected_old)
+
+    def put_back() -> None:
+        try:
+            update_ref(repository, ref, change.old, change.new)
+        except RefMoved:
+            log.warning("could not put back %s in %s: it moved again", ref, repository.id)
+
+    on_rollback(session, put_back)
+    return change
 
 
 def report_ref_changes(

@@ -991,7 +991,8 @@ def merge(
     if result.commit_id != destination_tip:
         try:
             changes.append(
-                gitstore.update_ref(
+                gitstore.update_ref_in(
+                    session,
                     repository,
                     pull_request.destination_reference,
                     result.commit_id,

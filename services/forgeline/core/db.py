@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from forgeline.core.settings import get_settings
@@ -177,6 +178,71 @@ def session_scope(url: str | None = None, *, readonly: bool = False) -> Iterator
             raise
         finally:
             session.close()
+
+
+# -- after the outermost commit ------------------------------------------------------------
+# Doorbells, event notifications and deferred work must happen only once what they announce
+# is visible to other transactions: after the outermost commit. One rule for every caller:
+# a released savepoint is not a commit; a rolled-back savepoint keeps what was registered
+# (a spurious doorbell is harmless, a missed one is not); an outermost rollback drops it.
+_ON_COMMIT = "forgeline.on_commit"
+_ON_ROLLBACK = "forgeline.on_rollback"
+_log = logging.getLogger("forgeline.db")
+
+
+def on_commit(session: Session, callback: Callable[[], None], *, key: str | None = None) -> None:
+    """Run `callback()` once, after `session`'s outermost transaction commits.
+
+    With `key`, one callback per key: a later registration replaces the earlier one (for
+    a notification that only needs the latest state). A failing callback is logged; the
+    commit has happened, so it must not fail the caller.
+    """
+    _in_transaction(session)
+    pending: dict[Any, Callable[[], None]] = session.info.setdefault(_ON_COMMIT, {})
+    pending[key if key is not None else object()] = callback
+
+
+def pending_on_commit(session: Session, key: str) -> Callable[[], None] | None:
+    """The callback registered under `key` that has not run yet, if any."""
+    return session.info.get(_ON_COMMIT, {}).get(key)
+
+
+def on_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback()` if `session`'s outermost transaction ends without committing: the
+    undo of a change made outside the database (a moved git ref) that the rows record."""
+    _in_transaction(session)
+    session.info.setdefault(_ON_ROLLBACK, []).append(callback)
+
+
+def _in_transaction(session: Session) -> None:
+    # A session that has run no statement has not begun its transaction, and its rollback
+    # would then end nothing: begin it, so the registration is tied to one transaction.
+    if not session.in_transaction():
+        session.begin()
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    session.info.pop(_ON_ROLLBACK, None)
+    for callback in session.info.pop(_ON_COMMIT, {}).values():
+        try:
+            callback()
+        except Exception:
+            _log.warning("an after-commit action failed", exc_info=True)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_outermost(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return
+    session.info.pop(_ON_COMMIT, None)
+    for callback in reversed(session.info.pop(_ON_ROLLBACK, [])):
+        try:
+            callback()
+        except Exception:
+            _log.warning("an undo after rollback failed", exc_info=True)
 
 
 QUICK_READ_MARK = "__forgeline_quick_read__"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import time
 from collections.abc import Callable
 
@@ -24,8 +23,6 @@ from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.protocol.errors import AwsError
-
-log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_NAME_CHARS = 1024
@@ -171,30 +168,18 @@ def move_ref(
     If recording fails, the ref is put back (unless someone moved it since), so a
     failed request leaves the repository as it found it. Returns the fresh row.
     """
-    moved: gitstore.RefChange | None = None
-    try:
-        with session_scope() as session:
-            fresh = session.get(Repository, repository.id)
-            if fresh is None:
-                raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
-            had_default = fresh.default_branch
-            try:
-                moved = gitstore.update_ref(fresh, ref, new, expected_old)
-            except gitstore.RefMoved:
-                raise on_moved() from None
-            gitstore.report_ref_changes(session, ctx, fresh, [moved])
-    except BaseException:
-        if moved is not None:
-            _undo(repository, moved)
-        raise
+    with session_scope() as session:
+        fresh = session.get(Repository, repository.id)
+        if fresh is None:
+            raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
+        had_default = fresh.default_branch
+        try:
+            moved = gitstore.update_ref_in(session, fresh, ref, new, expected_old)
+        except gitstore.RefMoved:
+            raise on_moved() from None
+        gitstore.report_ref_changes(session, ctx, fresh, [moved])
     if fresh.default_branch != had_default:
         with contextlib.suppress(pygit2.GitError, OSError):
             content_refs.sync_head(gitstore.open_git(fresh), fresh.default_branch)
     return fresh
 
-
-def _undo(repository: Repository, change: gitstore.RefChange) -> None:
-    try:
-        gitstore.update_ref(repository, change.ref, change.old, change.new)
-    except gitstore.RefMoved:
-        log.warning("could not put back %s in %s: it moved again", change.ref, repository.id)

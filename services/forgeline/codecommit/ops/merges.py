@@ -9,7 +9,6 @@ branch is put back if recording fails.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -415,23 +414,16 @@ def apply_to_branch(
     ConcurrentReferenceUpdateException if the branch moved since it was read. If
     recording fails, the branch is put back (unless it moved again meanwhile).
     """
-    moved: gitstore.RefChange | None = None
-    try:
-        with session_scope() as session:
-            fresh = session.get(Repository, repository.id)
-            if fresh is None:
-                raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
-            try:
-                moved = gitstore.update_ref(
-                    fresh, gitstore.BRANCH_PREFIX + branch, result.commit_id, expected_head
-                )
-            except gitstore.RefMoved:
-                raise errors.ConcurrentReferenceUpdateException(
-                    f"Branch {branch} moved while the merge was in progress; try again."
-                ) from None
-            gitstore.report_ref_changes(session, ctx, fresh, [moved], extra_detail=detail)
-    except BaseException:
-        if moved is not None:
-            with contextlib.suppress(gitstore.RefMoved):
-                gitstore.update_ref(repository, moved.ref, moved.old, moved.new)
-        raise
+    with session_scope() as session:
+        fresh = session.get(Repository, repository.id)
+        if fresh is None:
+            raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
+        try:
+            moved = gitstore.update_ref_in(
+                session, fresh, gitstore.BRANCH_PREFIX + branch, result.commit_id, expected_head
+            )
+        except gitstore.RefMoved:
+            raise errors.ConcurrentReferenceUpdateException(
+                f"Branch {branch} moved while the merge was in progress; try again."
+            ) from None
+        gitstore.report_ref_changes(session, ctx, fresh, [moved], extra_detail=detail)

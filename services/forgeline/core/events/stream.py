@@ -12,21 +12,18 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import case, event, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
-from forgeline.core.db import is_postgres, session_scope, utcnow
+from forgeline.core.db import is_postgres, on_commit, pending_on_commit, session_scope, utcnow
 from forgeline.core.events.fanout import Fanout, get_fanout
 from forgeline.core.events.tables import Event, EventCursor
-
-logger = logging.getLogger(__name__)
 
 # Readers normally wake on the fan-out; this slow poll only covers lost notifications.
 POLL_FALLBACK_SECONDS = 1.0
@@ -37,8 +34,7 @@ PUBLISH_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"forgeline.events.publish").digest()[:8], "big", signed=True
 )
 
-_PENDING_KEY = "forgeline.events.pending"
-_HOOKED_KEY = "forgeline.events.hooked"
+_NOTICE_KEY = "forgeline.events.notice"
 
 
 class EventFields(Protocol):
@@ -154,36 +150,26 @@ def publish(
     return to_eventbridge(row)
 
 
+class _CommitNotice:
+    """The one fan-out notification a transaction owes once it commits: the highest event
+    id it wrote (readers fetch everything up to it)."""
+
+    def __init__(self, fanout: Fanout | None) -> None:
+        self.highest = 0
+        self.fanout = fanout
+
+    def __call__(self) -> None:
+        # The commit has happened; a missed notice only delays readers until they poll.
+        (self.fanout or get_fanout()).notify(self.highest)
+
+
 def _notify_after_commit(session: Session, event_id: int, fanout: Fanout | None) -> None:
-    pending = session.info.get(_PENDING_KEY)
-    highest = max(event_id, pending[0]) if pending else event_id
-    session.info[_PENDING_KEY] = (highest, fanout or (pending[1] if pending else None))
-    if not session.info.get(_HOOKED_KEY):
-        event.listen(session, "after_commit", _on_commit)
-        event.listen(session, "after_transaction_end", _on_transaction_end)
-        session.info[_HOOKED_KEY] = True
-
-
-def _on_commit(session: Session) -> None:
-    # Releasing a savepoint also fires after_commit; only the outermost commit counts.
-    if session.in_nested_transaction():
-        return
-    pending = session.info.pop(_PENDING_KEY, None)
-    if pending is None:
-        return
-    highest, fanout = pending
-    try:
-        (fanout or get_fanout()).notify(highest)
-    except Exception:  # the commit has happened; a missed doorbell only delays readers
-        logger.exception("event fan-out notification failed")
-
-
-def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    # The outermost transaction ended without committing (rollback or close): the
-    # events are gone, so nobody is told. Rolled-back savepoints keep the pending
-    # notice; at worst it rings for an event that no longer exists, which is harmless.
-    if transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+    notice = pending_on_commit(session, _NOTICE_KEY)
+    if not isinstance(notice, _CommitNotice):
+        notice = _CommitNotice(fanout)
+        on_commit(session, notice, key=_NOTICE_KEY)
+    notice.highest = max(notice.highest, event_id)
+    notice.fanout = notice.fanout or fanout
 
 
 class EventReader:

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from celery import Celery, shared_task
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from forgeline.core.db import get_sessionmaker
+from forgeline.core.db import get_sessionmaker, on_commit
 from forgeline.core.work import celery_app
 from forgeline.core.work.leases import claim, complete, new_owner, renew
 from forgeline.core.work.tables import Job, JobStatus, new_job_id
@@ -132,35 +131,16 @@ def registered_kinds() -> list[str]:
 
 
 # Doorbells wait in session.info until the transaction that wrote their rows commits.
-_PENDING = "forgeline.pending_doorbells"
-
-
 def ring_doorbell(app: Celery, job_id: str) -> None:
     """Tell a worker to look at this job now (safe to repeat)."""
     app.send_task(celery_app.RUN_JOB_TASK, args=[job_id], queue=app.conf.task_default_queue)
 
 
 def ring_after_commit(session: Session, job_id: str, app: Celery | None = None) -> None:
-    session.info.setdefault(_PENDING, []).append((app or celery_app.active_app(), job_id))
-
-
-@event.listens_for(Session, "after_commit")
-def _ring_pending(session: Session) -> None:
-    if session.in_nested_transaction():
-        # A released savepoint is not a commit: the row is not visible to workers yet.
-        return
-    for app, job_id in session.info.pop(_PENDING, []):
-        try:
-            ring_doorbell(app, job_id)
-        except Exception:
-            # The row is committed; the reaper re-rings jobs left waiting.
-            logger.warning("could not ring the doorbell for job %s", job_id, exc_info=True)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
+    """Ring once the job's row is committed (before, a worker could not see it). A failed
+    ring is logged; the reaper re-rings jobs left waiting."""
+    target = app or celery_app.active_app()
+    on_commit(session, lambda: ring_doorbell(target, job_id))
 
 
 def enqueue(
