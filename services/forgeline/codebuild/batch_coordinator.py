@@ -815,11 +815,3 @@ def batch_output(session: Session, batch: BuildBatch) -> dict[str, Any]:
     if batch.end_time is not None:
         output["endTime"] = batch.end_time
     return output
-
-
-def _register() -> None:
-    if on_build_finished not in builds.BUILD_FINISHED_LISTENERS:
-        builds.BUILD_FINISHED_LISTENERS.append(on_build_finished)
-
-
-_register()

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild.plan import shell_quote
-from forgeline.codecommit import git_auth
+from forgeline.codecommit import interface as codecommit
 
 HELPER_SCRIPT = "git-credential-helper.sh"
 
@@ -35,7 +35,9 @@ def user_for(build_uuid: str) -> str:
 def issue(
     session: Session, account_id: str, build_uuid: str, plan_dir: Path, plan_dir_in_runner: str
 ) -> BuildGitCredential:
-    credential, password = git_auth.create_credential(session, account_id, user_for(build_uuid))
+    credential, password = codecommit.create_git_credential(
+        session, account_id, user_for(build_uuid)
+    )
     script = (
         "#!/bin/sh\n"
         "# git credential helper for this build: answers `get` with the build's credential.\n"
@@ -55,4 +57,4 @@ def issue(
 
 
 def revoke(session: Session, account_id: str, build_uuid: str) -> None:
-    git_auth.delete_credentials(session, account_id, user_for(build_uuid))
+    codecommit.delete_git_credentials(session, account_id, user_for(build_uuid))

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from forgeline.codebuild import s3locations
 from forgeline.codebuild.safepaths import (
     UnsafePathError,
@@ -39,8 +37,7 @@ from forgeline.codebuild.safepaths import (
     join_inside,
     symlink_target_inside,
 )
-from forgeline.codecommit.storage import repository_path
-from forgeline.codecommit.tables.repositories import Repository
+from forgeline.codecommit import interface as codecommit
 from forgeline.core.blobstore import BlobNotFound, BlobStore, get_blob_store
 from forgeline.core.db import session_scope
 from forgeline.core.settings import Settings
@@ -195,14 +192,8 @@ def _fetch_codecommit(
     repository = None
     if name is not None:
         with session_scope(settings.resolved_database_url, readonly=True) as session:
-            repository = session.scalars(
-                select(Repository).where(
-                    Repository.account_id == account_id,
-                    Repository.region == region,
-                    Repository.name == name,
-                )
-            ).one_or_none()
-    bare = repository_path(settings, repository.id) if repository is not None else None
+            repository = codecommit.find_repository(session, account_id, region, name)
+    bare = codecommit.bare_path(settings, repository) if repository is not None else None
     if repository is None or bare is None or not bare.is_dir():
         # A row without its directory is as good as missing to a build.
         raise SourceError(

@@ -3,9 +3,10 @@
 AWS offers webhooks for GitHub, Bitbucket and GitLab sources; Forgeline offers the same
 API for projects whose source is one of its CodeCommit repositories. No HTTP delivery is
 involved: repository events reach the build service in the transaction that records
-them, through `gitstore.REF_CHANGE_LISTENERS` (pushes, API commits, merges) and
-`pull_requests.PULL_REQUEST_LISTENERS` (pull request state changes), and every matching
-webhook starts its project's build (or batch) right there.
+them, through CodeCommit's `ref_changes` hook (pushes, API commits, merges) and its
+`pull_request_change` hook (pull request state changes), which codebuild/manifest.py
+subscribes to, and every matching webhook starts its project's build (or batch) right
+there.
 
 Matching follows AWS: `filterGroups` is a list of groups, a group matches when all of
 its filters do, the webhook fires when any group matches. With no groups, every push
@@ -35,10 +36,8 @@ from forgeline.codebuild.generated import errors
 from forgeline.codebuild.sources import repository_name_from_url
 from forgeline.codebuild.tables.batches import BuildWebhook
 from forgeline.codebuild.tables.projects import BuildProject
-from forgeline.codecommit import gitstore, pull_requests
-from forgeline.codecommit.gitstore import ZERO_OID, RefChange
-from forgeline.codecommit.tables.pull_requests import PullRequest
-from forgeline.codecommit.tables.repositories import Repository
+from forgeline.codecommit import interface as codecommit
+from forgeline.codecommit.interface import ZERO_OID, RefChange, Repository
 from forgeline.core.auth.crypto import encrypt
 from forgeline.core.context import RequestContext
 from forgeline.core.lifecycle import server_key
@@ -199,13 +198,7 @@ def repository_of_project(session: Session, project: BuildProject) -> Repository
     name = repository_name_from_url(source.get("location") or "")
     repository = None
     if name is not None:
-        repository = session.scalars(
-            select(Repository).where(
-                Repository.account_id == project.account_id,
-                Repository.region == project.region,
-                Repository.name == name,
-            )
-        ).first()
+        repository = codecommit.find_repository(session, project.account_id, project.region, name)
     if repository is None:
         raise errors.InvalidInputException(
             f"The project's source location {source.get('location')!r} does not name a "
@@ -280,8 +273,8 @@ class RepositoryEvent:
 
     @property
     def branch(self) -> str | None:
-        if self.head_ref.startswith(gitstore.BRANCH_PREFIX):
-            return self.head_ref[len(gitstore.BRANCH_PREFIX) :]
+        if self.head_ref.startswith(codecommit.BRANCH_PREFIX):
+            return self.head_ref[len(codecommit.BRANCH_PREFIX) :]
         return None
 
     def environment(self) -> list[dict[str, str]]:
@@ -420,12 +413,8 @@ def pull_request_event(
         return None
     merge_commit = None
     if event == PULL_REQUEST_MERGED:
-        merge_commit = session.scalar(
-            select(PullRequest.merge_commit_id).where(
-                PullRequest.account_id == repository.account_id,
-                PullRequest.region == repository.region,
-                PullRequest.pull_request_id == str(detail.get("pullRequestId")),
-            )
+        merge_commit = codecommit.merge_commit_of(
+            session, repository.account_id, repository.region, str(detail.get("pullRequestId"))
         )
     base = _merge_base(git, source_commit, detail.get("destinationCommit"))
     return RepositoryEvent(
@@ -536,7 +525,7 @@ def on_ref_changes(
     hooks = _webhooks_of(session, repository)
     if not hooks:
         return
-    git = gitstore.open_git(repository)
+    git = codecommit.open_git(repository)
     fire(
         session,
         repository,
@@ -552,17 +541,7 @@ def on_pull_request_change(
     hooks = _webhooks_of(session, repository)
     if not hooks:
         return
-    git = gitstore.open_git(repository)
+    git = codecommit.open_git(repository)
     event = pull_request_event(session, git, repository, detail)
     if event is not None:
         fire(session, repository, [event], hooks)
-
-
-def _register() -> None:
-    if on_ref_changes not in gitstore.REF_CHANGE_LISTENERS:
-        gitstore.REF_CHANGE_LISTENERS.append(on_ref_changes)
-    if on_pull_request_change not in pull_requests.PULL_REQUEST_LISTENERS:
-        pull_requests.PULL_REQUEST_LISTENERS.append(on_pull_request_change)
-
-
-_register()

@@ -72,7 +72,8 @@ class RefChange:
 
 
 RefChangeListener = Callable[[Session, RequestContext | None, Repository, list[RefChange]], None]
-# Called inside the transaction that records the change; triggers register here.
+# Called inside the transaction that records the change; services subscribe through their
+# manifests (pull requests, triggers, CodeBuild webhooks).
 REF_CHANGE_LISTENERS: list[RefChangeListener] = []
 
 

@@ -926,10 +926,6 @@ def on_ref_changes(
             )
 
 
-if on_ref_changes not in gitstore.REF_CHANGE_LISTENERS:
-    gitstore.REF_CHANGE_LISTENERS.append(on_ref_changes)
-
-
 # -- merging ---------------------------------------------------------------------------------
 def merge(
     session: Session,

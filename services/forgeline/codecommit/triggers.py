@@ -464,11 +464,3 @@ def deliver_tests(
             name: None if outcome.ok else outcome.message
             for (name, *_), outcome in zip(pending, outcomes, strict=True)
         }
-
-
-def _register() -> None:
-    if on_ref_changes not in gitstore.REF_CHANGE_LISTENERS:
-        gitstore.REF_CHANGE_LISTENERS.append(on_ref_changes)
-
-
-_register()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, text
 
+from forgeline.core import manifest
 from forgeline.core.db import get_engine, session_scope
 from forgeline.core.settings import Settings
 
@@ -45,10 +46,8 @@ class Runtime:
 
     def stop(self) -> None:
         if self.worker is not None:
-            # Builds run beside the worker's pool: end them before it stops.
-            from forgeline.codebuild.scheduler import shutdown_all
-
-            shutdown_all()
+            # What services run beside the worker's pool (builds) ends before it stops.
+            manifest.run_worker_stop_hooks()
             self.worker.stop()
             self.worker = None
         from forgeline.core.db import dispose_engines
@@ -57,9 +56,9 @@ class Runtime:
 
 
 def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
-    # Whichever process serves the repositories (all-in-one or `--service repo`) must
-    # start CodeBuild webhook builds on their events; importing registers the listeners.
-    import forgeline.codebuild.webhooks  # noqa: F401
+    # Every server process (all-in-one or one `--service`) wires the hooks between
+    # services, so e.g. a push to a repository starts CodeBuild's webhook builds.
+    manifest.subscribe_listeners()
     from forgeline.core.auth import keys
 
     prepare_database(settings)
@@ -73,12 +72,8 @@ def start(settings: Settings, *, bootstrap: bool = True) -> Runtime:
         from forgeline.core.work.embedded import start_embedded_worker
 
         runtime.worker = start_embedded_worker(settings)
-        # Builds run in this process: say where (Docker or host processes) and why.
-        from forgeline.codebuild.runners import describe_runner_choice
-        from forgeline.codebuild.scheduler import start_watching
-
-        describe_runner_choice(settings)
-        start_watching(settings)
+        # Jobs run in this process: services start what runs beside them (builds).
+        manifest.run_worker_start_hooks(settings)
     log.info(
         "Forgeline ready on http://%s:%s (state: %s; worker: %s; auth: %s)",
         settings.host,

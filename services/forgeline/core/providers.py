@@ -1,6 +1,7 @@
 """Find the provider that implements each API a process serves.
 
-The package named by an API's catalog entry implements it in `forgeline/<package>/api.py`,
+The APIs are those the manifests of the process's services declare. The package named
+by an API's entry implements it in `forgeline/<package>/api.py`,
 exposing `PROVIDERS = {botocore model name: provider class}`. An API without one is served
 by its generated base class, so every operation answers 501 naming itself.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from forgeline.core.protocol.catalog import ApiSpec, apis_for_app
+from forgeline.core.manifest import ApiSpec, serving
 from forgeline.core.protocol.provider import ServiceProvider
 
 
@@ -30,8 +31,8 @@ def _implemented(package: str) -> dict[str, type[ServiceProvider]]:
 
 def load_providers(apps: list[str]) -> dict[str, ServiceProvider]:
     providers: dict[str, ServiceProvider] = {}
-    for app in apps:
-        for spec in apis_for_app(app):
+    for manifest in serving(apps):
+        for spec in manifest.all_apis:
             cls = _implemented(spec.package).get(spec.model_name) or _generated_base(spec)
             providers[spec.model_name] = cls()
     return providers

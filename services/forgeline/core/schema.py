@@ -1,7 +1,7 @@
 """Every table module, imported in one place so Base.metadata is complete.
 
-Alembic (migrations/env.py) and the reset endpoint both need the full set of tables;
-a service that adds tables lists its module here.
+Alembic (migrations/env.py) and the reset endpoint both need the full set of tables:
+the core's own, then each service's, as its manifest declares them.
 """
 
 from __future__ import annotations
@@ -10,33 +10,26 @@ import importlib
 
 from sqlalchemy import MetaData
 
+from forgeline.core import manifest
 from forgeline.core.db import Base
 
-TABLE_MODULES = (
+CORE_TABLE_MODULES = (
     "forgeline.core.auth.tables",
     "forgeline.core.events.tables",
     "forgeline.core.work.tables",
     "forgeline.core.resources",
-    "forgeline.codecommit.tables.repositories",
-    "forgeline.codecommit.tables.git_credentials",
-    "forgeline.codecommit.tables.pull_requests",
-    "forgeline.codecommit.tables.comments",
-    "forgeline.codecommit.tables.triggers",
-    "forgeline.codebuild.tables.builds",
-    "forgeline.codebuild.tables.projects",
-    "forgeline.logs.tables",
-    "forgeline.ssm.tables",
-    "forgeline.secretsmanager.tables",
-    "forgeline.codebuild.tables.reports",
-    "forgeline.codebuild.tables.source_credentials",
-    "forgeline.codebuild.tables.batches",
 )
+
+
+def table_modules() -> list[str]:
+    return [*CORE_TABLE_MODULES, *manifest.table_modules()]
+
 
 # Identity survives a reset: wiping it would invalidate every test suite's credentials.
 KEPT_ON_RESET = frozenset({"accounts", "access_keys", "alembic_version"})
 
 
 def load_metadata() -> MetaData:
-    for module in TABLE_MODULES:
+    for module in table_modules():
         importlib.import_module(module)
     return Base.metadata

@@ -28,12 +28,12 @@ from forgeline.core.cors import CorsMiddleware, CorsPolicy
 from forgeline.core.db import is_quick_read
 from forgeline.core.gateway import GatewayProxy
 from forgeline.core.http_responses import aws_json_response
+from forgeline.core.manifest import ClaimingEndpoint, resolve, serving
 from forgeline.core.observability import LATENCY, REQUESTS, metrics_text
 from forgeline.core.protocol.dispatch import Dispatcher, ResolvedOperation, error_status
 from forgeline.core.protocol.errors import AwsError
 from forgeline.core.providers import load_providers
 from forgeline.core.settings import SERVICE_NAMES, Settings, get_settings, is_loopback_host
-from forgeline.s3 import S3Endpoint
 
 log = logging.getLogger("forgeline.api")
 
@@ -180,7 +180,8 @@ class ForgelineApp(FastAPI):
     """
 
     api_endpoint: AwsJsonEndpoint | None = None
-    s3_endpoint: S3Endpoint | None = None
+    # Endpoints a service declares that tell their requests apart themselves (S3).
+    claiming_endpoints: tuple[ClaimingEndpoint, ...] = ()
     cors: CorsMiddleware | None = None  # set when some origin is allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,14 +202,11 @@ class ForgelineApp(FastAPI):
             await endpoint(scope, receive, send)
             return
         # S3 requests are told apart by their credential scope, not by path.
-        s3 = self.s3_endpoint
-        if (
-            s3 is not None
-            and scope["type"] == "http"
-            and await s3.claims(scope, self.router.routes)
-        ):
-            await s3(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            for claiming in self.claiming_endpoints:
+                if await claiming.claims(scope, self.router.routes):
+                    await claiming(scope, receive, send)
+                    return
         await super().__call__(scope, receive, send)
 
 
@@ -221,25 +219,11 @@ def _too_large(limit: int) -> AwsError:
 
 
 def _mount_service_routes(app: FastAPI, apps: list[str], settings: Settings) -> None:
-    """Routes a service serves besides the AWS API (git smart HTTP, build log links).
-
-    A package of an API the process serves opts in with `forgeline/<package>/http.py`
-    defining `mount(app, settings)`.
-    """
-    import importlib
-
-    from forgeline.core.protocol.catalog import apis_for_app
-
-    packages = sorted({spec.package for name in apps for spec in apis_for_app(name)})
-    for package in packages:
-        module_name = f"forgeline.{package}.http"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.mount(app, settings)
+    """Routes a service serves besides the AWS API (git smart HTTP, build log links),
+    as the manifests of the services this process serves declare them."""
+    for manifest in serving(apps):
+        for mount in manifest.http_mounts:
+            resolve(mount)(app, settings)
 
 
 def create_app(apps: list[str] | None = None, settings: Settings | None = None) -> ForgelineApp:
@@ -282,7 +266,9 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
         app.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
         _mount_service_routes(app, apps, settings)
 
-    app.s3_endpoint = S3Endpoint(settings)
+    app.claiming_endpoints = tuple(
+        resolve(factory)(settings) for manifest in serving(apps) for factory in manifest.endpoints
+    )
     cors_policy = CorsPolicy.from_settings(settings)
     if cors_policy.enabled:
         app.cors = CorsMiddleware(app._route, cors_policy)

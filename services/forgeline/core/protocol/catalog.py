@@ -1,4 +1,5 @@
-"""Which AWS APIs Forgeline speaks, and where their botocore models come from.
+"""Which AWS APIs Forgeline speaks (as the service manifests declare), and where their
+botocore models come from.
 
 botocore's service-2.json is the contract (DESIGN.md principle 1): shapes, enums,
 constraints and error codes are read from the installed models, never restated here.
@@ -6,82 +7,21 @@ constraints and error codes are read from the installed models, never restated h
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import botocore.session
 from botocore.model import ServiceModel
 
+from forgeline.core.manifest import ApiSpec, service_manifests
 
-@dataclasses.dataclass(frozen=True)
-class ApiSpec:
-    model_name: str  # botocore service name
-    app: str  # the Forgeline service app that serves it: repo, build, deploy, pipeline
-    title: str
-    # Error code for a malformed member when the model names no more specific one.
-    validation_error: str
-    # Error code for a forged or stale pagination token.
-    invalid_token_error: str
-    # The package implementing it, `forgeline.<package>` (named after the API): its
-    # `generated/` holds the stubs, its `api.py` the provider.
-    package: str
+__all__ = ["APIS", "ApiSpec", "api_spec", "apis_for_app", "service_model", "target_prefixes"]
 
 
-APIS: tuple[ApiSpec, ...] = (
-    ApiSpec(
-        "codecommit",
-        "repo",
-        "CodeCommit",
-        "ValidationException",
-        "InvalidContinuationTokenException",
-        package="codecommit",
-    ),
-    ApiSpec(
-        "codebuild",
-        "build",
-        "CodeBuild",
-        "InvalidInputException",
-        "InvalidInputException",
-        package="codebuild",
-    ),
-    ApiSpec(
-        "codedeploy",
-        "deploy",
-        "CodeDeploy",
-        "ValidationException",
-        "InvalidNextTokenException",
-        package="codedeploy",
-    ),
-    ApiSpec(
-        "codepipeline",
-        "pipeline",
-        "CodePipeline",
-        "ValidationException",
-        "InvalidNextTokenException",
-        package="codepipeline",
-    ),
-    # The supporting APIs builds need, served beside CodeBuild: build logs (CloudWatch
-    # Logs), and the secrets a buildspec reads (SSM Parameter Store, Secrets Manager).
-    # Forgeline implements a subset of each; every other operation answers 501.
-    ApiSpec(
-        "logs",
-        "build",
-        "CloudWatchLogs",
-        "InvalidParameterException",
-        "InvalidParameterException",
-        package="logs",
-    ),
-    ApiSpec(
-        "ssm", "build", "SSM", "ValidationException", "InvalidNextToken", package="ssm"
-    ),
-    ApiSpec(
-        "secretsmanager",
-        "build",
-        "SecretsManager",
-        "InvalidParameterException",
-        "InvalidNextTokenException",
-        package="secretsmanager",
-    ),
+# Each service's manifest declares the APIs it serves; the order here (every service's
+# own API, then the supporting ones) is the order of the README's coverage table.
+APIS: tuple[ApiSpec, ...] = tuple(
+    [spec for manifest in service_manifests() for spec in manifest.apis]
+    + [spec for manifest in service_manifests() for spec in manifest.supporting_apis]
 )
 
 _BY_MODEL = {spec.model_name: spec for spec in APIS}

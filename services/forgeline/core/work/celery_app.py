@@ -13,19 +13,18 @@ import socket
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
+from forgeline.core import manifest
 from forgeline.core.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-# Modules every worker imports to register its tasks and job kinds. Services add theirs.
-TASK_MODULES: list[str] = [
+# Modules every worker imports to register its tasks and job kinds: the core's own, then
+# those each service's manifest declares.
+CORE_TASK_MODULES: list[str] = [
     "forgeline.core.work.jobs",
     "forgeline.core.work.reaper",
-    "forgeline.codecommit.webhooks",
-    "forgeline.codebuild.scheduler",
-    # Registers the listener that advances batch builds when a build finishes.
-    "forgeline.codebuild.batch_coordinator",
 ]
 
 RUN_JOB_TASK = "forgeline.run_job"
@@ -40,8 +39,16 @@ class ForgelineCelery(Celery):
 
 def task_modules(settings: Settings | None = None) -> list[str]:
     extra = (settings or get_settings()).extra_task_modules
-    names = TASK_MODULES + [name.strip() for name in extra.split(",") if name.strip()]
+    names = CORE_TASK_MODULES + manifest.task_modules()
+    names += [name.strip() for name in extra.split(",") if name.strip()]
     return list(dict.fromkeys(names))
+
+
+@worker_init.connect
+def _subscribe_listeners(**_: Any) -> None:
+    # A worker ends builds and changes repositories too: it needs the same listeners as
+    # a server process (lifecycle.start subscribes them there).
+    manifest.subscribe_listeners()
 
 
 def _transport_options(broker_url: str) -> dict[str, Any]:
