@@ -178,3 +178,11 @@ def test_serve_offers_every_service_the_server_has():
 
     choice = next(param for param in serve.params if param.name == "service")
     assert tuple(choice.type.choices) == (*settings.SERVICE_NAMES, "all")
+
+
+def test_coverage_write_finds_the_checkouts_readme():
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    before = readme.read_text()
+    result = _forgeline("coverage", "--write")
+    assert result.returncode == 0, result.stderr
+    assert readme.read_text() == before, "the committed tables are current"

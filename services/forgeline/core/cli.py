@@ -54,7 +54,8 @@ def main() -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Server processes sharing the ports (default: one per CPU core, at most 4).",
+    help="Server processes sharing the ports (default: one per CPU core, at most 4, for "
+    "all services; one for a single --service).",
 )
 def serve(
     host: str | None, port: int | None, data_dir: str | None, service: str, workers: int | None
@@ -80,10 +81,13 @@ def serve(
     https = None
     if https_socket is not None:
         https = (https_socket, serving.https_certificate(settings, https_socket))
-    if settings.server_processes == 1:
+    # One service alone is the production shape: it scales by replicas, and each process is
+    # its own /metrics target, so it runs one process unless asked for more.
+    processes = settings.server_processes if service == "all" or settings.workers else 1
+    if processes == 1:
         serving.serve_process(apps, settings, http_socket, https)
         return
-    serving.serve_workers(settings.server_processes, apps, settings, http_socket, https)
+    serving.serve_workers(processes, apps, settings, http_socket, https)
 
 
 @main.command()

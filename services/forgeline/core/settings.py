@@ -141,7 +141,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="Processes `forgeline serve` runs, sharing its ports (`--workers`); 0: one "
-        "per CPU core this process may use, at most 4. Each runs its own handler threads and, "
+        "per CPU core this process may use, at most 4, when it serves every service, and one "
+        "for a single `--service` (scaled by replicas). Each runs its own handler threads and, "
         "with the embedded worker, its own job worker and lease reaper (jobs run in the "
         "process that queued them); /metrics counts the requests of the process that answers it.",
     )

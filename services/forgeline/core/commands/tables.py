@@ -9,7 +9,7 @@ import click
 from forgeline.core.commands.boundary import Command
 
 # The checkout's root: README.md and the generated stubs live under it.
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]  # services/forgeline/core/commands/tables.py
 
 
 @click.command(cls=Command)
