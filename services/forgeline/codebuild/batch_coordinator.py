@@ -1,5 +1,6 @@
 """Batch builds, the stateful part: starting a batch, advancing it as its builds finish,
-stopping, retrying, deleting, and showing it in botocore's BuildBatch shape.
+stopping, retrying and deleting it. Its BuildBatch shape is batch_output.py's (re-exported
+here for the handlers).
 
 A batch is a `build_batches` row. Its build groups' states are derived from the builds
 themselves (the `builds` rows are the truth), so advancing is level-triggered: whoever
@@ -30,8 +31,11 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from forgeline.codebuild import batch_artifacts, batches, builds, projects
 from forgeline.codebuild.artifacts import ArtifactError
+from forgeline.codebuild.batch_output import COMBINED_ARTIFACTS
+from forgeline.codebuild.batch_output import batch_output as batch_output  # the API's shape
 from forgeline.codebuild.buildspec import BuildspecError, parse_buildspec
 from forgeline.codebuild.generated import errors
+from forgeline.codebuild.phases import PhaseContext, PhaseRecord, phase_from_json, phase_to_json
 from forgeline.codebuild.project_document import DEFAULT_BATCH_TIMEOUT_MINUTES, check_batch
 from forgeline.codebuild.safepaths import WorkspaceError
 from forgeline.codebuild.sources import fetch_source
@@ -54,7 +58,7 @@ COMBINE_ARTIFACTS = "COMBINE_ARTIFACTS"
 # Members of the batch document Forgeline keeps for itself (BatchGetBuildBatches shows
 # `artifacts` from the second): when the current run started, and the combined artifact.
 _RUN_START = "runStartTime"
-_COMBINED = "combinedArtifacts"
+_COMBINED = COMBINED_ARTIFACTS
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
 _DEFERRED_STOPS = "forgeline.batch_deferred_stops"
 _DEFERRED_HOOKED = "forgeline.batch_deferred_hooked"
@@ -93,52 +97,15 @@ _advancing = threading.local()
 
 
 # -- phases ---------------------------------------------------------------------------
-def _iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+# Batch phases are phase records like a build's, kept in the row with the same codec.
+def _records(batch: BuildBatch) -> list[PhaseRecord]:
+    return [phase_from_json(data) for data in batch.phases]
 
 
-def _phase(phase_type: str, at: dt.datetime, status: str | None = IN_PROGRESS) -> dict[str, Any]:
-    return {
-        "phaseType": phase_type,
-        "phaseStatus": status,
-        "startTime": _iso(at),
-        "endTime": None,
-        "contexts": [],
-    }
-
-
-def _close_phase(
-    phase: dict[str, Any], status: str, at: dt.datetime, context: tuple[str, str] | None = None
-) -> dict[str, Any]:
-    closed = dict(phase, phaseStatus=status, endTime=_iso(at))
-    if context is not None:
-        closed["contexts"] = [*phase.get("contexts", []), list(context)]
-    return closed
-
-
-def _set_phases(batch: BuildBatch, phases: list[dict[str, Any]]) -> None:
-    batch.phases = phases  # a new list: JSON columns only notice reassignment
-    batch.current_phase = phases[-1]["phaseType"]
-
-
-def phases_output(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    shown = []
-    for phase in stored:
-        item: dict[str, Any] = {"phaseType": phase["phaseType"]}
-        start = dt.datetime.fromisoformat(phase["startTime"])
-        item["startTime"] = start
-        if phase.get("phaseStatus"):
-            item["phaseStatus"] = phase["phaseStatus"]
-        if phase.get("endTime"):
-            end = dt.datetime.fromisoformat(phase["endTime"])
-            item["endTime"] = end
-            item["durationInSeconds"] = int((end - start).total_seconds())
-        if phase.get("contexts"):
-            item["contexts"] = [
-                {"statusCode": code, "message": message} for code, message in phase["contexts"]
-            ]
-        shown.append(item)
-    return shown
+def _set_phases(batch: BuildBatch, records: list[PhaseRecord]) -> None:
+    # A new list: JSON columns only notice reassignment.
+    batch.phases = [phase_to_json(record) for record in records]
+    batch.current_phase = records[-1].phase_type
 
 
 # -- starting -------------------------------------------------------------------------
@@ -221,7 +188,10 @@ def start_batch(
     )
     _set_phases(
         batch,
-        [_close_phase(_phase(SUBMITTED, now), "SUCCEEDED", now), _phase(DOWNLOAD_BATCHSPEC, now)],
+        [
+            PhaseRecord(SUBMITTED, now).finish("SUCCEEDED", now),
+            PhaseRecord(DOWNLOAD_BATCHSPEC, now),
+        ],
     )
     session.add(batch)
     session.flush()
@@ -254,13 +224,10 @@ def _download_batchspec(session: Session, batch: BuildBatch) -> None:
     batch.resolved_source_version = resolved
     batch.fast_fail = spec.fast_fail
     batch.groups = [_group_of(task) for task in spec.tasks]
+    records = _records(batch)
     _set_phases(
         batch,
-        [
-            *batch.phases[:-1],
-            _close_phase(batch.phases[-1], "SUCCEEDED", now),
-            _phase(IN_PROGRESS, now),
-        ],
+        [*records[:-1], records[-1].finish("SUCCEEDED", now), PhaseRecord(IN_PROGRESS, now)],
     )
     session.flush()
     advance(session, batch)
@@ -290,8 +257,9 @@ def _read_batchspec(batch: BuildBatch) -> tuple[batches.Batchspec, str | None]:
 
 def _fail_download(batch: BuildBatch, code: str, message: str) -> None:
     now = utcnow()
-    phases = [*batch.phases[:-1], _close_phase(batch.phases[-1], "FAILED", now, (code, message))]
-    _finish(batch, batches.FAILED, now, phases)
+    records = _records(batch)
+    failed = records[-1].finish("FAILED", now, (PhaseContext(code, message),))
+    _finish(batch, batches.FAILED, now, [*records[:-1], failed])
 
 
 def _group_of(task: batches.BatchTask) -> dict[str, Any]:
@@ -468,19 +436,21 @@ def _drop_deferred(session: Session, transaction: SessionTransaction) -> None:
 
 def _finish_run(session: Session, batch: BuildBatch, status: str) -> None:
     now = utcnow()
-    phases = list(batch.phases)
-    context = None
+    phases = _records(batch)
+    contexts: tuple[PhaseContext, ...] = ()
     if status == batches.TIMED_OUT:
         minutes = _timeout_minutes(batch)
-        context = ("BUILD_TIMED_OUT", f"Batch build has timed out after {minutes} minutes.")
-    if phases and phases[-1]["phaseType"] == IN_PROGRESS and phases[-1].get("endTime") is None:
-        phases[-1] = _close_phase(phases[-1], status, now, context)
+        contexts = (
+            PhaseContext("BUILD_TIMED_OUT", f"Batch build has timed out after {minutes} minutes."),
+        )
+    if phases and phases[-1].phase_type == IN_PROGRESS and phases[-1].end_time is None:
+        phases[-1] = phases[-1].finish(status, now, contexts)
     document = batch.document
     if status in (batches.SUCCEEDED, batches.FAILED) and batch_artifacts.combines(
         document.get("artifacts") or {}, document.get("buildBatchConfig") or {}
     ):
         # The builds ran to their end (not stopped, not timed out): gather what they built.
-        combined, phase = _combine_artifacts(session, batch, _phase(COMBINE_ARTIFACTS, now))
+        combined, phase = _combine_artifacts(session, batch, PhaseRecord(COMBINE_ARTIFACTS, now))
         phases.append(phase)
         if combined is None:
             status = batches.FAILED
@@ -489,8 +459,8 @@ def _finish_run(session: Session, batch: BuildBatch, status: str) -> None:
 
 
 def _combine_artifacts(
-    session: Session, batch: BuildBatch, phase: dict[str, Any]
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    session: Session, batch: BuildBatch, phase: PhaseRecord
+) -> tuple[dict[str, Any] | None, PhaseRecord]:
     """COMBINE_ARTIFACTS: (the combined BuildArtifacts or None on failure, the closed phase)."""
     built = []
     for group in batch.groups:
@@ -506,10 +476,10 @@ def _combine_artifacts(
             get_blob_store(get_settings()), document["artifacts"], batch.id, built
         )
     except ArtifactError as exc:
-        return None, _close_phase(phase, "FAILED", utcnow(), (exc.code, exc.message))
+        return None, phase.finish("FAILED", utcnow(), (PhaseContext(exc.code, exc.message),))
     combined = stored.as_build_artifacts()
     batch.document = {**document, _COMBINED: combined}
-    return combined, _close_phase(phase, "SUCCEEDED", utcnow())
+    return combined, phase.finish("SUCCEEDED", utcnow())
 
 
 # The outcome phase is named after the batch status; BuildBatchPhaseType has no TIMED_OUT
@@ -517,10 +487,10 @@ def _combine_artifacts(
 _OUTCOME_PHASES = {batches.TIMED_OUT: batches.FAILED, "FAULT": batches.FAILED}
 
 
-def _finish(batch: BuildBatch, status: str, at: dt.datetime, phases: list[dict[str, Any]]) -> None:
+def _finish(batch: BuildBatch, status: str, at: dt.datetime, phases: list[PhaseRecord]) -> None:
     # AWS ends the phase list with a phase named after the outcome, without a status.
     outcome = _OUTCOME_PHASES.get(status, status)
-    _set_phases(batch, [*phases, _phase(outcome, at, status=None)])
+    _set_phases(batch, [*phases, PhaseRecord(outcome, at, phase_status=None)])
     batch.status = status
     batch.complete = True
     batch.end_time = at
@@ -639,10 +609,10 @@ def retry_batch(session: Session, batch: BuildBatch, retry_type: str) -> None:
     # A retry is a new run: its own batch timeout, and artifacts combined afresh.
     document = {k: v for k, v in batch.document.items() if k != _COMBINED}
     batch.document = {**document, _RUN_START: now.isoformat()}
-    phases = list(batch.phases[:-1])  # without the outcome phase
+    phases = _records(batch)[:-1]  # without the outcome phase
     if not batch.groups:
         # The batchspec could not be read: read it again.
-        _set_phases(batch, [*phases, _phase(DOWNLOAD_BATCHSPEC, now)])
+        _set_phases(batch, [*phases, PhaseRecord(DOWNLOAD_BATCHSPEC, now)])
         session.flush()
         _download_batchspec(session, batch)
         watch_timeouts(get_settings())
@@ -654,7 +624,7 @@ def retry_batch(session: Session, batch: BuildBatch, retry_type: str) -> None:
                 group["priorBuildIds"] = [*group["priorBuildIds"], group["buildId"]]
             group.update(status=batches.PENDING, buildId=None)
     batch.groups = groups
-    _set_phases(batch, [*phases, _phase(IN_PROGRESS, now)])
+    _set_phases(batch, [*phases, PhaseRecord(IN_PROGRESS, now)])
     session.flush()
     advance(session, batch)
     watch_timeouts(get_settings())
@@ -723,95 +693,3 @@ def lock_batch(session: Session, batch: BuildBatch) -> None:
     if is_postgres(session):
         session.execute(select(func.pg_advisory_xact_lock(PUBLISH_LOCK_KEY)))
     session.refresh(batch, with_for_update=True)
-
-
-def _summary(build: Build) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "arn": build.arn,
-        "requestedOn": build.queued_at,
-        "buildStatus": build.build_status,
-    }
-    artifacts = build.results.get("artifacts") or {}
-    artifact_type = (build.document.get("artifacts") or {}).get("type", "NO_ARTIFACTS")
-    primary: dict[str, Any] = {"type": artifact_type}
-    if artifacts.get("location"):
-        primary["location"] = artifacts["location"]
-    summary["primaryArtifact"] = primary
-    secondary = []
-    for item in build.results.get("secondaryArtifacts") or []:
-        resolved: dict[str, Any] = {"type": "S3"}
-        for key in ("location", "artifactIdentifier"):
-            if item.get(key):
-                resolved["location" if key == "location" else "identifier"] = item[key]
-        secondary.append(resolved)
-    summary["secondaryArtifacts"] = secondary
-    return summary
-
-
-def _groups_output(session: Session, batch: BuildBatch) -> list[dict[str, Any]]:
-    build_ids = [
-        build_id
-        for group in batch.groups
-        for build_id in [group["buildId"], *group["priorBuildIds"]]
-        if build_id
-    ]
-    rows = (
-        {b.id: b for b in session.scalars(select(Build).where(Build.id.in_(build_ids)))}
-        if build_ids
-        else {}
-    )
-    shown = []
-    for group in batch.groups:
-        item: dict[str, Any] = {
-            "identifier": group["identifier"],
-            "dependsOn": list(group["dependsOn"]),
-            "ignoreFailure": group["ignoreFailure"],
-        }
-        current = rows.get(group["buildId"]) if group["buildId"] else None
-        if current is not None:
-            item["currentBuildSummary"] = _summary(current)
-        item["priorBuildSummaryList"] = [
-            _summary(rows[build_id]) for build_id in group["priorBuildIds"] if build_id in rows
-        ]
-        shown.append(item)
-    return shown
-
-
-def batch_output(session: Session, batch: BuildBatch) -> dict[str, Any]:
-    """The batch in botocore's BuildBatch shape."""
-    document = batch.document
-    output: dict[str, Any] = {
-        "id": batch.id,
-        "arn": batch.arn,
-        "startTime": batch.start_time,
-        "currentPhase": batch.current_phase,
-        "buildBatchStatus": batch.status,
-        "projectName": batch.project_name,
-        "phases": phases_output(batch.phases),
-        "source": document.get("source") or {"type": "NO_SOURCE"},
-        "secondarySources": document.get("secondarySources") or [],
-        "secondarySourceVersions": document.get("secondarySourceVersions") or [],
-        "artifacts": document.get(_COMBINED) or {"location": ""},
-        "secondaryArtifacts": [],
-        "cache": document.get("cache") or {"type": "NO_CACHE"},
-        "environment": builds.environment_output(document.get("environment") or {}),
-        "logConfig": document.get("logsConfig") or {},
-        "buildTimeoutInMinutes": document.get("timeoutInMinutes", 60),
-        "queuedTimeoutInMinutes": document.get("queuedTimeoutInMinutes", 480),
-        "complete": batch.complete,
-        "initiator": batch.initiator,
-        "buildBatchNumber": batch.batch_number,
-        "buildBatchConfig": document.get("buildBatchConfig") or {},
-        "buildGroups": _groups_output(session, batch),
-        "debugSessionEnabled": bool((document.get("debugSession") or {}).get("sessionEnabled")),
-    }
-    if document.get("sourceVersion"):
-        output["sourceVersion"] = document["sourceVersion"]
-    if batch.resolved_source_version:
-        output["resolvedSourceVersion"] = batch.resolved_source_version
-    for key in ("serviceRole", "encryptionKey"):
-        if document.get(key):
-            output[key] = document[key]
-    if batch.end_time is not None:
-        output["endTime"] = batch.end_time
-    return output

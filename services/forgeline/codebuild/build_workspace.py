@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from forgeline.codebuild import artifacts, cache, images
 from forgeline.codebuild.artifacts import ArtifactError
 from forgeline.codebuild.buildspec import Artifacts
 from forgeline.codebuild.plan import BuildPlan, shell_quote
+from forgeline.codebuild.reports import files as report_files
 from forgeline.core.blobstore import get_blob_store
 from forgeline.core.db import utcnow
 from forgeline.core.settings import Settings
@@ -63,13 +65,28 @@ class Log(Protocol):
 # ---------------------------------------------------------------- environment and plan
 
 
-def base_environment(runner_name: str, root: Path) -> dict[str, str]:
+def base_environment(uses_image: bool, root: Path) -> dict[str, str]:
     """The environment the runner starts with; the image's own for containers."""
-    if runner_name != "host":
+    if uses_image:
         return {}
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     return {"PATH": HOST_PATH, "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def copy_source(source: Path, dest: Path) -> None:
+    """Copy a source tree of this machine into the build (links as links, modes kept);
+    sockets, pipes and devices are left out, as a copy of them would block or mean nothing."""
+
+    def special(directory: str, names: list[str]) -> set[str]:
+        skipped = set()
+        for name in names:
+            mode = os.lstat(os.path.join(directory, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skipped.add(name)
+        return skipped
+
+    shutil.copytree(source, dest, symlinks=True, ignore=special, dirs_exist_ok=True)
 
 
 def cap_cpus(cpus: float) -> float:
@@ -136,10 +153,10 @@ def phase_argv(root_in_runner: str, shell: str, phase_name: str) -> list[str]:
     ]
 
 
-def runtime_problem(runner_name: str, image: str, plan: BuildPlan) -> str | None:
+def runtime_problem(uses_image: bool, image: str, plan: BuildPlan) -> str | None:
     """Why IMAGE (the one the runner started) cannot provide the buildspec's
-    runtime-versions (None if it can)."""
-    if not plan.runtime_versions or runner_name != "docker":
+    runtime-versions (None if it can, or if the runner uses no image)."""
+    if not plan.runtime_versions or not uses_image:
         return None
     requested = {name: [version] for name, version in plan.runtime_versions.items()}
     return images.check_runtime_versions(image, requested)
@@ -265,6 +282,24 @@ def ingest_reports(
     except Exception as exc:  # a broken report must not fail the build's artifacts
         log.note(f"Could not upload the test reports: {exc}")
         return []
+
+
+def copy_report_files(plan: BuildPlan, root: Path, target: Path, log: Log) -> None:
+    """Each report group's files into `target/<group>/`, paths kept below the base
+    directory (the build directory is gone once the run ends; `forgeline build-local`)."""
+    for name, group in plan.reports.items():
+        try:
+            base = report_files.resolve_base(root / "src", group.base_directory)
+            found = report_files.collect(root / "src", group.base_directory, group.files)
+        except report_files.ReportFilesError as exc:
+            log.note(f"Report files of {name} not copied: {exc}")
+            continue
+        for path in found:
+            copy = target / name / path.relative_to(base)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+        if found:
+            log.note(f"Copied {len(found)} report files of {name} to {target / name}")
 
 
 def upload_artifacts(

@@ -27,8 +27,14 @@ from forgeline.codebuild.phases import (
     STOPPED,
     SUBMITTED,
     SUCCEEDED,
+    Abandoned,
+    BuildFinished,
+    BuildState,
     PhaseContext,
     PhaseRecord,
+    next_phase,
+    phase_from_json,
+    phase_to_json,
 )
 from forgeline.codebuild.tables.builds import Build
 from forgeline.codebuild.tables.projects import BuildProject
@@ -43,39 +49,6 @@ BUILD_FINISHED_LISTENERS: list[Callable[[Session, Build], None]] = []
 FINAL_STATUSES = ("SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED")
 # A build a worker claimed, then lost, is retried once if it had not started.
 BUILD_MAX_ATTEMPTS = 2
-
-
-# ---------------------------------------------------------------- phase records as JSON
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _time(value: str | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromisoformat(value)
-
-
-def phase_to_json(record: PhaseRecord) -> dict[str, Any]:
-    return {
-        "phaseType": record.phase_type,
-        "phaseStatus": record.phase_status,
-        "startTime": _iso(record.start_time),
-        "endTime": _iso(record.end_time),
-        "contexts": [[c.status_code, c.message] for c in record.contexts],
-    }
-
-
-def phase_from_json(data: dict[str, Any]) -> PhaseRecord:
-    start = _time(data["startTime"])
-    assert start is not None
-    return PhaseRecord(
-        phase_type=data["phaseType"],
-        start_time=start,
-        phase_status=data.get("phaseStatus"),
-        end_time=_time(data.get("endTime")),
-        contexts=tuple(PhaseContext(code, message) for code, message in data.get("contexts", [])),
-    )
 
 
 def phases_output(stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -458,14 +431,14 @@ def end_without_runner(
     context: PhaseContext | None = None,
 ) -> None:
     """End a build that is not running anywhere: close its open phase (with `context`)
-    as `status` and complete the build."""
-    records = [phase_from_json(data) for data in build.phases]
-    if records and records[-1].phase_type != COMPLETED:
-        contexts = (context,) if context is not None else ()
-        records[-1] = records[-1].finish(status, at, contexts)
-    records.append(PhaseRecord(COMPLETED, start_time=at, phase_status=None))
-    build.phases = [phase_to_json(record) for record in records]
-    finish(session, build, status, at)
+    as `status` and complete the build (the phase machine's Abandoned transition)."""
+    state = BuildState(phases=tuple(phase_from_json(data) for data in build.phases))
+    contexts = (context,) if context is not None else ()
+    state, effects = next_phase(state, Abandoned(at, status, contexts))
+    build.phases = [phase_to_json(record) for record in state.phases]
+    for effect in effects:
+        if isinstance(effect, BuildFinished):
+            finish(session, build, effect.build_status, at)
 
 
 def finish(session: Session, build: Build, build_status: str, at: dt.datetime) -> None:

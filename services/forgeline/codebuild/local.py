@@ -5,7 +5,9 @@ parts as a server build: a throwaway state directory holds an SQLite database mi
 like a server's, CreateProject and StartBuild go through the same dispatcher and
 handlers as API calls (so the same checks apply), and the build engine runs the build
 in this process on the Docker or host runner, under a lease and heartbeat as a worker
-would. Nothing listens on the network.
+would: composed like a worker's, with the local directories as options of its steps and
+a reporter (local_report.py) that shows the build as it runs and makes its summary.
+Nothing listens on the network.
 
 What differs from a server build:
 
@@ -25,32 +27,33 @@ import os
 import re
 import shutil
 import signal
-import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from forgeline.codebuild import builds, cache, images, s3locations
+from forgeline.codebuild import cache, images
+from forgeline.codebuild.build_reporter import DatabaseReporter
+from forgeline.codebuild.build_steps import (
+    BuildSnapshot,
+    LocalDirectories,
+    WorkspaceSteps,
+    build_deadline,
+)
 from forgeline.codebuild.buildspec import BuildspecError, parse_buildspec
 from forgeline.codebuild.engine import BuildRun
-from forgeline.codebuild.phases import COMPLETED, Event
-from forgeline.codebuild.reports import files as report_files
-from forgeline.codebuild.runners import choose_runner, describe_runner_choice
+from forgeline.codebuild.local_report import Echo, LocalReporter, summarize, write_artifacts
+from forgeline.codebuild.phases import phase_from_json
+from forgeline.codebuild.runners import Runner, choose_runner, describe_runner_choice
 from forgeline.codebuild.runners.select import reset_runner_choice
-from forgeline.codebuild.sources import SourceError, extract_zip
 from forgeline.codebuild.tables.builds import Build
-from forgeline.codebuild.tables.reports import Report
 from forgeline.core import lifecycle
 from forgeline.core.blobstore import get_blob_store
 from forgeline.core.context import RequestContext
-from forgeline.core.db import dispose_engines, get_sessionmaker, session_scope, utcnow
+from forgeline.core.db import dispose_engines, get_sessionmaker, utcnow
 from forgeline.core.protocol.catalog import service_model
 from forgeline.core.protocol.dispatch import Dispatcher
 from forgeline.core.protocol.errors import AwsError
@@ -70,8 +73,6 @@ PACKAGINGS = ("ZIP", "NONE")
 RUNNERS = ("auto", "docker", "host")
 # How often the waiting main thread looks up from the build (and notices Ctrl-C).
 WAIT_SECONDS = 0.2
-
-Echo = Callable[[str], None]
 
 # Names a shell can export: the engine passes only these on to commands.
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -176,21 +177,6 @@ def read_buildspec(options: LocalBuildOptions) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-def copy_source(source: Path, dest: Path) -> None:
-    """Copy the source tree (links as links, modes kept); sockets, pipes and devices are
-    left out, as a copy of them would block or mean nothing."""
-
-    def special(directory: str, names: list[str]) -> set[str]:
-        skipped = set()
-        for name in names:
-            mode = os.lstat(os.path.join(directory, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-                skipped.add(name)
-        return skipped
-
-    shutil.copytree(source, dest, symlinks=True, ignore=special, dirs_exist_ok=True)
-
-
 # ---------------------------------------------------------------- the throwaway state
 
 
@@ -269,12 +255,12 @@ def _local_user() -> str:
 # ---------------------------------------------------------------- image and runner
 
 
-def choose_image(options: LocalBuildOptions, runner_name: str) -> str:
+def choose_image(options: LocalBuildOptions, runner: Runner) -> str:
     """The image to build in: --image, else forgeline/standard:latest if present, else the
     tiny image (made on the spot if missing). The host runner uses none."""
     if options.image:
         return options.image
-    if runner_name != "docker":
+    if not runner.uses_image:
         return images.DEFAULT_TAGS["tiny"]
     present = {entry["image"] for entry in images.list_images()}
     if images.DEFAULT_TAGS["standard"] in present:
@@ -355,31 +341,6 @@ def _secondary_artifact_ids(buildspec_text: str) -> list[str]:
     return list(artifacts.secondary_artifacts) if artifacts is not None else []
 
 
-@dataclass
-class _Watch:
-    """What the run's output said about the cache."""
-
-    cache_restored: bool = False
-    cache_missed: bool = False
-    cache_saved: bool = False
-
-
-def _watching_echo(echo: Echo, watch: _Watch) -> Echo:
-    def show(line: str) -> None:
-        if cache.cache_hit(line):
-            watch.cache_restored = True
-        elif cache.MISS_MARKER in line:
-            watch.cache_missed = True
-        elif cache.SAVED_MARKER in line:
-            watch.cache_saved = True
-        try:
-            echo(line)
-        except OSError:
-            pass  # the terminal went away (a closed pipe): the build itself goes on
-
-    return show
-
-
 class _BuildThread:
     """Runs the build beside the main thread, which waits and turns Ctrl-C into StopBuild."""
 
@@ -388,12 +349,13 @@ class _BuildThread:
         settings: Settings,
         build_id: str,
         options: LocalBuildOptions,
-        echo: Echo,
+        reporter: LocalReporter,
     ) -> None:
         self.settings = settings
         self.build_id = build_id
         self.options = options
-        self.echo = echo
+        self.reporter = reporter
+        self.echo = reporter.show_line
         self.failure: BaseException | None = None
         # Waited on instead of Thread.join: a join interrupted by Ctrl-C can leave the
         # thread looking finished while it still runs.
@@ -439,88 +401,45 @@ class _BuildThread:
         )
         heartbeat.start()
         try:
-            run = LocalBuildRun(settings, self.build_id, heartbeat, self.options)
-            run.log_echo = self.echo
-            run.finish()
+            run = compose_run(
+                settings, self.build_id, self.options, self.reporter, lambda: heartbeat.lost
+            )
+            run.run()
+            # The engine may leave its tear-down to a thread (container removal, the
+            # log's last flush): the command reports only after it.
+            run.torn_down.wait()
         finally:
             heartbeat.stop()
             with sessions.begin() as session:
                 complete(session, Build, self.build_id, owner, SUCCEEDED)
 
 
-class LocalBuildRun(BuildRun):
-    """The engine's run, with DOWNLOAD_SOURCE first copying a local directory into the
-    build's source directory (then fetching as usual: NO_SOURCE with the buildspec inline)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        build_id: str,
-        heartbeat: Heartbeat,
-        options: LocalBuildOptions,
-    ) -> None:
-        super().__init__(settings, build_id, heartbeat)
-        self.source = options.source
-        self.secondary_sources = options.secondary_sources
-        self.report_dir = options.report_dir
-        self.torn_down = threading.Event()
-
-    def finish(self) -> None:
-        """Run the build and wait for its tear-down, which the engine may leave to a thread
-        (container removal, the log's last flush): the command reports only after it."""
-        self.run()
-        if self._done.is_set():  # the run got far enough to tear anything down
-            self.torn_down.wait()
-
-    def _tear_down(self) -> None:
-        try:
-            super()._tear_down()
-        finally:
-            self.torn_down.set()
-
-    def _download_source(self) -> Event:
-        try:
-            copy_source(self.source, self.root / "src")
-        except OSError as exc:
-            return self._failed(
-                "CLIENT_ERROR", f"could not copy the source directory {self.source}: {exc}"
-            )
-        return super()._download_source()
-
-    def _fetch_secondary_sources(self) -> dict[str, str]:
-        directories = super()._fetch_secondary_sources()
-        for identifier, path in self.secondary_sources:
-            try:
-                copy_source(path, self.root / f"src_{identifier}")
-            except OSError as exc:
-                raise SourceError(
-                    "CLIENT_ERROR", f"could not copy secondary source {identifier} ({path}): {exc}"
-                ) from exc
-            directories[identifier] = f"{self.runner_session.root_in_runner}/src_{identifier}"
-        return directories
-
-    def _upload_artifacts(self) -> Event:
-        if self.report_dir is not None and self.plan is not None:
-            self._copy_report_files(self.report_dir)
-        return super()._upload_artifacts()
-
-    def _copy_report_files(self, target: Path) -> None:
-        """Each report group's files into `target/<group>/`, paths kept below the base
-        directory (the build directory is gone once the run ends)."""
-        assert self.plan is not None and self.log is not None
-        for name, group in self.plan.reports.items():
-            try:
-                base = report_files.resolve_base(self.root / "src", group.base_directory)
-                found = report_files.collect(self.root / "src", group.base_directory, group.files)
-            except report_files.ReportFilesError as exc:
-                self.log.note(f"Report files of {name} not copied: {exc}")
-                continue
-            for path in found:
-                copy = target / name / path.relative_to(base)
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, copy)
-            if found:
-                self.log.note(f"Copied {len(found)} report files of {name} to {target / name}")
+def compose_run(
+    settings: Settings,
+    build_id: str,
+    options: LocalBuildOptions,
+    reporter: LocalReporter,
+    lease_lost: Callable[[], bool],
+) -> BuildRun:
+    """The engine for the claimed build, as a server's slot composes it, with the local
+    directories copied in and `reporter` showing the build as it runs."""
+    sessions = get_sessionmaker(settings.resolved_database_url)
+    with sessions() as session:
+        build = session.get(Build, build_id)
+        assert build is not None
+        snapshot = BuildSnapshot(build)
+        phases = [phase_from_json(data) for data in build.phases]
+    local = LocalDirectories(options.source, options.secondary_sources, options.report_dir)
+    steps = WorkspaceSteps(settings, snapshot, sessions, echo=reporter.show_line, local=local)
+    return BuildRun(
+        build_id,
+        phases,
+        steps,
+        choose_runner(settings),
+        reporter,
+        deadline=build_deadline(settings, snapshot),
+        lease_lost=lease_lost,
+    )
 
 
 # ---------------------------------------------------------------- the command
@@ -573,13 +492,13 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
     with throwaway_state(options.runner) as settings:
         # The choice is cached per process; a fresh one follows this run's --runner.
         reset_runner_choice()
-        runner_name = choose_runner(settings).name
-        image = choose_image(options, runner_name)
+        runner = choose_runner(settings)
+        image = choose_image(options, runner)
         echo(f"Source: {options.source}")
         for identifier, path in options.secondary_sources:
             echo(f"Secondary source {identifier}: {path}")
         echo(f"Runner: {describe_runner_choice(settings).removeprefix('build runner: ')}")
-        echo(f"Image: {image if runner_name == 'docker' else '(none: host runner)'}")
+        echo(f"Image: {image if runner.uses_image else f'(none: {runner.name} runner)'}")
         if cache_dir is not None:
             echo(f"Cache: {cache_dir}")
         project_params, start_params = build_parameters(
@@ -593,8 +512,9 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
         except AwsError as exc:
             raise LocalBuildUsageError(f"{exc.code}: {exc.message}") from None
         echo(f"Build: {build_id}")
-        watch = _Watch()
-        build = _BuildThread(settings, build_id, options, _watching_echo(echo, watch))
+        sessions = get_sessionmaker(settings.resolved_database_url)
+        reporter = LocalReporter(DatabaseReporter(sessions, build_id), echo)
+        build = _BuildThread(settings, build_id, options, reporter)
         started = time.monotonic()
         with (
             _kept_cache(settings, cache_dir, project_params["name"], build.done),
@@ -609,7 +529,9 @@ def run_local_build(options: LocalBuildOptions, echo: Echo) -> int:
                 raise
         if build.failure is not None:
             echo(f"Forgeline could not run the build: {build.failure!r}")
-        summary = summarize(build_id, options, watch, cache_dir)
+        summary = summarize(
+            build_id, reporter, cache_dir, artifacts_wanted=options.artifacts is not None
+        )
         summary.elapsed = time.monotonic() - started
         if options.artifacts is not None:
             summary.artifacts = write_artifacts(
@@ -680,166 +602,3 @@ def _empty_directory(directory: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-
-
-# ---------------------------------------------------------------- the summary
-
-
-@dataclass
-class ReportSummary:
-    group: str
-    status: str
-    total: int
-    passed: int
-    failed: int
-
-
-@dataclass
-class Summary:
-    build_id: str
-    status: str
-    phases: list[tuple[str, str, float | None, str]]
-    exported: list[dict[str, str]]
-    results: dict[str, Any]
-    reports: list[ReportSummary]
-    cache: str
-    no_artifacts_reason: str = "none"
-    artifacts: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def lines(self) -> list[str]:
-        out = ["", "Build summary", f"  {'PHASE':<18} {'STATUS':<12} DURATION"]
-        for phase, status, seconds, context in self.phases:
-            duration = f"{seconds:.2f} s" if seconds is not None else "-"
-            out.append(f"  {phase:<18} {status:<12} {duration}")
-            if context:
-                out.append(f"      {context}")
-        out.append(f"Build status: {self.status} ({self.build_id}, {self.elapsed:.1f} s)")
-        if self.exported:
-            out.append("Exported variables:")
-            out += [f"  {item['name']}={item['value']}" for item in self.exported]
-        if self.artifacts:
-            out.append("Artifacts:")
-            out += [f"  {line}" for line in self.artifacts]
-        else:
-            out.append(f"Artifacts: {self.no_artifacts_reason}")
-        if self.reports:
-            out.append("Reports:")
-            for report in self.reports:
-                out.append(
-                    f"  {report.group}: {report.status} total {report.total} "
-                    f"passed {report.passed} failed {report.failed}"
-                )
-        out.append(f"Cache: {self.cache}")
-        return out
-
-
-def summarize(
-    build_id: str,
-    options: LocalBuildOptions,
-    watch: _Watch,
-    cache_dir: Path | None,
-) -> Summary:
-    with session_scope(readonly=True) as session:
-        build = session.get(Build, build_id)
-        assert build is not None
-        phases = []
-        for data in build.phases:
-            record = builds.phase_from_json(data)
-            if record.phase_status is None and record.phase_type == COMPLETED:
-                continue
-            seconds = (
-                (record.end_time - record.start_time).total_seconds()
-                if record.end_time is not None
-                else None
-            )
-            context = "; ".join(
-                f"{c.status_code}: {c.message}" for c in record.contexts if c.status_code
-            )
-            phases.append((record.phase_type, record.phase_status or "-", seconds, context))
-        results = dict(build.results)
-        status = build.build_status
-        reports = _report_summaries(session, results.get("reportArns") or [])
-    return Summary(
-        build_id=build_id,
-        status=status,
-        phases=phases,
-        exported=list(results.get("exportedEnvironmentVariables") or []),
-        results=results,
-        reports=reports,
-        cache=_describe_cache(watch, cache_dir),
-        no_artifacts_reason=(
-            "none written (the build stored none)"
-            if options.artifacts is not None
-            else "not kept (name a directory with --artifacts)"
-        ),
-    )
-
-
-def _describe_cache(watch: _Watch, cache_dir: Path | None) -> str:
-    if cache_dir is None:
-        return "not used (--no-cache)"
-    if watch.cache_restored:
-        used = "restored from the previous run"
-    elif watch.cache_missed:
-        used = "nothing cached yet"
-    else:
-        used = "not used by this build (no cache paths, or it ended before INSTALL)"
-    saved = ", saved for the next run" if watch.cache_saved else ""
-    return f"{used}{saved} ({cache_dir})"
-
-
-def _report_summaries(session: Session, arns: list[str]) -> list[ReportSummary]:
-    if not arns:
-        return []
-    rows = session.scalars(select(Report).where(Report.arn.in_(arns))).all()
-    summaries = []
-    for row in sorted(rows, key=lambda r: r.report_group_arn):
-        counts = row.test_status_counts or {}
-        summaries.append(
-            ReportSummary(
-                group=row.report_group_arn.rsplit("/", 1)[-1],
-                status=row.status,
-                total=row.test_total or 0,
-                passed=counts.get("SUCCEEDED", 0),
-                failed=counts.get("FAILED", 0) + counts.get("ERROR", 0),
-            )
-        )
-    return summaries
-
-
-def write_artifacts(
-    settings: Settings, results: dict[str, Any], target: Path, packaging: str
-) -> list[str]:
-    """Copy the build's stored artifacts into `target`: each zip file as it is (ZIP), or
-    unpacked (NONE: the primary's files in `target`, a secondary's in `target/<id>/`)."""
-    store = get_blob_store(settings)
-    stored = [results.get("artifacts") or {}, *(results.get("secondaryArtifacts") or [])]
-    written = []
-    for artifact in stored:
-        location = artifact.get("location") or ""
-        if not location:
-            continue
-        bucket, key = s3locations.split_location(location)
-        target.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile() as spool:
-            with store.open(s3locations.blob_key(bucket, key)) as data:
-                shutil.copyfileobj(data, spool)
-            if packaging == "ZIP":
-                path = target / key.rsplit("/", 1)[-1]
-                spool.seek(0)
-                with path.open("wb") as out:
-                    shutil.copyfileobj(spool, out)
-                written.append(f"{path} ({path.stat().st_size} bytes)")
-                continue
-            identifier = artifact.get("artifactIdentifier")
-            folder = target / identifier if identifier else target
-            folder.mkdir(parents=True, exist_ok=True)
-            spool.seek(0)
-            try:
-                count = extract_zip(spool, folder)
-            except SourceError as exc:
-                written.append(f"{folder}: could not unpack the artifact: {exc.message}")
-                continue
-            written.append(f"{folder} ({count} {'file' if count == 1 else 'files'})")
-    return written

@@ -6,7 +6,12 @@ POST_BUILD, UPLOAD_ARTIFACTS, FINALIZING, COMPLETED. A failure before BUILD skip
 FINALIZING (unless the buildspec phase says on-failure CONTINUE); a failure in BUILD still
 runs POST_BUILD; UPLOAD_ARTIFACTS is attempted whenever BUILD ran. A timeout or a stop marks
 the running phase TIMED_OUT or STOPPED and goes straight to FINALIZING (or, before
-provisioning, to COMPLETED). Adapters perform the effects; nothing here does I/O.
+provisioning, to COMPLETED). A build abandoned where it stands (its worker is gone, it
+timed out or was stopped in the queue) closes its open phase and completes at once.
+Adapters perform the effects; nothing here does I/O.
+
+`phase_to_json` / `phase_from_json` are the one codec between a phase record and the JSON
+kept in a row's `phases` column (builds and build batches alike).
 """
 
 from __future__ import annotations
@@ -130,6 +135,40 @@ class BuildState:
         return [record.to_botocore() for record in self.phases]
 
 
+# ---------------------------------------------------------------- phase records as JSON
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def phase_to_json(record: PhaseRecord) -> dict[str, Any]:
+    """The record as a row's `phases` column keeps it."""
+    return {
+        "phaseType": record.phase_type,
+        "phaseStatus": record.phase_status,
+        "startTime": _iso(record.start_time),
+        "endTime": _iso(record.end_time),
+        "contexts": [[c.status_code, c.message] for c in record.contexts],
+    }
+
+
+def phase_from_json(data: Mapping[str, Any]) -> PhaseRecord:
+    start = _time(data["startTime"])
+    assert start is not None
+    return PhaseRecord(
+        phase_type=data["phaseType"],
+        start_time=start,
+        phase_status=data.get("phaseStatus"),
+        end_time=_time(data.get("endTime")),
+        contexts=tuple(PhaseContext(code, message) for code, message in data.get("contexts", [])),
+    )
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -160,7 +199,17 @@ class StopRequested:
     at: datetime
 
 
-Event = PhaseSucceeded | PhaseFailed | TimedOut | StopRequested
+@dataclass(frozen=True)
+class Abandoned:
+    """Nothing runs the build any more (its worker is gone, or it never left the queue):
+    the open phase ends ``status`` and the build completes with that status."""
+
+    at: datetime
+    status: str
+    contexts: tuple[PhaseContext, ...] = ()
+
+
+Event = PhaseSucceeded | PhaseFailed | TimedOut | StopRequested | Abandoned
 
 
 # ---------------------------------------------------------------- effects
@@ -221,6 +270,13 @@ def next_phase(state: BuildState, event: Event) -> tuple[BuildState, tuple[Effec
         return _finish_current(
             state, STOPPED, event.at, (), _after_interrupt(current), (StopWork(STOPPED),)
         )
+    if isinstance(event, Abandoned):
+        finished = state.phases[-1].finish(event.status, event.at, event.contexts)
+        completed = PhaseRecord(COMPLETED, start_time=event.at, phase_status=None)
+        new_state = replace(
+            state, phases=(*state.phases[:-1], finished, completed), build_status=event.status
+        )
+        return new_state, (BuildFinished(event.status),)
     raise InvalidTransition(f"unknown event {event!r}")
 
 

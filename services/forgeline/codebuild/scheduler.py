@@ -8,14 +8,19 @@ When a build ends its slot claims the next one, so a queue drains without furthe
 A build claimed a second time after its worker vanished is not run again if it had already
 started: it ends FAILED with a context saying the worker was lost (and its container is
 removed). One that had not started simply runs.
+
+Each slot composes the build's engine (engine.py) from this process's runner, the
+workspace steps and the database reporter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
@@ -24,10 +29,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from forgeline.codebuild import builds, scheduler_doorbell
-from forgeline.codebuild.phases import FAILED, QUEUED, TIMED_OUT, PhaseContext
+from forgeline.codebuild.build_reporter import DatabaseReporter
+from forgeline.codebuild.build_steps import BuildSnapshot, WorkspaceSteps, build_deadline
+from forgeline.codebuild.engine import BuildRun
+from forgeline.codebuild.phases import FAILED, QUEUED, TIMED_OUT, PhaseContext, phase_from_json
+from forgeline.codebuild.runners import choose_runner
 from forgeline.codebuild.tables.builds import Build
 from forgeline.core.db import get_sessionmaker, utcnow
-from forgeline.core.settings import Settings, get_settings
+from forgeline.core.settings import Settings, builds_root, get_settings
 from forgeline.core.work import celery_app
 from forgeline.core.work.jobs import Heartbeat
 from forgeline.core.work.leases import QUEUED as LEASE_QUEUED
@@ -134,7 +143,7 @@ class BuildSlots:
         self.capacity = settings.build_slots
         self._busy = 0
         self._lock = threading.Lock()
-        self._runs: dict[str, Any] = {}  # build id -> engine.BuildRun, while it runs
+        self._runs: dict[str, BuildRun] = {}  # build id -> its run, while it runs
         self._threads: list[threading.Thread] = []
         self._closing = False
         self._watching = False
@@ -218,13 +227,8 @@ class BuildSlots:
         """Remove containers of builds that ended elsewhere (their worker died, the reaper
         ended them). Containers of builds this database does not know are left alone:
         another deployment may share the Docker engine."""
-        from forgeline.codebuild.runners import choose_runner
-
         runner = choose_runner(self.settings)
-        listed = getattr(runner, "container_build_ids", None)
-        if listed is None:
-            return
-        candidates = listed()
+        candidates = runner.container_build_ids()
         if not candidates:
             return
         with sessions() as session:
@@ -267,18 +271,17 @@ class BuildSlots:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, build_id: str, owner: str, attempt: int) -> None:
-        from forgeline.codebuild import engine  # the engine pulls in runners and the workspace
-
         sessions = get_sessionmaker(self.settings.resolved_database_url)
         heartbeat = Heartbeat(
             sessions, build_id, owner, self.settings.lease_seconds, attempt, model=Build
         )
         heartbeat.start()
         try:
-            run = engine.BuildRun(self.settings, build_id, heartbeat)
-            with self._lock:
-                self._runs[build_id] = run
-            run.run()
+            run = compose_run(self.settings, build_id, lambda: heartbeat.lost)
+            if run is not None:
+                with self._lock:
+                    self._runs[build_id] = run
+                run.run()
         except Exception:
             logger.exception("build %s failed in the engine", build_id)
             with sessions.begin() as session:
@@ -305,6 +308,36 @@ class BuildSlots:
             self.dispatch()  # the freed slot takes the next queued build
         except Exception:
             logger.exception("could not dispatch the next build")
+
+
+def compose_run(
+    settings: Settings, build_id: str, lease_lost: Callable[[], bool]
+) -> BuildRun | None:
+    """The engine for a claimed build: this process's runner, the workspace steps and the
+    database reporter. None when there is nothing to run: the build already ended, or a
+    previous claim started it (it then ends FAILED here, and what it left is removed)."""
+    sessions = get_sessionmaker(settings.resolved_database_url)
+    runner = choose_runner(settings)
+    with sessions.begin() as session:
+        build = session.get(Build, build_id)
+        if build is None or build.build_complete:
+            return None
+        if lost_before(build):
+            end_lost_build(session, build)
+            runner.remove_build_container(build_id)
+            shutil.rmtree(builds_root(settings) / build.uuid, ignore_errors=True)
+            return None
+        snapshot = BuildSnapshot(build)
+        phases = [phase_from_json(data) for data in build.phases]
+    return BuildRun(
+        build_id,
+        phases,
+        WorkspaceSteps(settings, snapshot, sessions),
+        runner,
+        DatabaseReporter(sessions, build_id),
+        deadline=build_deadline(settings, snapshot),
+        lease_lost=lease_lost,
+    )
 
 
 _slots: dict[str, BuildSlots] = {}

@@ -78,7 +78,12 @@ class RunnerSession(Protocol):
 
 
 class Runner(Protocol):
+    # Shown to people (logs, `build-local`); never branched on: callers ask the
+    # capabilities and methods below instead.
     name: str
+    # Whether builds run inside their build image (a container). False: the image is
+    # ignored, and commands start with the host's own tools.
+    uses_image: bool
 
     def prepare(self, spec: RunSpec) -> RunnerSession: ...
 
@@ -87,4 +92,9 @@ class Runner(Protocol):
     def remove_build_container(self, build_id: str) -> int:
         """Remove what a lost worker left of BUILD_ID (its container on Docker, its
         processes on the host); returns how many were found."""
+        ...
+
+    def container_build_ids(self) -> set[str]:
+        """The build ids of every build container this runner's engine holds (empty
+        where builds leave no container behind)."""
         ...

@@ -117,6 +117,7 @@ def _unreachable(exc: BaseException) -> bool:
 
 class DockerRunner:
     name = "docker"
+    uses_image = True
 
     def __init__(
         self, client_factory: Callable[[], Any] | None = None, ping_timeout: float = 2.0

@@ -43,6 +43,7 @@ _POLL_SECONDS = 0.05
 
 class HostRunner:
     name = "host"
+    uses_image = False
 
     def available(self) -> bool:
         return os.name == "posix"
@@ -55,6 +56,10 @@ class HostRunner:
     def remove_build_container(self, build_id: str) -> int:
         """There is no container: kill the processes a lost worker left of BUILD_ID."""
         return kill_build_processes(build_id)
+
+    def container_build_ids(self) -> set[str]:
+        """No containers: a build's processes are found by their marker instead."""
+        return set()
 
 
 class HostSession:

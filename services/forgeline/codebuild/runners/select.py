@@ -34,7 +34,7 @@ def describe_runner_choice(settings: Any) -> str:
     """One line saying which runner is used and why; logged, for the server to call at start."""
     runner, reason = _choice(settings)
     line = f"build runner: {runner.name} ({reason})"
-    if runner.name == "host" or reason.endswith(_REFUSING):
+    if not runner.uses_image or reason.endswith(_REFUSING):
         log.warning(line)
     else:
         log.info(line)
