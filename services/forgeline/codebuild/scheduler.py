@@ -16,6 +16,7 @@ workspace steps and the database reporter.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import shutil
 import threading
@@ -35,7 +36,7 @@ from forgeline.codebuild.engine import BuildRun
 from forgeline.codebuild.phases import FAILED, QUEUED, TIMED_OUT, PhaseContext, phase_from_json
 from forgeline.codebuild.runners import choose_runner
 from forgeline.codebuild.tables.builds import Build
-from forgeline.core.db import get_sessionmaker, utcnow
+from forgeline.core.db import get_sessionmaker, is_postgres, utcnow
 from forgeline.core.settings import Settings, builds_root, get_settings
 from forgeline.core.work import celery_app
 from forgeline.core.work.jobs import Heartbeat
@@ -73,8 +74,19 @@ register_reapable(
 )
 
 
+# Claims of queued builds are serialized on Postgres: a claim counts its project's running
+# builds, and two dispatchers claiming at once would each count without the other's
+# uncommitted claim and start more builds than concurrentBuildLimit allows. SQLite's
+# BEGIN IMMEDIATE already lets one writer in at a time.
+CLAIM_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"forgeline.codebuild.claim").digest()[:8], "big", signed=True
+)
+
+
 def _claim_next(session: Session, owner: str, lease_seconds: float) -> Build | None:
     """Claim the longest-waiting queued build whose project has a free concurrency slot."""
+    if is_postgres(session):
+        session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
     running = aliased(Build)
     running_count = (
         select(func.count())
