@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from forgeline.codebuild import batch_artifacts, batches, builds, projects
 from forgeline.codebuild.artifacts import ArtifactError
@@ -44,7 +44,7 @@ from forgeline.codebuild.tables.builds import Build
 from forgeline.codebuild.tables.projects import BuildProject
 from forgeline.core.blobstore import get_blob_store
 from forgeline.core.context import RequestContext
-from forgeline.core.db import get_sessionmaker, is_postgres, utcnow
+from forgeline.core.db import get_sessionmaker, is_postgres, on_commit, pending_on_commit, utcnow
 from forgeline.core.events.stream import PUBLISH_LOCK_KEY
 from forgeline.core.settings import Settings, builds_root, get_settings
 
@@ -61,7 +61,6 @@ _RUN_START = "runStartTime"
 _COMBINED = COMBINED_ARTIFACTS
 DEFAULT_COMPUTE_TYPE = "BUILD_GENERAL1_SMALL"
 _DEFERRED_STOPS = "forgeline.batch_deferred_stops"
-_DEFERRED_HOOKED = "forgeline.batch_deferred_hooked"
 
 # StartBuildBatch members that mean the same in StartBuild: every build of the batch gets them.
 _PASSED_TO_BUILDS = (
@@ -403,35 +402,30 @@ def _stop_build(session: Session, build_id: str) -> None:
     if row is not None:
         builds.request_stop(session, row)
         return
-    pending: list[str] = session.info.setdefault(_DEFERRED_STOPS, [])
-    pending.append(build_id)
-    if not session.info.get(_DEFERRED_HOOKED):
-        event.listen(session, "after_commit", _stop_deferred)
-        event.listen(session, "after_transaction_end", _drop_deferred)
-        session.info[_DEFERRED_HOOKED] = True
+    stops = pending_on_commit(session, _DEFERRED_STOPS)
+    if not isinstance(stops, _DeferredStops):
+        stops = _DeferredStops()
+        on_commit(session, stops, key=_DEFERRED_STOPS)
+    stops.build_ids.append(build_id)
 
 
-def _stop_deferred(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    build_ids = session.info.pop(_DEFERRED_STOPS, [])
-    if not build_ids:
-        return
-    try:
-        sessions = get_sessionmaker(get_settings().resolved_database_url)
-        with sessions.begin() as fresh:
-            for build_id in build_ids:
-                row = fresh.get(Build, build_id, with_for_update=True)
-                if row is not None:
-                    builds.request_stop(fresh, row)
-    except Exception:
-        # The batch still wants them stopped: its next advance asks again.
-        logger.exception("could not stop builds %s of a batch", ", ".join(build_ids))
+class _DeferredStops:
+    """Builds of a batch to stop once the transaction that decided it has committed."""
 
+    def __init__(self) -> None:
+        self.build_ids: list[str] = []
 
-def _drop_deferred(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_DEFERRED_STOPS, None)
+    def __call__(self) -> None:
+        try:
+            sessions = get_sessionmaker(get_settings().resolved_database_url)
+            with sessions.begin() as fresh:
+                for build_id in self.build_ids:
+                    row = fresh.get(Build, build_id, with_for_update=True)
+                    if row is not None:
+                        builds.request_stop(fresh, row)
+        except Exception:
+            # The batch still wants them stopped: its next advance asks again.
+            logger.exception("could not stop builds %s of a batch", ", ".join(self.build_ids))
 
 
 def _finish_run(session: Session, batch: BuildBatch, status: str) -> None:
