@@ -19,7 +19,7 @@ from forgeline.codebuild.phases import (
     StopWork,
     TimedOut,
     next_phase,
-    start_build,
+    submitted_build,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ def statuses(state: BuildState) -> list[tuple[str, str | None]]:
 
 
 def test_happy_path_visits_every_phase_and_succeeds() -> None:
-    state = start_build(T0)
+    state = submitted_build(T0)
     assert state.current_phase == ph.SUBMITTED
     assert state.build_status == ph.IN_PROGRESS
     entered = []
@@ -57,7 +57,7 @@ def test_happy_path_visits_every_phase_and_succeeds() -> None:
 
 @pytest.mark.parametrize("failing", [ph.PROVISIONING, ph.DOWNLOAD_SOURCE, ph.INSTALL, ph.PRE_BUILD])
 def test_failure_before_build_skips_to_finalizing(failing: str) -> None:
-    state = advance_to(start_build(T0), failing)
+    state = advance_to(submitted_build(T0), failing)
     state, effects = next_phase(state, PhaseFailed(at(100)))
     assert effects == (EnterPhase(ph.FINALIZING),)
     assert statuses(state)[-2:] == [(failing, ph.FAILED), (ph.FINALIZING, ph.IN_PROGRESS)]
@@ -69,7 +69,7 @@ def test_failure_before_build_skips_to_finalizing(failing: str) -> None:
 
 
 def test_build_failure_still_runs_post_build_and_uploads_artifacts() -> None:
-    state = advance_to(start_build(T0), ph.BUILD)
+    state = advance_to(submitted_build(T0), ph.BUILD)
     state, effects = next_phase(state, PhaseFailed(at(50)))
     assert effects == (EnterPhase(ph.POST_BUILD),)
     state, effects = next_phase(state, PhaseSucceeded(at(51)))
@@ -81,13 +81,13 @@ def test_build_failure_still_runs_post_build_and_uploads_artifacts() -> None:
 
 
 def test_post_build_failure_still_uploads_artifacts() -> None:
-    state = advance_to(start_build(T0), ph.POST_BUILD)
+    state = advance_to(submitted_build(T0), ph.POST_BUILD)
     state, effects = next_phase(state, PhaseFailed(at(60)))
     assert effects == (EnterPhase(ph.UPLOAD_ARTIFACTS),)
 
 
 def test_upload_failure_goes_to_finalizing() -> None:
-    state = advance_to(start_build(T0), ph.UPLOAD_ARTIFACTS)
+    state = advance_to(submitted_build(T0), ph.UPLOAD_ARTIFACTS)
     state, effects = next_phase(state, PhaseFailed(at(70)))
     assert effects == (EnterPhase(ph.FINALIZING),)
     state, _ = next_phase(state, PhaseSucceeded(at(71)))
@@ -101,7 +101,7 @@ def test_upload_failure_goes_to_finalizing() -> None:
 def test_on_failure_continue_moves_to_the_next_phase_but_fails_the_build(
     failing: str, following: str
 ) -> None:
-    state = advance_to(start_build(T0, on_failure={failing: "CONTINUE"}), failing)
+    state = advance_to(submitted_build(T0, on_failure={failing: "CONTINUE"}), failing)
     state, effects = next_phase(state, PhaseFailed(at(30)))
     assert effects == (EnterPhase(following),)
     state = advance_to(state, ph.COMPLETED)
@@ -110,14 +110,14 @@ def test_on_failure_continue_moves_to_the_next_phase_but_fails_the_build(
 
 
 def test_failure_while_queued_completes_without_finalizing() -> None:
-    state = advance_to(start_build(T0), ph.QUEUED)
+    state = advance_to(submitted_build(T0), ph.QUEUED)
     state, effects = next_phase(state, PhaseFailed(at(5)))
     assert effects == (BuildFinished(ph.FAILED),)
     assert state.build_complete
 
 
 def test_fault_marks_the_phase_and_build_as_fault() -> None:
-    state = advance_to(start_build(T0), ph.PROVISIONING)
+    state = advance_to(submitted_build(T0), ph.PROVISIONING)
     state, _ = next_phase(state, PhaseFailed(at(5), fault=True))
     assert statuses(state)[-2] == (ph.PROVISIONING, ph.FAULT)
     state, _ = next_phase(state, PhaseSucceeded(at(6)))
@@ -125,13 +125,13 @@ def test_fault_marks_the_phase_and_build_as_fault() -> None:
 
 
 def test_finalizing_failure_completes_the_build_as_failed() -> None:
-    state = advance_to(start_build(T0), ph.FINALIZING)
+    state = advance_to(submitted_build(T0), ph.FINALIZING)
     state, effects = next_phase(state, PhaseFailed(at(90)))
     assert effects == (BuildFinished(ph.FAILED),)
 
 
 def test_build_timeout_marks_the_phase_and_skips_to_finalizing() -> None:
-    state = advance_to(start_build(T0), ph.BUILD)
+    state = advance_to(submitted_build(T0), ph.BUILD)
     context = PhaseContext("BUILD_TIMED_OUT", "Build has timed out.")
     state, effects = next_phase(state, TimedOut(at(3600), contexts=(context,)))
     assert effects == (StopWork(ph.TIMED_OUT), EnterPhase(ph.FINALIZING))
@@ -144,7 +144,7 @@ def test_build_timeout_marks_the_phase_and_skips_to_finalizing() -> None:
 
 
 def test_queued_timeout_completes_directly() -> None:
-    state = advance_to(start_build(T0), ph.QUEUED)
+    state = advance_to(submitted_build(T0), ph.QUEUED)
     state, effects = next_phase(state, TimedOut(at(480)))
     assert effects == (StopWork(ph.TIMED_OUT), BuildFinished(ph.TIMED_OUT))
     assert statuses(state)[-2] == (ph.QUEUED, ph.TIMED_OUT)
@@ -152,7 +152,7 @@ def test_queued_timeout_completes_directly() -> None:
 
 
 def test_stop_marks_the_phase_stopped_then_finalizes() -> None:
-    state = advance_to(start_build(T0), ph.INSTALL)
+    state = advance_to(submitted_build(T0), ph.INSTALL)
     state, effects = next_phase(state, StopRequested(at(20)))
     assert effects == (StopWork(ph.STOPPED), EnterPhase(ph.FINALIZING))
     assert statuses(state)[-2] == (ph.INSTALL, ph.STOPPED)
@@ -165,26 +165,26 @@ def test_stop_marks_the_phase_stopped_then_finalizes() -> None:
 
 
 def test_stop_before_provisioning_completes_directly() -> None:
-    state, effects = next_phase(start_build(T0), StopRequested(at(1)))
+    state, effects = next_phase(submitted_build(T0), StopRequested(at(1)))
     assert effects == (StopWork(ph.STOPPED), BuildFinished(ph.STOPPED))
     assert state.build_complete and state.build_status == ph.STOPPED
 
 
 def test_failure_after_stop_keeps_the_stopped_status() -> None:
-    state = advance_to(start_build(T0), ph.BUILD)
+    state = advance_to(submitted_build(T0), ph.BUILD)
     state, _ = next_phase(state, StopRequested(at(10)))
     state, _ = next_phase(state, PhaseFailed(at(11)))
     assert state.build_status == ph.STOPPED
 
 
 def test_events_after_completion_are_rejected() -> None:
-    state = advance_to(start_build(T0), ph.COMPLETED)
+    state = advance_to(submitted_build(T0), ph.COMPLETED)
     with pytest.raises(InvalidTransition):
         next_phase(state, PhaseSucceeded(at(100)))
 
 
 def test_records_have_botocore_build_phase_shape() -> None:
-    state = start_build(T0)
+    state = submitted_build(T0)
     state, _ = next_phase(state, PhaseSucceeded(at(2.7)))
     state = advance_to(state, ph.INSTALL)
     failure = PhaseContext(
@@ -212,7 +212,7 @@ def test_records_have_botocore_build_phase_shape() -> None:
         }
     ]
     assert shapes[-1] == {"phaseType": "COMPLETED", "startTime": shapes[-2]["endTime"]}
-    in_progress = start_build(T0).to_botocore()[0]
+    in_progress = submitted_build(T0).to_botocore()[0]
     assert in_progress == {
         "phaseType": "SUBMITTED",
         "phaseStatus": "IN_PROGRESS",

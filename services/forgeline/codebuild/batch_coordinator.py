@@ -335,7 +335,7 @@ def _start_group(session: Session, batch: BuildBatch, group: dict[str, Any]) -> 
         "type": "PLAINTEXT",
     }
     params["environmentVariablesOverride"] = list(variables.values())
-    return builds.start_build(
+    return builds.queue_build(
         session, _context_of(batch), params, initiator=batch.initiator, batch_id=batch.id
     )
 

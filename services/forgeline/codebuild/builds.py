@@ -157,7 +157,7 @@ def resolve_request(project: dict[str, Any], params: dict[str, Any]) -> dict[str
     return document
 
 
-def start_build(
+def queue_build(
     session: Session,
     ctx: RequestContext,
     params: dict[str, Any],

@@ -240,7 +240,7 @@ Effect = EnterPhase | StopWork | BuildFinished
 # ---------------------------------------------------------------- transitions
 
 
-def start_build(at: datetime, on_failure: Mapping[str, str] | None = None) -> BuildState:
+def submitted_build(at: datetime, on_failure: Mapping[str, str] | None = None) -> BuildState:
     """A new build, SUBMITTED at ``at``; ``on_failure`` maps phase types to ABORT/CONTINUE."""
     return BuildState(
         phases=(PhaseRecord(SUBMITTED, start_time=at),), on_failure=dict(on_failure or {})

@@ -500,7 +500,7 @@ def fire(
                     if webhook.settings.get("buildType") == "BUILD_BATCH":
                         batch_coordinator.start_batch(session, ctx, params, initiator=INITIATOR)
                     else:
-                        builds.start_build(session, ctx, params, initiator=INITIATOR)
+                        builds.queue_build(session, ctx, params, initiator=INITIATOR)
                 started = True
             except Exception:
                 logger.exception(

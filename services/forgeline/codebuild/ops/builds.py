@@ -80,7 +80,7 @@ class BuildOperations:
         with session_scope() as session:
 
             def start() -> dict[str, Any]:
-                build = builds.start_build(session, ctx, params)
+                build = builds.queue_build(session, ctx, params)
                 return {"build": builds.build_output(build)}
 
             return _once_per_token(session, ctx, params, start)
