@@ -9,6 +9,7 @@ another query or account, or one older than a day gets the model's invalid-token
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -28,10 +29,27 @@ class PageTokens:
     def __init__(self, server_key: bytes, invalid_token_error: str) -> None:
         self._key = hashlib.sha256(b"forgeline-pagination\0" + server_key).digest()
         self.invalid_token_error = invalid_token_error
+        # Scope every token of this signer carries besides the caller's (see for_request).
+        self._bound: dict[str, Any] = {}
 
-    @staticmethod
-    def _fingerprint(scope: dict[str, Any]) -> str:
-        canonical = json.dumps(scope, sort_keys=True, default=str, separators=(",", ":"))
+    def for_request(self, ctx: RequestContext) -> PageTokens:
+        """This signer bound to one request's API, operation, account and region: a token
+        made for one of them is refused by every other, without each handler spelling them
+        out; callers add only their query's own parameters (sort order, filters, the
+        resource listed) to the scope."""
+        bound = copy.copy(self)
+        bound._bound = {
+            "api": ctx.service,
+            "op": ctx.operation,
+            "account": ctx.account_id,
+            "region": ctx.region,
+        }
+        return bound
+
+    def _fingerprint(self, scope: dict[str, Any]) -> str:
+        canonical = json.dumps(
+            {**scope, **self._bound}, sort_keys=True, default=str, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def encode(self, scope: dict[str, Any], position: Any) -> str:
@@ -89,44 +107,6 @@ class PageTokens:
         return chunk, next_token
 
 
-class RequestPageTokens:
-    """Page tokens bound to one request's API, operation, account and region.
-
-    A token made for one operation, account or region is refused by every other, without
-    each handler spelling those out: callers add only their query's own parameters (sort
-    order, filters, the resource listed) to the scope.
-    """
-
-    def __init__(self, tokens: PageTokens, ctx: RequestContext) -> None:
-        self._tokens = tokens
-        self._request = {
-            "api": ctx.service,
-            "op": ctx.operation,
-            "account": ctx.account_id,
-            "region": ctx.region,
-        }
-
-    def _scope(self, scope: dict[str, Any]) -> dict[str, Any]:
-        return {**scope, **self._request}
-
-    def encode(self, scope: dict[str, Any], position: Any) -> str:
-        return self._tokens.encode(self._scope(scope), position)
-
-    def decode(self, scope: dict[str, Any], token: str) -> Any:
-        return self._tokens.decode(self._scope(scope), token)
-
-    def page(
-        self,
-        items: Sequence[T],
-        sort_key: Callable[[T], Any],
-        scope: dict[str, Any],
-        token: str | None,
-        limit: int,
-        descending: bool = False,
-    ) -> tuple[list[T], str | None]:
-        return self._tokens.page(items, sort_key, self._scope(scope), token, limit, descending)
-
-
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -169,8 +149,8 @@ def page_tokens(invalid_token_error: str) -> PageTokens:
     return signer
 
 
-def request_page_tokens(ctx: RequestContext) -> RequestPageTokens:
+def request_page_tokens(ctx: RequestContext) -> PageTokens:
     """The token signer for this request, refusing tokens with the API's own error code."""
     from forgeline.core.protocol.catalog import api_spec
 
-    return RequestPageTokens(page_tokens(api_spec(ctx.service).invalid_token_error), ctx)
+    return page_tokens(api_spec(ctx.service).invalid_token_error).for_request(ctx)
