@@ -35,7 +35,9 @@ def first_answer(installer: str, cold_cache: bool) -> float:
     with tempfile.TemporaryDirectory(prefix="forgeline-first-run-") as folder:
         clone = Path(folder) / "forgeline"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FORGELINE_", "VIRTUAL_ENV"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("FORGELINE_", "VIRTUAL_ENV"))
+        }
         env["FORGELINE_INSTALLER"] = installer
         if cold_cache:
             env["UV_CACHE_DIR"] = str(Path(folder) / "uv-cache")

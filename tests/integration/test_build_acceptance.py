@@ -369,7 +369,12 @@ def test_artifacts_for_a_bucket_that_does_not_exist_fail_the_upload(server: Any)
         codebuild,
         "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi > out.txt\n"
         "artifacts:\n  files:\n    - out.txt\n",
-        artifacts={"type": "S3", "location": unique("missing"), "packaging": "ZIP", "name": "a.zip"},
+        artifacts={
+            "type": "S3",
+            "location": unique("missing"),
+            "packaging": "ZIP",
+            "name": "a.zip",
+        },
     )
     build = run_build(codebuild, project)
     assert build["buildStatus"] == "FAILED"

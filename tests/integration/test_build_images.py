@@ -282,7 +282,9 @@ def test_curated_images_match_the_codebuild_model(tiny_image: str, standard_imag
     assert set(by_platform) == {"DEBIAN", "UBUNTU", "AMAZON_LINUX"}
     ubuntu = {i["name"] for lang in by_platform["UBUNTU"]["languages"] for i in lang["images"]}
     assert "aws/codebuild/standard:7.0" in ubuntu
-    by_language = {entry["language"]: entry["images"] for entry in by_platform["DEBIAN"]["languages"]}
+    by_language = {
+        entry["language"]: entry["images"] for entry in by_platform["DEBIAN"]["languages"]
+    }
     assert set(by_language) <= set(language_enum)
     base_names = {image["name"] for image in by_language["BASE"]}
     assert {tiny_image, standard_image} <= base_names
@@ -295,7 +297,7 @@ def test_curated_images_match_the_codebuild_model(tiny_image: str, standard_imag
 
 
 def test_cli_lists_and_builds_images(tiny_image: str) -> None:
-    cli = [sys.executable, "-m", "forgeline.core.cli", "images"]
+    cli = [sys.executable, "-m", "forgeline.cli", "images"]
     listed = subprocess.run([*cli, "list"], capture_output=True, text=True, check=True)
     entries = {entry["image"]: entry for entry in json.loads(listed.stdout)}
     assert entries[tiny_image]["kind"] == "tiny"

@@ -85,7 +85,7 @@ def test_images_build_help_states_the_tag_each_build_gets():
 
 def test_the_root_command_loads_nothing_heavy():
     probe = (
-        "import sys, forgeline.core.cli; "
+        "import sys, forgeline.cli.main; "
         f"print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )
     result = subprocess.run(
@@ -173,8 +173,8 @@ def test_a_busy_https_port_the_operator_chose_fails_and_writes_nothing(tmp_path)
 
 
 def test_serve_offers_every_service_the_server_has():
+    from forgeline.cli.main import serve
     from forgeline.core import settings
-    from forgeline.core.cli import serve
 
     choice = next(param for param in serve.params if param.name == "service")
     assert tuple(choice.type.choices) == (*settings.SERVICE_NAMES, "all")

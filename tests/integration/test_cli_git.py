@@ -10,9 +10,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from forgeline.cli import git as git_commands
+from forgeline.cli.profile import Profile
 from forgeline.core.auth.sigv4 import verify_git_password
-from forgeline.core.commands import git as git_commands
-from forgeline.core.commands.profile import Profile
 from tests.support.server import FORGELINE, free_port
 
 ACCESS_KEY = "AKIAFORGELINETEST001"

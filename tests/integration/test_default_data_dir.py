@@ -52,7 +52,9 @@ def test_push_sets_default_branch_and_starts_webhook_build(default_server, tmp_p
         codebuild,
         source={"type": "CODECOMMIT", "location": http_url(server, name)},
     )
-    codebuild.create_webhook(projectName=project, filterGroups=[[{"type": "EVENT", "pattern": "PUSH"}]])
+    codebuild.create_webhook(
+        projectName=project, filterGroups=[[{"type": "EVENT", "pattern": "PUSH"}]]
+    )
 
     git = Git(server, tmp_path / "home")
     work = git.new_work_tree(tmp_path / "work")
@@ -62,7 +64,9 @@ def test_push_sets_default_branch_and_starts_webhook_build(default_server, tmp_p
     # The push was recorded: the empty repository's default branch is the pushed one.
     metadata = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]
     assert metadata.get("defaultBranch") == "main"
-    assert codecommit.get_branch(repositoryName=name, branchName="main")["branch"]["commitId"] == head
+    assert (
+        codecommit.get_branch(repositoryName=name, branchName="main")["branch"]["commitId"] == head
+    )
 
     # ... and the webhook started a build of the pushed commit, which ran.
     deadline = time.monotonic() + 60

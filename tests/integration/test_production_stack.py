@@ -295,7 +295,7 @@ def test_dockerfile_builds_the_image_compose_runs() -> None:
     assert any("pip install" in run for run in instruction("RUN"))
     # What `pip install` and `forgeline db upgrade` need must reach the build context.
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("readme")
-    needed = ["pyproject.toml", "services/forgeline/core/cli.py", "migrations/env.py"]
+    needed = ["pyproject.toml", "services/forgeline/cli/main.py", "migrations/env.py"]
     needed += [readme] if readme else []
     for relative in needed:
         assert (ROOT / relative).exists(), f"{relative} is missing"

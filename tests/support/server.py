@@ -25,7 +25,7 @@ from botocore.config import Config
 
 from tests.support import databases
 
-FORGELINE = [sys.executable, "-m", "forgeline.core.cli"]
+FORGELINE = [sys.executable, "-m", "forgeline.cli"]
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from forgeline.core.commands.boundary import DEBUG_HINT, CliError, RootGroup, describe, summary
+from forgeline.cli.boundary import DEBUG_HINT, CliError, RootGroup, describe, summary
 
 
 def _root(error: BaseException) -> click.Group:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from forgeline.cli import git
+from forgeline.cli.profile import Profile
 from forgeline.core.auth.sigv4 import verify_git_password
-from forgeline.core.commands import git
-from forgeline.core.commands.profile import Profile
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from forgeline.core.protocol.errors import AwsError
 from forgeline.core.resources import IdempotencyRecord
 
 
-def request_hash(params: dict[str, Any], token_member: str) -> str:
+def request_hash(params: Mapping[str, Any], token_member: str) -> str:
     relevant = {k: v for k, v in params.items() if k != token_member}
     canonical = json.dumps(relevant, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -31,7 +31,7 @@ def idempotent(
     session: Session,
     ctx: RequestContext,
     token: str | None,
-    params: dict[str, Any],
+    params: Mapping[str, Any],
     compute: Callable[[], dict[str, Any]],
     *,
     mismatch_error: str,

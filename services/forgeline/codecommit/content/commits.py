@@ -182,4 +182,3 @@ def move_ref(
         with contextlib.suppress(pygit2.GitError, OSError):
             content_refs.sync_head(gitstore.open_git(fresh), fresh.default_branch)
     return fresh
-

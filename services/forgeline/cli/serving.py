@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from forgeline.core.commands.boundary import CliError
+from forgeline.cli.boundary import CliError
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from forgeline.core.commands.boundary import Command, Group
+from forgeline.cli.boundary import Command, Group
 
 
 @click.group("images", cls=Group)

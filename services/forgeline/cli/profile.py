@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from forgeline.core.commands.boundary import CliError
+from forgeline.cli.boundary import CliError
 
 DEFAULT_PROFILE = "forgeline"  # the profile the server writes its first admin key as
 DEFAULT_REGION = "us-east-1"

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from forgeline.core.commands.boundary import CliError, Group
-from forgeline.core.commands.profile import credential_options, load
+from forgeline.cli.boundary import CliError, Group
+from forgeline.cli.profile import credential_options, load
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4750"
 # After the build ends, its last lines may still be on their way to the store (the log

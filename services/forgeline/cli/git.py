@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from forgeline.core.commands.boundary import CliError, Group
-from forgeline.core.commands.profile import DEFAULT_PROFILE, Profile, credential_options, load
+from forgeline.cli.boundary import CliError, Group
+from forgeline.cli.profile import DEFAULT_PROFILE, Profile, credential_options, load
 
 
 @click.group("git", cls=Group)
@@ -96,7 +96,7 @@ def forgeline_command() -> str:
     beside_python = Path(sys.executable).parent / "forgeline"
     if beside_python.is_file():
         return shlex.quote(str(beside_python))
-    return f"{shlex.quote(sys.executable)} -m forgeline.core.cli"
+    return f"{shlex.quote(sys.executable)} -m forgeline.cli"
 
 
 def helper_config(
@@ -141,8 +141,8 @@ def setup(
     profile: str,
 ) -> None:
     """Print (or, with --global, write) the git config that uses the credential helper."""
+    from forgeline.cli.profile import default_credentials_file
     from forgeline.codecommit import tls
-    from forgeline.core.commands.profile import default_credentials_file
     from forgeline.core.settings import get_settings
 
     settings = get_settings()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from forgeline.core.commands.boundary import CliError, Group
+from forgeline.cli.boundary import CliError, Group
 
 
 def _prepared_settings() -> Any:

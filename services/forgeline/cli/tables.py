@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from forgeline.core.commands.boundary import Command
+from forgeline.cli.boundary import Command
 
 # The checkout's root: README.md and the generated stubs live under it.
-ROOT = Path(__file__).resolve().parents[4]  # services/forgeline/core/commands/tables.py
+ROOT = Path(__file__).resolve().parents[3]  # services/forgeline/cli/tables.py
 
 
 @click.command(cls=Command)

@@ -1,6 +1,6 @@
 """`forgeline`: run the server, the worker and beat; manage the database, accounts and keys.
 
-The command groups live in forgeline.core.commands, one module each. Nothing heavy is
+The command groups live in this package, one module each. Nothing heavy is
 imported at load time (the settings model, the database, uvicorn, boto3, Docker): each
 command imports what it needs, so `forgeline --help` and `--version` answer at once.
 """
@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from forgeline.core.commands import admin, git, images, logs, tables
-from forgeline.core.commands.boundary import RootGroup
+from forgeline.cli import admin, git, images, logs, tables
+from forgeline.cli.boundary import RootGroup
 from forgeline.core.service_names import SERVICE_NAMES
 
 
@@ -61,7 +61,7 @@ def serve(
     host: str | None, port: int | None, data_dir: str | None, service: str, workers: int | None
 ) -> None:
     """Start Forgeline's HTTP API."""
-    from forgeline.core.commands import serving
+    from forgeline.cli import serving
     from forgeline.core.settings import get_settings, is_loopback_host
 
     _apply(host=host, port=port, data_dir=data_dir, workers=workers)
