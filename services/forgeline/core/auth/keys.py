@@ -24,10 +24,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forgeline.core import db
 from forgeline.core.auth.crypto import decrypt, encrypt
 from forgeline.core.auth.tables import KEY_ACTIVE, KEY_INACTIVE, AccessKey, Account
 from forgeline.core.settings import Settings
@@ -247,8 +248,8 @@ def _invalidate_on_commit(session: Session, access_key_id: str) -> None:
     # Now, and again once the change is visible to others, so a lookup racing with this
     # transaction cannot re-cache the old state until the TTL runs out.
     secret_cache.invalidate(access_key_id)
-    event.listen(
-        session, "after_commit", lambda _session: secret_cache.invalidate(access_key_id), once=True
+    db.on_commit(
+        session, lambda: secret_cache.invalidate(access_key_id), key=f"secret-cache:{access_key_id}"
     )
 
 
