@@ -1,3 +1,6 @@
+"""Fixtures every test may use: a fresh database on the run's backend and the suite's one
+real server. The markers (docker, db, no_db) are registered in pyproject.toml."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -5,6 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import databases
+
+# The markers' behaviour (docker, db): see tests/support/markers.py.
+pytest_plugins = ["tests.support.markers"]
 
 
 @pytest.fixture

@@ -8,31 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.server import ForgelineServer, running_server
 
 TINY_IMAGE = "forgeline/tiny:latest"
 SERVICE_ROLE = "arn:aws:iam::000000000000:role/forgeline-build"
-
-
-def docker_available() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=5).ping()
-        return True
-    except Exception:
-        return False
-
-
-def tiny_image() -> str:
-    """The busybox build image, built once if this machine lacks it."""
-    if not docker_available():
-        pytest.skip("no Docker engine on this machine")
-    from forgeline.codebuild import images
-
-    return images.ensure_image("tiny")
 
 
 def build_server(

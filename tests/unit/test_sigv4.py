@@ -1,5 +1,6 @@
 """SigV4 verification against requests signed by botocore's own signers, and CodeCommit
-git passwords against the AWS CLI's credential helper and git-remote-codecommit."""
+git passwords against git-remote-codecommit (the AWS CLI's credential helper, which runs
+as a process, is checked in tests/integration/codecommit/test_git_passwords.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import datetime as dt
 import email.utils
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from urllib.parse import unquote, urlsplit
 
 import git_remote_codecommit
@@ -596,38 +594,6 @@ def test_git_password_matches_git_remote_codecommit(monkeypatch: pytest.MonkeyPa
         SECRET, unquote(url.password or ""), REPO_PATH, host, ["us-east-1", "eu-west-1"]
     )
     assert region == "eu-west-1"
-
-
-def test_git_password_matches_aws_cli_credential_helper(tmp_path) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "ap-south-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "awscli", "codecommit", "credential-helper"]
-        + ["--ignore-host-check", "get"],
-        input="protocol=http\nhost=127.0.0.1:4750\npath=v1/repos/demo\n\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    answer = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    assert answer["username"] == ACCESS_KEY
-    password = answer["password"]
-    # The CLI signs the host without its port.
-    expected = git_password(SECRET, REPO_PATH, "127.0.0.1", "ap-south-1", _stamp_of(password))
-    assert password == expected
-    region = verify_git_password(
-        SECRET, password, REPO_PATH, "127.0.0.1:4750", ["us-east-1", "ap-south-1"]
-    )
-    assert region == "ap-south-1"
 
 
 def test_split_git_username() -> None:

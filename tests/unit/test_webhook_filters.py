@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from forgeline.codebuild.generated import errors
-from forgeline.codebuild.webhooks import (
+from forgeline.codebuild.webhook_filters import (
     RepositoryEvent,
     check_filter_groups,
     check_settings,

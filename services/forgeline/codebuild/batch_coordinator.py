@@ -23,8 +23,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ from forgeline.codebuild.artifacts import ArtifactError
 from forgeline.codebuild.batch_output import COMBINED_ARTIFACTS
 from forgeline.codebuild.batch_output import batch_output as batch_output  # the API's shape
 from forgeline.codebuild.buildspec import BuildspecError, parse_buildspec
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.phases import PhaseContext, PhaseRecord, phase_from_json, phase_to_json
 from forgeline.codebuild.project_document import DEFAULT_BATCH_TIMEOUT_MINUTES, check_batch
 from forgeline.codebuild.safepaths import WorkspaceError
@@ -108,7 +109,9 @@ def _set_phases(batch: BuildBatch, records: list[PhaseRecord]) -> None:
 
 
 # -- starting -------------------------------------------------------------------------
-def _batch_config(project: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _batch_config(
+    project: shapes.Project, params: shapes.StartBuildBatchInput
+) -> shapes.ProjectBuildBatchConfig:
     override = params.get("buildBatchConfigOverride")
     config = override or project.get("buildBatchConfig")
     if not config:
@@ -138,7 +141,7 @@ def _next_batch_number(session: Session, project: BuildProject) -> int:
     return int(highest or 0) + 1
 
 
-def _build_request(params: dict[str, Any]) -> dict[str, Any]:
+def _build_request(params: Mapping[str, Any]) -> dict[str, Any]:
     """StartBuildBatch's members in StartBuild's terms (for builds.resolve_request)."""
     request = {key: params[key] for key in _PASSED_TO_BUILDS if key in params}
     if "buildTimeoutInMinutesOverride" in params:
@@ -150,10 +153,17 @@ def _build_request(params: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
+def _start_build_request(members: Mapping[str, Any]) -> shapes.StartBuildInput:
+    """A StartBuild request for the batch's builds, from the members the batch keeps (JSON)."""
+    # _build_request took them by name from StartBuildBatch, whose members of these names
+    # have StartBuild's shapes; the batch keeps them as they came.
+    return cast(shapes.StartBuildInput, dict(members))
+
+
 def start_batch(
     session: Session,
     ctx: RequestContext,
-    params: dict[str, Any],
+    params: shapes.StartBuildBatchInput,
     *,
     initiator: str | None = None,
 ) -> BuildBatch:
@@ -162,7 +172,9 @@ def start_batch(
     project_document = projects.project_output(project)
     config = _batch_config(project_document, params)
     request = _build_request(params)
-    document = builds.resolve_request(project_document, request)
+    document = builds.resolve_request(
+        project_document, _start_build_request({**request, "projectName": project.name})
+    )
     document["buildBatchConfig"] = config
     now = utcnow()
     document[_RUN_START] = now.isoformat()
@@ -336,7 +348,11 @@ def _start_group(session: Session, batch: BuildBatch, group: dict[str, Any]) -> 
     }
     params["environmentVariablesOverride"] = list(variables.values())
     return builds.queue_build(
-        session, _context_of(batch), params, initiator=batch.initiator, batch_id=batch.id
+        session,
+        _context_of(batch),
+        _start_build_request(params),
+        initiator=batch.initiator,
+        batch_id=batch.id,
     )
 
 
@@ -624,15 +640,15 @@ def retry_batch(session: Session, batch: BuildBatch, retry_type: str) -> None:
     watch_timeouts(get_settings())
 
 
-def delete_batch(session: Session, batch: BuildBatch) -> dict[str, Any]:
+def delete_batch(session: Session, batch: BuildBatch) -> shapes.DeleteBuildBatchOutput:
     """Delete a finished batch and its builds; DeleteBuildBatch's output."""
     if not batch.complete:
         raise errors.InvalidInputException(
             f"Build batch {batch.id} is still running; stop it before deleting it."
         )
     rows = session.scalars(select(Build).where(Build.batch_id == batch.id)).all()
-    deleted = []
-    not_deleted = []
+    deleted: list[str] = []
+    not_deleted: list[shapes.BuildNotDeleted] = []
     for row in rows:
         if row.build_complete:
             deleted.append(row.id)
@@ -640,7 +656,10 @@ def delete_batch(session: Session, batch: BuildBatch) -> dict[str, Any]:
         else:
             not_deleted.append({"id": row.id, "statusCode": "BUILD_IN_PROGRESS"})
     session.delete(batch)
-    output: dict[str, Any] = {"buildsDeleted": deleted, "buildsNotDeleted": not_deleted}
+    output: shapes.DeleteBuildBatchOutput = {
+        "buildsDeleted": deleted,
+        "buildsNotDeleted": not_deleted,
+    }
     if not deleted:
         del output["buildsDeleted"]  # the model wants at least one id when present
     return output

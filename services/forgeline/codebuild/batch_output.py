@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild import builds
+from forgeline.codebuild.generated import shapes
 from forgeline.codebuild.phases import phase_from_json
 from forgeline.codebuild.tables.batches import BuildBatch
 from forgeline.codebuild.tables.builds import Build
@@ -21,11 +22,14 @@ from forgeline.codebuild.tables.builds import Build
 COMBINED_ARTIFACTS = "combinedArtifacts"
 
 
-def phases_output(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def phases_output(stored: list[dict[str, Any]]) -> list[shapes.BuildBatchPhase]:
     """botocore's BuildBatchPhase list (no empty contexts, unlike a build's phases)."""
-    shown = []
+    shown: list[shapes.BuildBatchPhase] = []
     for record in map(phase_from_json, stored):
-        item: dict[str, Any] = {"phaseType": record.phase_type, "startTime": record.start_time}
+        item: shapes.BuildBatchPhase = {
+            "phaseType": record.phase_type,
+            "startTime": record.start_time,
+        }
         if record.phase_status:
             item["phaseStatus"] = record.phase_status
         if record.end_time is not None:
@@ -37,30 +41,31 @@ def phases_output(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shown
 
 
-def _summary(build: Build) -> dict[str, Any]:
-    summary: dict[str, Any] = {
+def _summary(build: Build) -> shapes.BuildSummary:
+    summary: shapes.BuildSummary = {
         "arn": build.arn,
         "requestedOn": build.queued_at,
         "buildStatus": build.build_status,
     }
     artifacts = build.results.get("artifacts") or {}
     artifact_type = (build.document.get("artifacts") or {}).get("type", "NO_ARTIFACTS")
-    primary: dict[str, Any] = {"type": artifact_type}
+    primary: shapes.ResolvedArtifact = {"type": artifact_type}
     if artifacts.get("location"):
         primary["location"] = artifacts["location"]
     summary["primaryArtifact"] = primary
-    secondary = []
+    secondary: list[shapes.ResolvedArtifact] = []
     for item in build.results.get("secondaryArtifacts") or []:
-        resolved: dict[str, Any] = {"type": "S3"}
-        for key in ("location", "artifactIdentifier"):
-            if item.get(key):
-                resolved["location" if key == "location" else "identifier"] = item[key]
+        resolved: shapes.ResolvedArtifact = {"type": "S3"}
+        if item.get("location"):
+            resolved["location"] = item["location"]
+        if item.get("artifactIdentifier"):
+            resolved["identifier"] = item["artifactIdentifier"]
         secondary.append(resolved)
     summary["secondaryArtifacts"] = secondary
     return summary
 
 
-def _groups_output(session: Session, batch: BuildBatch) -> list[dict[str, Any]]:
+def _groups_output(session: Session, batch: BuildBatch) -> list[shapes.BuildGroup]:
     build_ids = [
         build_id
         for group in batch.groups
@@ -72,9 +77,9 @@ def _groups_output(session: Session, batch: BuildBatch) -> list[dict[str, Any]]:
         if build_ids
         else {}
     )
-    shown = []
+    shown: list[shapes.BuildGroup] = []
     for group in batch.groups:
-        item: dict[str, Any] = {
+        item: shapes.BuildGroup = {
             "identifier": group["identifier"],
             "dependsOn": list(group["dependsOn"]),
             "ignoreFailure": group["ignoreFailure"],
@@ -89,10 +94,10 @@ def _groups_output(session: Session, batch: BuildBatch) -> list[dict[str, Any]]:
     return shown
 
 
-def batch_output(session: Session, batch: BuildBatch) -> dict[str, Any]:
+def batch_output(session: Session, batch: BuildBatch) -> shapes.BuildBatch:
     """The batch in botocore's BuildBatch shape."""
     document = batch.document
-    output: dict[str, Any] = {
+    output: shapes.BuildBatch = {
         "id": batch.id,
         "arn": batch.arn,
         "startTime": batch.start_time,
@@ -100,30 +105,32 @@ def batch_output(session: Session, batch: BuildBatch) -> dict[str, Any]:
         "buildBatchStatus": batch.status,
         "projectName": batch.project_name,
         "phases": phases_output(batch.phases),
-        "source": document.get("source") or {"type": "NO_SOURCE"},
+        "source": document.get("source") or shapes.ProjectSource(type="NO_SOURCE"),
         "secondarySources": document.get("secondarySources") or [],
         "secondarySourceVersions": document.get("secondarySourceVersions") or [],
-        "artifacts": document.get(COMBINED_ARTIFACTS) or {"location": ""},
+        "artifacts": document.get(COMBINED_ARTIFACTS) or shapes.BuildArtifacts(location=""),
         "secondaryArtifacts": [],
-        "cache": document.get("cache") or {"type": "NO_CACHE"},
+        "cache": document.get("cache") or shapes.ProjectCache(type="NO_CACHE"),
         "environment": builds.environment_output(document.get("environment") or {}),
-        "logConfig": document.get("logsConfig") or {},
+        "logConfig": document.get("logsConfig") or shapes.LogsConfig(),
         "buildTimeoutInMinutes": document.get("timeoutInMinutes", 60),
         "queuedTimeoutInMinutes": document.get("queuedTimeoutInMinutes", 480),
         "complete": batch.complete,
-        "initiator": batch.initiator,
         "buildBatchNumber": batch.batch_number,
-        "buildBatchConfig": document.get("buildBatchConfig") or {},
+        "buildBatchConfig": document.get("buildBatchConfig") or shapes.ProjectBuildBatchConfig(),
         "buildGroups": _groups_output(session, batch),
         "debugSessionEnabled": bool((document.get("debugSession") or {}).get("sessionEnabled")),
     }
+    if batch.initiator is not None:
+        output["initiator"] = batch.initiator
     if document.get("sourceVersion"):
         output["sourceVersion"] = document["sourceVersion"]
     if batch.resolved_source_version:
         output["resolvedSourceVersion"] = batch.resolved_source_version
-    for key in ("serviceRole", "encryptionKey"):
-        if document.get(key):
-            output[key] = document[key]
+    if document.get("serviceRole"):
+        output["serviceRole"] = document["serviceRole"]
+    if document.get("encryptionKey"):
+        output["encryptionKey"] = document["encryptionKey"]
     if batch.end_time is not None:
         output["endTime"] = batch.end_time
     return output

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from forgeline.codebuild import s3locations
 from forgeline.codebuild.builds import logs_location
+from forgeline.codebuild.generated import shapes
 from forgeline.codebuild.logwriter import BuildLogWriter, LineSplitter, open_build_log
 from forgeline.codebuild.phases import PhaseRecord
 from forgeline.core.blobstore import get_blob_store
@@ -77,7 +78,7 @@ class BuildLog:
         if self._echo_lines is not None and secrets:
             self._echo_lines.add_mask(secrets)
 
-    def finish(self, subject: LogSubject) -> dict[str, Any]:
+    def finish(self, subject: LogSubject) -> shapes.LogsLocation:
         """Flush, copy to S3 logs if asked, and describe the logs in botocore's LogsLocation."""
         logs_config = subject.document.get("logsConfig") or {}
         stream = None if self.writer is None else (subject.group, subject.log_stream)

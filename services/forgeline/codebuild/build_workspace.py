@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from forgeline.codebuild import artifacts, cache, images
+from forgeline.codebuild import artifacts, cache, runtime_versions
 from forgeline.codebuild.artifacts import ArtifactError
 from forgeline.codebuild.buildspec import Artifacts
 from forgeline.codebuild.plan import BuildPlan, shell_quote
@@ -159,7 +159,7 @@ def runtime_problem(uses_image: bool, image: str, plan: BuildPlan) -> str | None
     if not plan.runtime_versions or not uses_image:
         return None
     requested = {name: [version] for name, version in plan.runtime_versions.items()}
-    return images.check_runtime_versions(image, requested)
+    return runtime_versions.check_runtime_versions(image, requested)
 
 
 # ---------------------------------------------------------------- cache

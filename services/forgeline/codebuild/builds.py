@@ -11,15 +11,15 @@ import copy
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild import events as build_events
 from forgeline.codebuild import projects, scheduler_doorbell
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.phases import (
     COMPLETED,
     IN_PROGRESS,
@@ -51,7 +51,7 @@ FINAL_STATUSES = ("SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED")
 BUILD_MAX_ATTEMPTS = 2
 
 
-def phases_output(stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def phases_output(stored: Iterable[dict[str, Any]]) -> list[shapes.BuildPhase]:
     return [phase_from_json(data).to_botocore() for data in stored]
 
 
@@ -59,8 +59,8 @@ def phases_output(stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _merge_variables(
-    base: list[dict[str, Any]], overrides: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    base: list[shapes.EnvironmentVariable], overrides: list[shapes.EnvironmentVariable]
+) -> list[shapes.EnvironmentVariable]:
     """Project variables with StartBuild's overrides replacing same-named ones."""
     merged = {variable["name"]: variable for variable in base}
     for variable in overrides:
@@ -71,7 +71,7 @@ def _merge_variables(
     ]
 
 
-def _check_source_type(source: dict[str, Any]) -> None:
+def _check_source_type(source: shapes.ProjectSource) -> None:
     kind = source.get("type")
     if kind not in ("CODECOMMIT", "S3", "NO_SOURCE", "CODEPIPELINE"):
         raise errors.InvalidInputException(
@@ -84,9 +84,9 @@ def _check_source_type(source: dict[str, Any]) -> None:
         )
 
 
-def resolve_request(project: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The build's document: the project's settings with StartBuild's overrides applied."""
-    source = copy.deepcopy(project.get("source") or {"type": "NO_SOURCE"})
+def _source(project: shapes.Project, params: shapes.StartBuildInput) -> shapes.ProjectSource:
+    """The build's primary source: the project's with StartBuild's overrides."""
+    source = copy.deepcopy(project.get("source") or shapes.ProjectSource(type="NO_SOURCE"))
     if "sourceTypeOverride" in params:
         source["type"] = params["sourceTypeOverride"]
     if "sourceLocationOverride" in params:
@@ -98,24 +98,38 @@ def resolve_request(project: dict[str, Any], params: dict[str, Any]) -> dict[str
     if "insecureSslOverride" in params:
         source["insecureSsl"] = params["insecureSslOverride"]
     _check_source_type(source)
+    return source
 
-    environment = copy.deepcopy(project.get("environment") or {})
-    for override, key in (
-        ("imageOverride", "image"),
-        ("computeTypeOverride", "computeType"),
-        ("environmentTypeOverride", "type"),
-        ("privilegedModeOverride", "privilegedMode"),
-        ("certificateOverride", "certificate"),
-        ("imagePullCredentialsTypeOverride", "imagePullCredentialsType"),
-        ("registryCredentialOverride", "registryCredential"),
-    ):
-        if override in params:
-            environment[key] = params[override]
+
+def _environment(project: shapes.Project, params: shapes.StartBuildInput) -> dict[str, Any]:
+    """The build's environment: the project's with StartBuild's overrides, as the build
+    document keeps it (JSON; environment_output shows it)."""
+    environment: dict[str, Any] = copy.deepcopy(dict(project.get("environment") or {}))
+    if "imageOverride" in params:
+        environment["image"] = params["imageOverride"]
+    if "computeTypeOverride" in params:
+        environment["computeType"] = params["computeTypeOverride"]
+    if "environmentTypeOverride" in params:
+        environment["type"] = params["environmentTypeOverride"]
+    if "privilegedModeOverride" in params:
+        environment["privilegedMode"] = params["privilegedModeOverride"]
+    if "certificateOverride" in params:
+        environment["certificate"] = params["certificateOverride"]
+    if "imagePullCredentialsTypeOverride" in params:
+        environment["imagePullCredentialsType"] = params["imagePullCredentialsTypeOverride"]
+    if "registryCredentialOverride" in params:
+        environment["registryCredential"] = params["registryCredentialOverride"]
     environment["environmentVariables"] = _merge_variables(
         environment.get("environmentVariables") or [],
         params.get("environmentVariablesOverride") or [],
     )
+    return environment
 
+
+def resolve_request(project: shapes.Project, params: shapes.StartBuildInput) -> dict[str, Any]:
+    """The build's document: the project's settings with StartBuild's overrides applied."""
+    source = _source(project, params)
+    environment = _environment(project, params)
     secondary_sources = copy.deepcopy(
         params.get("secondarySourcesOverride", project.get("secondarySources") or [])
     )
@@ -160,7 +174,7 @@ def resolve_request(project: dict[str, Any], params: dict[str, Any]) -> dict[str
 def queue_build(
     session: Session,
     ctx: RequestContext,
-    params: dict[str, Any],
+    params: shapes.StartBuildInput,
     *,
     initiator: str | None = None,
     batch_id: str | None = None,
@@ -301,11 +315,11 @@ def find_builds(session: Session, ctx: RequestContext, ids: Iterable[str]) -> di
     return {row.id: row for row in rows}
 
 
-def build_output(build: Build) -> dict[str, Any]:
+def build_output(build: Build) -> shapes.Build:
     """The build in botocore's Build shape, as BatchGetBuilds returns it."""
     document = build.document
     results = build.results
-    output: dict[str, Any] = {
+    output: shapes.Build = {
         "id": build.id,
         "arn": build.arn,
         "buildNumber": build.build_number,
@@ -325,14 +339,18 @@ def build_output(build: Build) -> dict[str, Any]:
         "timeoutInMinutes": document.get("timeoutInMinutes", 60),
         "queuedTimeoutInMinutes": document.get("queuedTimeoutInMinutes", 480),
         "buildComplete": build.build_complete,
-        "initiator": build.initiator,
         "exportedEnvironmentVariables": results.get("exportedEnvironmentVariables", []),
         "reportArns": results.get("reportArns", []),
         "debugSession": document.get("debugSession", {"sessionEnabled": False}),
     }
-    for key in ("sourceVersion", "serviceRole", "encryptionKey"):
-        if document.get(key):
-            output[key] = document[key]
+    if build.initiator is not None:
+        output["initiator"] = build.initiator
+    if document.get("sourceVersion"):
+        output["sourceVersion"] = document["sourceVersion"]
+    if document.get("serviceRole"):
+        output["serviceRole"] = document["serviceRole"]
+    if document.get("encryptionKey"):
+        output["encryptionKey"] = document["encryptionKey"]
     if results.get("resolvedSourceVersion"):
         output["resolvedSourceVersion"] = results["resolvedSourceVersion"]
     if build.end_time is not None:
@@ -354,8 +372,12 @@ def _deep_link(build: Build) -> str:
     return deep_link(settings, server_key(settings), build.id, build.uuid)
 
 
-def environment_output(environment: dict[str, Any]) -> dict[str, Any]:
-    shown = dict(environment)
+def environment_output(environment: Mapping[str, Any]) -> shapes.ProjectEnvironment:
+    """A build document's environment as botocore's ProjectEnvironment, AWS's defaults
+    filled in."""
+    # The document keeps the project's environment with StartBuild's overrides: the
+    # ProjectEnvironment shape as JSON, some of the members AWS always shows maybe missing.
+    shown = cast(shapes.ProjectEnvironment, dict(environment))
     shown.setdefault("type", "LINUX_CONTAINER")
     shown.setdefault("computeType", "BUILD_GENERAL1_SMALL")
     shown.setdefault("image", "")
@@ -376,7 +398,7 @@ def logs_enabled(build: Build) -> bool:
     return config.get("status", "ENABLED") == "ENABLED"
 
 
-def _logs_output(build: Build) -> dict[str, Any]:
+def _logs_output(build: Build) -> shapes.LogsLocation:
     group, stream = log_group_and_stream(build)
     return logs_location(
         build.account_id,
@@ -389,22 +411,21 @@ def _logs_output(build: Build) -> dict[str, Any]:
 def logs_location(
     account_id: str,
     region: str,
-    logs_config: dict[str, Any],
+    logs_config: Mapping[str, Any],
     stream: tuple[str, str] | None,
-) -> dict[str, Any]:
+) -> shapes.LogsLocation:
     """botocore's LogsLocation; `stream` is (group, stream) when the build has a stream."""
-    output: dict[str, Any] = {
-        "cloudWatchLogs": logs_config.get("cloudWatchLogs") or {"status": "ENABLED"},
-        "s3Logs": logs_config.get("s3Logs") or {"status": "DISABLED"},
+    output: shapes.LogsLocation = {
+        "cloudWatchLogs": logs_config.get("cloudWatchLogs")
+        or shapes.CloudWatchLogsConfig(status="ENABLED"),
+        "s3Logs": logs_config.get("s3Logs") or shapes.S3LogsConfig(status="DISABLED"),
     }
     if stream is not None:
         group, name = stream
-        output.update(
-            groupName=group,
-            streamName=name,
-            cloudWatchLogsArn=(
-                f"arn:aws:logs:{region}:{account_id}:log-group:{group}:log-stream:{name}"
-            ),
+        output["groupName"] = group
+        output["streamName"] = name
+        output["cloudWatchLogsArn"] = (
+            f"arn:aws:logs:{region}:{account_id}:log-group:{group}:log-stream:{name}"
         )
     return output
 

@@ -11,9 +11,9 @@ Two recipes:
 
 Every image is labelled ``org.forgeline.image=<recipe>`` and
 ``org.forgeline.runtimes=<JSON {runtime: [versions]}>``; the versions are probed inside the
-finished image, so the label says what really is there. CodeBuild's
-``runtime-versions`` are checked against that label, and ListCuratedEnvironmentImages lists
-the labelled images.
+finished image, so the label says what really is there. A buildspec's ``runtime-versions``
+are checked against that label (runtime_versions.py), and ListCuratedEnvironmentImages
+lists the labelled images (curated_images.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
@@ -69,19 +69,6 @@ command -v go >/dev/null 2>&1 && go version | sed -n 's/.* go\([0-9]*\.[0-9]*\).
 command -v php >/dev/null 2>&1 && php -r 'echo "php ", PHP_MAJOR_VERSION, ".", PHP_MINOR_VERSION, "\n";'
 true
 """
-
-# ListCuratedEnvironmentImages' LanguageType for each runtime name.
-_LANGUAGES = {
-    "python": "PYTHON",
-    "java": "JAVA",
-    "nodejs": "NODE_JS",
-    "ruby": "RUBY",
-    "golang": "GOLANG",
-    "php": "PHP",
-    "dotnet": "DOTNET",
-    "android": "ANDROID",
-    "docker": "DOCKER",
-}
 
 Progress = Callable[[str], None]
 
@@ -562,16 +549,22 @@ def _run_streaming(command: Sequence[str], progress: Progress, what: str) -> Non
 # --- reading -----------------------------------------------------------------------------
 
 
+def image_labels(image_ref: str) -> dict[str, str] | None:
+    """An image's labels; None when there is no such image, or no engine to ask."""
+    try:
+        return dict(_docker().images.get(image_ref).labels or {})
+    except _docker_errors().DockerException:
+        return None
+
+
 def image_runtimes(image_ref: str) -> dict[str, list[str]]:
     """The runtimes an image's label declares; {} for an image without the label."""
-    try:
-        labels = _docker().images.get(image_ref).labels or {}
-    except _docker_errors().DockerException:
-        return {}  # no such image, or no engine to ask
-    return _parse_runtimes_label(labels.get(RUNTIMES_LABEL))
+    labels = image_labels(image_ref) or {}
+    return parse_runtimes_label(labels.get(RUNTIMES_LABEL))
 
 
-def _parse_runtimes_label(raw: str | None) -> dict[str, list[str]]:
+def parse_runtimes_label(raw: str | None) -> dict[str, list[str]]:
+    """The {runtime: [versions]} of a RUNTIMES_LABEL value; {} for a missing or bad one."""
     if not raw:
         return {}
     try:
@@ -603,136 +596,9 @@ def list_images() -> list[dict[str, Any]]:
                     "id": image.short_id,
                     "kind": labels.get(IMAGE_LABEL, ""),
                     "description": labels.get(DESCRIPTION_LABEL, ""),
-                    "runtimes": _parse_runtimes_label(labels.get(RUNTIMES_LABEL)),
+                    "runtimes": parse_runtimes_label(labels.get(RUNTIMES_LABEL)),
                     "created": image.attrs.get("Created", ""),
                     "sizeBytes": image.attrs.get("Size", 0),
                 }
             )
     return sorted(entries, key=lambda entry: entry["image"])
-
-
-def curated_images(image_map: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    """ListCuratedEnvironmentImages' `platforms`: the local Forgeline images (DEBIAN), and
-    AWS's curated names whose mapped local image is present (UBUNTU, AMAZON_LINUX).
-
-    Every image is listed under BASE and under each language it has a runtime of (an AWS
-    name: each language of the local image it runs as).
-    """
-    from forgeline.codebuild import aws_images
-
-    local = list_images()
-    runtimes = {entry["image"]: entry["runtimes"] for entry in local}
-    platforms: dict[str, dict[str, list[dict[str, Any]]]] = {}
-
-    def add(platform: str, image: dict[str, Any], runtime_names: Iterable[str]) -> None:
-        languages = ["BASE"] + [_LANGUAGES[name] for name in runtime_names if name in _LANGUAGES]
-        for language in languages:
-            platforms.setdefault(platform, {}).setdefault(language, []).append(image)
-
-    for entry in local:
-        created = str(entry["created"])[:10].replace("-", ".")
-        image = {
-            "name": entry["image"],
-            "description": entry["description"] or entry["kind"],
-            "versions": [f"{entry['image']}-{created}" if created else entry["image"]],
-        }
-        add("DEBIAN", image, entry["runtimes"])
-
-    overrides = dict(image_map or {})
-    present: dict[str, bool] = {}
-
-    def is_present(ref: str) -> bool:
-        if ref not in present:
-            present[ref] = ref in runtimes or image_present(ref)
-        return present[ref]
-
-    names = aws_images.curated_names() + [
-        name for name in overrides if name not in aws_images.curated_names()
-    ]
-    for name in names:
-        family = aws_images.curated_family(name)
-        if family is None:
-            continue  # an override of a non-AWS name is not a curated image
-        choice = aws_images.choose_local_image(name, overrides, is_present)
-        if not is_present(choice.local):
-            continue
-        image = {
-            "name": name,
-            "description": f"AWS CodeBuild's {name}, run here as {choice.local}",
-            "versions": [name],
-        }
-        platform = "UBUNTU" if family == "standard" else "AMAZON_LINUX"
-        add(platform, image, runtimes.get(choice.local, {}))
-    return [
-        {
-            "platform": platform,
-            "languages": [
-                {"language": language, "images": found}
-                for language, found in sorted(languages.items())
-            ],
-        }
-        for platform, languages in sorted(platforms.items())
-    ]
-
-
-# --- runtime-versions ------------------------------------------------------------------
-
-
-def check_runtime_versions(image_ref: str, requested: Mapping[str, Sequence[str]]) -> str | None:
-    """Why IMAGE_REF cannot serve the buildspec's runtime-versions, or None when it can.
-
-    An image without Forgeline's label (a custom image) is not checked: what it holds is
-    its owner's business, as on CodeBuild.
-    """
-    if not requested:
-        return None
-    try:
-        labels = _docker().images.get(image_ref).labels or {}
-    except _docker_errors().DockerException:
-        # A missing image (or engine) fails the build when the runner prepares it.
-        return None
-    if IMAGE_LABEL not in labels:
-        return None
-    return runtime_versions_error(_parse_runtimes_label(labels.get(RUNTIMES_LABEL)), requested)
-
-
-def runtime_versions_error(
-    available: Mapping[str, Sequence[str]], requested: Mapping[str, Sequence[str]]
-) -> str | None:
-    """The AWS-style error for the first requested runtime version AVAILABLE lacks."""
-    for runtime, versions in requested.items():
-        have = available.get(runtime)
-        if have is None:
-            names = ", ".join(sorted(available)) or "none"
-            return (
-                f"Unknown runtime named '{runtime}'. This build image has the following "
-                f"runtimes: {names}"
-            )
-        for version in versions:
-            if not any(version_matches(str(version), offered) for offered in have):
-                return (
-                    f"Unknown runtime version named '{version}' of {runtime}. This build "
-                    f"image has the following versions: {', '.join(have)}"
-                )
-    return None
-
-
-def version_matches(requested: str, offered: str) -> bool:
-    """ "latest", an exact version, or a prefix ending at a dot ("3" ~ "3.11", "8" ~ "8.2").
-
-    Vendor prefixes are ignored so "corretto17" asks for the same Java as "openjdk17", and
-    a trailing ".x" ("18.x") means the major version.
-    """
-    wanted = _plain_version(requested)
-    have = _plain_version(offered)
-    if wanted == "latest":
-        return True
-    return bool(wanted) and (have == wanted or have.startswith(wanted + "."))
-
-
-def _plain_version(version: str) -> str:
-    version = version.strip().lower()
-    if version == "latest":
-        return version
-    version = re.sub(r"^[a-z]+(?=\d)", "", version)
-    return re.sub(r"(\.x)+$", "", version)

@@ -60,7 +60,7 @@ from forgeline.logs import store as logstore
 log = logging.getLogger("forgeline.build.logs")
 
 MASK = "***"
-MAX_EVENT_BYTES = 256 * 1024 - 26
+MAX_EVENT_BYTES = logstore.MAX_EVENT_BYTES
 FLUSH_INTERVAL_SECONDS = 0.1
 FLUSH_LINES = 1000
 MAX_BUFFERED_LINES = 20_000

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from forgeline.codebuild.generated import shapes
+
 SUBMITTED = "SUBMITTED"
 QUEUED = "QUEUED"
 PROVISIONING = "PROVISIONING"
@@ -70,11 +72,11 @@ class PhaseContext:
     status_code: str
     message: str
 
-    def to_botocore(self) -> dict[str, str]:
+    def to_botocore(self) -> shapes.PhaseContext:
         return {"statusCode": self.status_code, "message": self.message}
 
 
-_EMPTY_CONTEXT = {"statusCode": "", "message": ""}
+_EMPTY_CONTEXT: shapes.PhaseContext = {"statusCode": "", "message": ""}
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,14 @@ class PhaseRecord:
     ) -> PhaseRecord:
         return replace(self, phase_status=status, end_time=at, contexts=self.contexts + contexts)
 
-    def to_botocore(self) -> dict[str, Any]:
+    def to_botocore(self) -> shapes.BuildPhase:
         """The record in botocore's BuildPhase shape; absent members are left out."""
-        shape: dict[str, Any] = {"phaseType": self.phase_type, "startTime": self.start_time}
+        shape: shapes.BuildPhase = {"phaseType": self.phase_type, "startTime": self.start_time}
         if self.phase_status is not None:
             shape["phaseStatus"] = self.phase_status
         if self.end_time is not None:
             shape["endTime"] = self.end_time
-            shape["durationInSeconds"] = self.duration_in_seconds
+            shape["durationInSeconds"] = self.duration_in_seconds or 0  # known once ended
         if self.contexts:
             shape["contexts"] = [context.to_botocore() for context in self.contexts]
         elif self.phase_type not in _NOT_PROVISIONED and self.end_time is not None:
@@ -131,7 +133,7 @@ class BuildState:
     def build_complete(self) -> bool:
         return self.current_phase == COMPLETED
 
-    def to_botocore(self) -> list[dict[str, Any]]:
+    def to_botocore(self) -> list[shapes.BuildPhase]:
         return [record.to_botocore() for record in self.phases]
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.s3locations import split_location
 from forgeline.core import tagging
 
@@ -77,7 +77,8 @@ def invalid(message: str) -> errors.InvalidInputException:
 
 
 def normalize_project(
-    params: Mapping[str, Any], existing: Mapping[str, Any] | None = None
+    params: shapes.CreateProjectInput | shapes.UpdateProjectInput,
+    existing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The project document after applying CreateProject/UpdateProject `params`.
 
@@ -86,11 +87,15 @@ def normalize_project(
     the previous environment, `secondarySources: []` removes all secondary sources).
     The result carries AWS's defaults and has passed every check; `name`, `arn` and
     what depends on the account (badge URL, default encryption key) are the caller's.
+    It is the JSON kept in the project row, read back as a `Project` by
+    projects.stored_project.
     """
     document: dict[str, Any] = copy.deepcopy(dict(existing)) if existing else {}
+    # COPIED_MEMBERS are names both inputs share, so they are read by name.
+    given: Mapping[str, object] = params
     for member in COPIED_MEMBERS:
-        if member in params:
-            document[member] = copy.deepcopy(params[member])
+        if member in given:
+            document[member] = copy.deepcopy(given[member])
     if "badgeEnabled" in params:
         badge = dict(document.get("badge") or {})
         badge["badgeEnabled"] = bool(params["badgeEnabled"])

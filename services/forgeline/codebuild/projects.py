@@ -8,12 +8,12 @@ Other parts of CodeBuild (StartBuild, webhooks, batches, reports) find projects 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.project_document import normalize_project
 from forgeline.codebuild.tables.projects import BuildProject
 from forgeline.core.settings import get_settings
@@ -25,6 +25,7 @@ __all__ = [
     "normalize_project",
     "project_arn",
     "project_output",
+    "stored_project",
 ]
 
 PROJECT_ARN_PREFIX = "arn:aws:codebuild:"
@@ -100,9 +101,16 @@ def get_project(
     return project
 
 
-def project_output(row: BuildProject) -> dict[str, Any]:
+def stored_project(row: BuildProject) -> shapes.Project:
+    """The stored document, read as the `Project` shape it is kept in."""
+    # The JSON column holds what normalize_project and complete_document made: the model's
+    # Project shape (tables/projects.py), with the webhook's time as epoch seconds.
+    return cast(shapes.Project, row.document)
+
+
+def project_output(row: BuildProject) -> shapes.Project:
     """The project as botocore's `Project` shape (BatchGetProjects, CreateProject, ...)."""
-    output = copy.deepcopy(row.document)
+    output = copy.deepcopy(stored_project(row))
     output["name"] = row.name
     output["arn"] = row.arn
     output["created"] = row.created_at

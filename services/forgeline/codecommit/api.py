@@ -7,6 +7,7 @@ overrides is the generated stub and answers 501 naming the operation.
 from __future__ import annotations
 
 from forgeline.codecommit.generated.api import CodeCommitApi
+from forgeline.codecommit.ops.approval_templates import ApprovalTemplateOperations
 from forgeline.codecommit.ops.branches_content import BranchContentOperations
 from forgeline.codecommit.ops.comments import CommentOperations
 from forgeline.codecommit.ops.merges import MergeOperations
@@ -20,6 +21,7 @@ class CodeCommitProvider(
     BranchContentOperations,
     MergeOperations,
     PullRequestOperations,
+    ApprovalTemplateOperations,
     CommentOperations,
     TriggerOperations,
     CodeCommitApi,

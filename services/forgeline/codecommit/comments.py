@@ -12,14 +12,15 @@ import dataclasses
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import pygit2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codecommit import gitstore
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.event_format import EVENT_SOURCE
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.tables.comments import Comment, CommentReaction
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import events
@@ -59,7 +60,7 @@ class Reaction:
         # reactionCounts is keyed like the CodeCommit user guide's examples: THUMBSUP.
         return self.name.upper()
 
-    def formats(self) -> dict[str, str]:
+    def formats(self) -> shapes.ReactionValueFormats:
         return {"emoji": self.emoji, "shortCode": self.short_code, "unicode": self.codepoint}
 
 
@@ -213,7 +214,7 @@ def resolve_anchor(
     repository: Repository,
     before_commit_id: str | None,
     after_commit_id: str | None,
-    location: dict[str, Any] | None,
+    location: shapes.Location | None,
 ) -> Anchor:
     """Check the commits and the location against the repository's git objects."""
     after_id = check_commit_id(after_commit_id)
@@ -428,7 +429,7 @@ def reactions_for_comment(
     user_arn: str | None,
     token: str | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[shapes.ReactionForComment], str | None]:
     """GetCommentReactions: one entry per reaction value, users who left it, newest last."""
     if comment.deleted:
         raise errors.CommentDeletedException(f"Comment {comment.id} has been deleted.")
@@ -436,7 +437,7 @@ def reactions_for_comment(
     if user_arn is not None:
         rows = [row for row in rows if row.user_arn == user_arn]
     alive = _existing_principals(session, {row.user_arn for row in rows})
-    grouped: dict[str, dict[str, Any]] = {}
+    grouped: dict[str, shapes.ReactionForComment] = {}
     for row in rows:
         entry = grouped.setdefault(
             row.reaction,
@@ -459,9 +460,19 @@ def reactions_for_comment(
 
 
 # -- rendering --------------------------------------------------------------------------
+class AnchorMembers(TypedDict, total=False):
+    """The members the Post*Output and CommentsFor* shapes share: where the comments sit."""
+
+    beforeCommitId: str
+    afterCommitId: str
+    beforeBlobId: str
+    afterBlobId: str
+    location: shapes.Location
+
+
 def render_all(
     session: Session, comments: Sequence[Comment], caller_arn: str
-) -> list[dict[str, Any]]:
+) -> list[shapes.Comment]:
     """The model's Comment shape for each comment, with the caller's and everyone's reactions."""
     reactions = _reactions_of(session, [comment.id for comment in comments])
     counts: dict[str, dict[str, int]] = {}
@@ -473,50 +484,72 @@ def render_all(
         if row.user_arn == caller_arn:
             mine.setdefault(row.comment_id, []).append(reaction.short_code)
     return [
-        {
-            "commentId": comment.id,
-            "content": None if comment.deleted else comment.content,
-            "inReplyTo": comment.in_reply_to,
-            "creationDate": comment.created_at,
-            "lastModifiedDate": comment.updated_at,
-            "authorArn": comment.author_arn,
-            "deleted": comment.deleted,
-            "clientRequestToken": comment.client_request_token,
-            "callerReactions": mine.get(comment.id, []),
-            "reactionCounts": counts.get(comment.id, {}),
-        }
+        _render_one(comment, mine.get(comment.id, []), counts.get(comment.id, {}))
         for comment in comments
     ]
 
 
-def render(session: Session, comment: Comment, caller_arn: str) -> dict[str, Any]:
+def _render_one(
+    comment: Comment, caller_reactions: list[str], reaction_counts: dict[str, int]
+) -> shapes.Comment:
+    rendered: shapes.Comment = {
+        "commentId": comment.id,
+        "creationDate": comment.created_at,
+        "lastModifiedDate": comment.updated_at,
+        "authorArn": comment.author_arn,
+        "deleted": comment.deleted,
+        "callerReactions": caller_reactions,
+        "reactionCounts": reaction_counts,
+    }
+    if comment.content is not None and not comment.deleted:
+        rendered["content"] = comment.content
+    if comment.in_reply_to is not None:
+        rendered["inReplyTo"] = comment.in_reply_to
+    if comment.client_request_token is not None:
+        rendered["clientRequestToken"] = comment.client_request_token
+    return rendered
+
+
+def render(session: Session, comment: Comment, caller_arn: str) -> shapes.Comment:
     return render_all(session, [comment], caller_arn)[0]
 
 
-def location_of(anchor: Anchor) -> dict[str, Any] | None:
+def location_of(anchor: Anchor) -> shapes.Location | None:
     if anchor.file_path is None:
         return None
-    return {
-        "filePath": anchor.file_path,
-        "filePosition": anchor.file_position,
-        "relativeFileVersion": anchor.relative_file_version,
-    }
+    location: shapes.Location = {"filePath": anchor.file_path}
+    if anchor.file_position is not None:
+        location["filePosition"] = anchor.file_position
+    if anchor.relative_file_version is not None:
+        location["relativeFileVersion"] = anchor.relative_file_version
+    return location
 
 
-def anchor_fields(anchor: Anchor) -> dict[str, Any]:
-    """The members the Post*/CommentsFor* shapes share."""
-    return {
-        "beforeCommitId": anchor.before_commit_id,
-        "afterCommitId": anchor.after_commit_id,
-        "beforeBlobId": anchor.before_blob_id,
-        "afterBlobId": anchor.after_blob_id,
-        "location": location_of(anchor),
-    }
+def anchor_fields(anchor: Anchor) -> AnchorMembers:
+    members: AnchorMembers = {"afterCommitId": anchor.after_commit_id}
+    if anchor.before_commit_id is not None:
+        members["beforeCommitId"] = anchor.before_commit_id
+    if anchor.before_blob_id is not None:
+        members["beforeBlobId"] = anchor.before_blob_id
+    if anchor.after_blob_id is not None:
+        members["afterBlobId"] = anchor.after_blob_id
+    location = location_of(anchor)
+    if location is not None:
+        members["location"] = location
+    return members
 
 
 # -- listing ------------------------------------------------------------------------------
 def _sort_key(comment: Comment) -> tuple[float, str]:
     return (comment.created_at.timestamp(), comment.id)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommentGroup:
+    """Comments that share an anchor, oldest first, as the CommentsFor* shapes list them."""
+
+    anchor: Anchor
+    comments: list[shapes.Comment]
 
 
 def page_of_comments(
@@ -526,22 +559,21 @@ def page_of_comments(
     scope: dict[str, Any],
     token: str | None,
     limit: int,
-    extra: dict[str, Any],
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of comments (oldest first), grouped by anchor as the CommentsFor* shapes are."""
+) -> tuple[list[CommentGroup], str | None]:
+    """One page of comments (oldest first), grouped by anchor.
+
+    The comments all belong to one pull request, or all to none, so the anchor is the key.
+    """
     ordered = sorted(comments, key=_sort_key)
     page, next_token = request_page_tokens(ctx).page(ordered, _sort_key, scope, token, limit)
     rendered = render_all(session, page, ctx.principal_arn)
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    groups: dict[Anchor, CommentGroup] = {}
     for comment, shape in zip(page, rendered, strict=True):
         anchor = anchor_of(comment)
-        key = (comment.pull_request_id, *dataclasses.astuple(anchor))
-        group = groups.get(key)
+        group = groups.get(anchor)
         if group is None:
-            group = groups[key] = {**extra, **anchor_fields(anchor), "comments": []}
-            if comment.pull_request_id is not None:
-                group["pullRequestId"] = comment.pull_request_id
-        group["comments"].append(shape)
+            group = groups[anchor] = CommentGroup(anchor, [])
+        group.comments.append(shape)
     return list(groups.values()), next_token
 
 
@@ -617,7 +649,7 @@ def publish_comment_event(
         session,
         account_id=repository.account_id,
         region=repository.region,
-        source="aws.codecommit",
+        source=EVENT_SOURCE,
         detail_type=PULL_REQUEST_EVENT if on_pull_request else COMMIT_EVENT,
         detail={key: value for key, value in detail.items() if value is not None},
         resources=[repository.arn()],
@@ -643,7 +675,7 @@ def publish_reaction_event(
         session,
         account_id=repository.account_id,
         region=repository.region,
-        source="aws.codecommit",
+        source=EVENT_SOURCE,
         detail_type=REACTION_EVENT,
         detail={
             "event": event_name,

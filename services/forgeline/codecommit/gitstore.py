@@ -7,11 +7,15 @@ with exactly one winner and the loser learns the branch moved.
 
 Every ref change — push, API commit, merge — is reported through `report_ref_changes`,
 which publishes "CodeCommit Repository State Change" events and calls the listeners
-other modules register (repository triggers, default-branch bookkeeping).
+other modules register (repository triggers, default-branch bookkeeping). An API request
+that moves one ref does all of it with `move_ref`: compare-and-swap, report, and the ref
+put back if the transaction recording it rolls back. `publish_event` is the one place
+a repository's events are written, for the state changes that move no ref too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import subprocess
@@ -27,12 +31,14 @@ from forgeline.codecommit.generated import errors
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import events
 from forgeline.core.context import RequestContext
-from forgeline.core.db import on_rollback, utcnow
+from forgeline.core.db import on_rollback, session_scope, utcnow
+from forgeline.core.protocol.errors import AwsError
 from forgeline.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 ZERO_OID = "0" * 40
+STATE_CHANGE = "CodeCommit Repository State Change"
 BRANCH_PREFIX = "refs/heads/"
 TAG_PREFIX = "refs/tags/"
 
@@ -96,6 +102,18 @@ def list_branches(git: pygit2.Repository) -> list[str]:
     )
 
 
+def sync_head(git: pygit2.Repository, default_branch: str | None) -> None:
+    """Point the bare repository's HEAD at the default branch, so clones check it out."""
+    if not default_branch:
+        return
+    target = BRANCH_PREFIX + default_branch
+    head = git.references.get("HEAD")
+    if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+        if head.target == target:
+            return
+    git.references.create("HEAD", target, force=True)
+
+
 def resolve_commit(git: pygit2.Repository, specifier: str) -> pygit2.Commit:
     """A commit from a branch name, tag, full or abbreviated id (as CodeCommit accepts)."""
     candidates = [BRANCH_PREFIX + specifier, TAG_PREFIX + specifier]
@@ -154,6 +172,38 @@ def update_ref_in(
     return change
 
 
+def move_ref(
+    ctx: RequestContext,
+    repository: Repository,
+    ref: str,
+    new: str,
+    expected_old: str | None,
+    on_moved: Callable[[], AwsError],
+    *,
+    extra_detail: dict[str, Any] | None = None,
+) -> Repository:
+    """Compare-and-swap `ref` for an API request, then record it (events, triggers) in one
+    transaction; `on_moved()` is the error when the ref is no longer at `expected_old`.
+
+    If recording fails, the ref is put back (unless someone moved it since), so a failed
+    request leaves the repository as it found it. Returns the fresh row.
+    """
+    with session_scope() as session:
+        fresh = session.get(Repository, repository.id)
+        if fresh is None:
+            raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
+        had_default = fresh.default_branch
+        try:
+            moved = update_ref_in(session, fresh, ref, new, expected_old)
+        except RefMoved:
+            raise on_moved() from None
+        report_ref_changes(session, ctx, fresh, [moved], extra_detail=extra_detail)
+    if fresh.default_branch != had_default:
+        with contextlib.suppress(pygit2.GitError, OSError):
+            sync_head(open_git(fresh), fresh.default_branch)
+    return fresh
+
+
 def report_ref_changes(
     session: Session,
     ctx: RequestContext | None,
@@ -203,12 +253,19 @@ def report_ref_changes(
             detail["oldCommitId"] = change.old
         detail.update(extra_detail or {})
         # Publishing takes the event-order lock on Postgres: keep it the last write.
-        events.publish(
-            session,
-            account_id=repository.account_id,
-            region=repository.region,
-            source="aws.codecommit",
-            detail_type="CodeCommit Repository State Change",
-            detail=detail,
-            resources=[repository.arn()],
-        )
+        publish_event(session, repository, STATE_CHANGE, detail)
+
+
+def publish_event(
+    session: Session, repository: Repository, detail_type: str, detail: dict[str, Any]
+) -> None:
+    """Write one event about `repository` in the caller's transaction."""
+    events.publish(
+        session,
+        account_id=repository.account_id,
+        region=repository.region,
+        source="aws.codecommit",
+        detail_type=detail_type,
+        detail=detail,
+        resources=[repository.arn()],
+    )

@@ -30,7 +30,9 @@ MANIFEST = ServiceManifest(
         # Pushes, API commits and merges, inside the transaction that records them.
         Hook("ref_changes", "forgeline.codecommit.gitstore:REF_CHANGE_LISTENERS"),
         # Pull request created, source updated, merged, closed.
-        Hook("pull_request_change", "forgeline.codecommit.pull_requests:PULL_REQUEST_LISTENERS"),
+        Hook(
+            "pull_request_change", "forgeline.codecommit.pull_request_events:PULL_REQUEST_LISTENERS"
+        ),
     ),
     subscriptions=(
         Subscription("codecommit.ref_changes", "forgeline.codecommit.pull_requests:on_ref_changes"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select
@@ -13,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forgeline.codecommit import storage
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
@@ -106,22 +105,27 @@ def read(ctx: RequestContext, name: str) -> Repository:
     return Repository(**row._mapping)
 
 
-def metadata(repository: Repository) -> dict[str, Any]:
+def metadata(repository: Repository) -> shapes.RepositoryMetadata:
     settings = get_settings()
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    return {
+    # What a repository does not have (a description, a branch, a key) is left out.
+    found: shapes.RepositoryMetadata = {
         "accountId": repository.account_id,
         "repositoryId": repository.id,
         "repositoryName": repository.name,
-        "repositoryDescription": repository.description,
-        "defaultBranch": repository.default_branch,
-        "lastModifiedDate": repository.updated_at,
-        "creationDate": repository.created_at,
-        "cloneUrlHttp": f"{base.rstrip('/')}/v1/repos/{repository.name}",
-        "cloneUrlSsh": f"ssh://{_ssh_host(base)}/v1/repos/{repository.name}",
-        "Arn": repository.arn(),
-        "kmsKeyId": repository.kms_key_id,
     }
+    if repository.description is not None:
+        found["repositoryDescription"] = repository.description
+    if repository.default_branch is not None:
+        found["defaultBranch"] = repository.default_branch
+    found["lastModifiedDate"] = repository.updated_at
+    found["creationDate"] = repository.created_at
+    found["cloneUrlHttp"] = f"{base.rstrip('/')}/v1/repos/{repository.name}"
+    found["cloneUrlSsh"] = f"ssh://{_ssh_host(base)}/v1/repos/{repository.name}"
+    found["Arn"] = repository.arn()
+    if repository.kms_key_id is not None:
+        found["kmsKeyId"] = repository.kms_key_id
+    return found
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,7 +139,9 @@ def _ssh_host(base_url: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def create(session: Session, ctx: RequestContext, params: dict[str, Any]) -> Repository:
+def create(
+    session: Session, ctx: RequestContext, params: shapes.CreateRepositoryInput
+) -> Repository:
     name = params["repositoryName"]
     check_name(name)
     tags = params.get("tags") or {}
@@ -149,8 +155,9 @@ def create(session: Session, ctx: RequestContext, params: dict[str, Any]) -> Rep
         raise errors.RepositoryLimitExceededException(
             f"The account has reached its limit of {MAX_REPOSITORIES} repositories in {ctx.region}."
         )
-    if params.get("kmsKeyId"):
-        check_kms_key_id(params["kmsKeyId"])
+    kms_key_id = params.get("kmsKeyId")
+    if kms_key_id:
+        check_kms_key_id(kms_key_id)
     now = utcnow()
     repository = Repository(
         id=str(uuid.uuid4()),
@@ -158,7 +165,7 @@ def create(session: Session, ctx: RequestContext, params: dict[str, Any]) -> Rep
         region=ctx.region,
         name=name,
         description=params.get("repositoryDescription"),
-        kms_key_id=params.get("kmsKeyId"),
+        kms_key_id=kms_key_id,
         created_at=now,
         updated_at=now,
     )

@@ -29,16 +29,15 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
 from forgeline.codecommit import gitstore, webhooks
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.gitstore import ZERO_OID, RefChange
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.codecommit.tables.triggers import RepositoryTriggerConfig
-from forgeline.core import events
 from forgeline.core.auth.crypto import decrypt, encrypt
 from forgeline.core.context import RequestContext
 from forgeline.core.db import utcnow
@@ -165,14 +164,16 @@ def _check_events(names: list[str] | None) -> list[str]:
     return unique
 
 
-def validate(triggers: Sequence[dict[str, Any]], region: str) -> list[dict[str, Any]]:
+def validate(
+    triggers: Sequence[shapes.RepositoryTrigger], region: str
+) -> list[shapes.RepositoryTrigger]:
     """Check a trigger list as PutRepositoryTriggers does; returns the list to store."""
     if len(triggers) > MAX_TRIGGERS:
         raise errors.MaximumRepositoryTriggersExceededException(
             f"A repository can have at most {MAX_TRIGGERS} triggers."
         )
     seen: set[str] = set()
-    checked = []
+    checked: list[shapes.RepositoryTrigger] = []
     for trigger in triggers:
         name = _check_name(trigger.get("name"), seen)
         destination = _check_destination(trigger.get("destinationArn"), region)
@@ -181,11 +182,15 @@ def validate(triggers: Sequence[dict[str, Any]], region: str) -> list[dict[str, 
             raise errors.InvalidRepositoryTriggerCustomDataException(
                 f"Custom data is limited to {MAX_CUSTOM_DATA_CHARS:,} characters."
             )
-        stored: dict[str, Any] = {"name": name, "destinationArn": destination}
-        if custom_data is not None:
-            stored["customData"] = custom_data
-        stored["branches"] = _check_branches(trigger.get("branches"))
-        stored["events"] = _check_events(trigger.get("events"))
+        stored: shapes.RepositoryTrigger = {
+            "name": name,
+            "destinationArn": destination,
+            "customData": custom_data or "",
+            "branches": _check_branches(trigger.get("branches")),
+            "events": _check_events(trigger.get("events")),
+        }
+        if custom_data is None:
+            del stored["customData"]  # stored only when given
         checked.append(stored)
     return checked
 
@@ -193,6 +198,11 @@ def validate(triggers: Sequence[dict[str, Any]], region: str) -> list[dict[str, 
 # -- configuration and secret ---------------------------------------------------------
 def _config(session: Session, repository: Repository) -> RepositoryTriggerConfig | None:
     return session.get(RepositoryTriggerConfig, repository.id)
+
+
+def _stored_triggers(config: RepositoryTriggerConfig) -> list[shapes.RepositoryTrigger]:
+    # The JSON column holds the list `validate` returned when it was stored.
+    return cast(list[shapes.RepositoryTrigger], list(config.triggers))
 
 
 def _new_secret(settings: Settings | None = None) -> str:
@@ -216,21 +226,23 @@ def _ensure_config(
     return config
 
 
-def put(session: Session, repository: Repository, triggers: list[dict[str, Any]]) -> str:
+def put(session: Session, repository: Repository, triggers: list[shapes.RepositoryTrigger]) -> str:
     """Replace the repository's triggers; returns the new configuration id."""
     checked = validate(triggers, repository.region)
     config = _ensure_config(session, repository)
-    config.triggers = checked
+    config.triggers = [dict(trigger) for trigger in checked]
     config.configuration_id = str(uuid.uuid4())
     config.updated_at = utcnow()
     return config.configuration_id
 
 
-def get(session: Session, repository: Repository) -> tuple[str | None, list[dict[str, Any]]]:
+def get(
+    session: Session, repository: Repository
+) -> tuple[str | None, list[shapes.RepositoryTrigger]]:
     config = _config(session, repository)
     if config is None:
         return None, []
-    return config.configuration_id, list(config.triggers)
+    return config.configuration_id, _stored_triggers(config)
 
 
 def webhook_secret(
@@ -255,7 +267,7 @@ def rotate_webhook_secret(
 
 
 # -- matching (pure) ------------------------------------------------------------------
-def matches(trigger: dict[str, Any], change: RefChange) -> bool:
+def matches(trigger: shapes.RepositoryTrigger, change: RefChange) -> bool:
     """Does this ref change select the trigger? Empty branches means every reference."""
     selected = trigger["events"]
     if "all" not in selected and not any(_EVENT_KINDS[e] == change.kind for e in selected):
@@ -287,7 +299,7 @@ def format_event_time(moment: dt.datetime) -> str:
 
 def build_record(
     repository: Repository,
-    trigger: dict[str, Any],
+    trigger: shapes.RepositoryTrigger,
     configuration_id: str,
     references: list[dict[str, Any]],
     event_name: str,
@@ -318,15 +330,16 @@ def body_of(record: dict[str, Any]) -> bytes:
 
 # -- firing ---------------------------------------------------------------------------
 def _publish(
-    session: Session, repository: Repository, trigger: dict[str, Any], record: dict[str, Any]
+    session: Session,
+    repository: Repository,
+    trigger: shapes.RepositoryTrigger,
+    record: dict[str, Any],
 ) -> None:
-    events.publish(
+    gitstore.publish_event(
         session,
-        account_id=repository.account_id,
-        region=repository.region,
-        source="aws.codecommit",
-        detail_type=TRIGGER_EVENT,
-        detail={
+        repository,
+        TRIGGER_EVENT,
+        {
             "event": "repositoryTriggerTested"
             if record["eventName"] == TEST_EVENT
             else "repositoryTriggerFired",
@@ -336,7 +349,6 @@ def _publish(
             "destinationArn": trigger["destinationArn"],
             "records": [record],
         },
-        resources=[repository.arn()],
     )
 
 
@@ -372,13 +384,13 @@ def _firings(
     repository: Repository,
     config: RepositoryTriggerConfig,
     changes: list[RefChange],
-) -> list[tuple[dict[str, Any], dict[str, Any], Delivery | None]]:
+) -> list[tuple[shapes.RepositoryTrigger, dict[str, Any], Delivery | None]]:
     """Each selected trigger with its record and, for a webhook, the signed delivery."""
     secret: str | None = None
     moment = utcnow()
     user_arn = ctx.principal_arn if ctx else None
-    firings: list[tuple[dict[str, Any], dict[str, Any], Delivery | None]] = []
-    for trigger in config.triggers:
+    firings: list[tuple[shapes.RepositoryTrigger, dict[str, Any], Delivery | None]] = []
+    for trigger in _stored_triggers(config):
         selected = [reference_entry(c) for c in changes if matches(trigger, c)]
         if not selected:
             continue
@@ -402,7 +414,9 @@ def _firings(
     return firings
 
 
-def _sample_references(repository: Repository, trigger: dict[str, Any]) -> list[dict[str, Any]]:
+def _sample_references(
+    repository: Repository, trigger: shapes.RepositoryTrigger
+) -> list[dict[str, Any]]:
     """The last commit of a branch the trigger covers, or sample data in an empty repository."""
     git = gitstore.open_git(repository)
     existing = gitstore.list_branches(git)
@@ -419,7 +433,10 @@ def _sample_references(repository: Repository, trigger: dict[str, Any]) -> list[
 
 
 def test(
-    session: Session, ctx: RequestContext, repository: Repository, triggers: list[dict[str, Any]]
+    session: Session,
+    ctx: RequestContext,
+    repository: Repository,
+    triggers: list[shapes.RepositoryTrigger],
 ) -> list[tuple[str, str, bytes, dict[str, str]]]:
     """Validate the triggers and publish a test record for each to the event stream.
 

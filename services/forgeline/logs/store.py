@@ -1,4 +1,4 @@
-"""Storage and queries of log groups, streams and events (tables in tables_logs.py).
+"""Storage and queries of log groups, streams and events (tables in tables.py).
 
 Everything here takes an open session, so callers choose the transaction. Reads are range
 scans of the events' primary key (stream, timestamp, sequence); a position in a stream is
@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 
 from forgeline.core.db import session_scope
 from forgeline.logs.tables import LogEvent, LogGroup, LogStream
+
+# CloudWatch's limit on one event: 256 KiB including 26 bytes of overhead per event.
+MAX_EVENT_BYTES = 256 * 1024 - 26
 
 # Larger than any sequence number a stream will reach: the cursor after every event of
 # a millisecond.

@@ -1,7 +1,7 @@
 """Secrets Manager: secret lookup by name or ARN, versions, staging labels, encrypted values.
 
-Shared by the Secrets Manager API (ops_secretsmanager.py) and the build engine's secret
-resolution (secret_values.py), so both read secrets by the same rules.
+Shared by the Secrets Manager API (secretsmanager/ops/) and the build engine's secret
+resolution (codebuild/secret_values.py), so both read secrets by the same rules.
 """
 
 from __future__ import annotations
@@ -163,6 +163,35 @@ def unseal(version: SecretVersion) -> str | bytes:
 
 def same_value(version: SecretVersion, value: str | bytes) -> bool:
     return unseal(version) == value
+
+
+def new_version(
+    session: Session, secret: Secret, token: str, value: str | bytes, stages: list[str]
+) -> tuple[SecretVersion, bool]:
+    """The version `token` names, created with `value` and given `stages` unless a retry
+    already made it; and whether it was created now."""
+    existing = session.get(SecretVersion, (secret.id, token))
+    if existing is not None:
+        if not same_value(existing, value):
+            raise errors.ResourceExistsException(
+                "You can't modify an existing version, you can only create a new version."
+            )
+        return existing, False
+    kind, sealed = seal(value)
+    version = SecretVersion(
+        secret_id=secret.id,
+        version_id=token,
+        value_kind=kind,
+        value_encrypted=sealed,
+        stages=[],
+        created_at=utcnow(),
+    )
+    session.add(version)
+    session.flush()
+    attach_stages(session, secret, version, stages)
+    prune_versions(session, secret)
+    session.flush()
+    return version, True
 
 
 # -- staging labels --------------------------------------------------------------------------

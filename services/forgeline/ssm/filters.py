@@ -4,9 +4,8 @@ and DescribeParameters' older Filters, checked once and then applied per paramet
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from forgeline.ssm.generated import errors
+from forgeline.ssm.generated import errors, shapes
 from forgeline.ssm.tables import SsmParameterVersion
 
 # Options each key accepts (first = default), as the SSM API reference lists them.
@@ -53,7 +52,9 @@ class ParameterFilter:
         return attribute in self.values
 
 
-def parse_filters(raw: list[dict[str, Any]], *, by_path: bool) -> list[ParameterFilter]:
+def parse_filters(
+    raw: list[shapes.ParameterStringFilter], *, by_path: bool
+) -> list[ParameterFilter]:
     parsed = []
     for item in raw:
         key = item["Key"]
@@ -87,7 +88,7 @@ def parse_filters(raw: list[dict[str, Any]], *, by_path: bool) -> list[Parameter
     return parsed
 
 
-def legacy_filters(raw: list[dict[str, Any]]) -> list[ParameterFilter]:
+def legacy_filters(raw: list[shapes.ParametersFilter]) -> list[ParameterFilter]:
     """DescribeParameters' older Filters: Name matches by prefix, Type and KeyId exactly."""
     return [
         ParameterFilter(

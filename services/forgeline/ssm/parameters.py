@@ -1,7 +1,8 @@
 """SSM Parameter Store: parameter names, lookups, versions and their encrypted values.
 
-Shared by the SSM API (ops_ssm.py) and the build engine's secret resolution
-(secret_values.py), so both read parameters by the same rules.
+Shared by the SSM API (ssm/ops/) and the build engine's secret resolution
+(codebuild/secret_values.py), so both read parameters by the same rules. The output
+builders return the model's shapes, so mypy checks every member a response carries.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from forgeline.core.auth import crypto
 from forgeline.core.lifecycle import server_key
 from forgeline.core.settings import get_settings
 from forgeline.core.tagging import TagErrors
-from forgeline.ssm.generated import errors
+from forgeline.ssm.generated import errors, shapes
 from forgeline.ssm.tables import SsmParameter, SsmParameterVersion
 
 # AWS limits (Systems Manager User Guide, "Requirements and constraints for parameter names",
@@ -50,6 +51,10 @@ _AMI_ID = re.compile(r"ami-([0-9a-f]{8}|[0-9a-f]{17})")
 
 def arn(account_id: str, region: str, name: str) -> str:
     return f"arn:aws:ssm:{region}:{account_id}:parameter/{name.removeprefix('/')}"
+
+
+def arn_of(parameter: SsmParameter) -> str:
+    return arn(parameter.account_id, parameter.region, parameter.name)
 
 
 def check_name(account_id: str, region: str, name: str) -> None:
@@ -147,6 +152,16 @@ def find(
     return None
 
 
+def find_exact(
+    session: Session, account_id: str, region: str, requested: str, *, lock: bool = False
+) -> SsmParameter | None:
+    """The parameter a name or ARN names, without a version or label selector."""
+    reference = parse_reference(account_id, region, requested)
+    if reference is None or reference.selector is not None:
+        return None
+    return find(session, account_id, region, reference.candidates, lock=lock)
+
+
 def not_found(name: str) -> errors.ParameterNotFound:
     return errors.ParameterNotFound(f"Parameter {name} not found.")
 
@@ -227,14 +242,14 @@ def parameter_output(
     version: SsmParameterVersion,
     reference: Reference | None,
     with_decryption: bool,
-) -> dict[str, object]:
-    output: dict[str, object] = {
+) -> shapes.Parameter:
+    output: shapes.Parameter = {
         "Name": parameter.name,
         "Type": version.type,
         "Value": visible_value(version, with_decryption),
         "Version": version.version,
         "LastModifiedDate": version.modified_at,
-        "ARN": arn(parameter.account_id, parameter.region, parameter.name),
+        "ARN": arn_of(parameter),
         "DataType": version.data_type,
     }
     if reference is not None and reference.selector is not None:
@@ -242,10 +257,12 @@ def parameter_output(
     return output
 
 
-def metadata_output(parameter: SsmParameter, version: SsmParameterVersion) -> dict[str, object]:
-    output: dict[str, object] = {
+def metadata_output(
+    parameter: SsmParameter, version: SsmParameterVersion
+) -> shapes.ParameterMetadata:
+    output: shapes.ParameterMetadata = {
         "Name": parameter.name,
-        "ARN": arn(parameter.account_id, parameter.region, parameter.name),
+        "ARN": arn_of(parameter),
         "Type": version.type,
         "LastModifiedDate": version.modified_at,
         "LastModifiedUser": version.modified_by,
@@ -254,25 +271,42 @@ def metadata_output(parameter: SsmParameter, version: SsmParameterVersion) -> di
         "Policies": [],
         "DataType": version.data_type,
     }
-    for key, value in (
-        ("KeyId", version.key_id),
-        ("Description", version.description),
-        ("AllowedPattern", version.allowed_pattern),
-    ):
-        if value:
-            output[key] = value
+    _add_attributes(output, version)
     return output
 
 
 def history_output(
     parameter: SsmParameter, version: SsmParameterVersion, with_decryption: bool
-) -> dict[str, object]:
-    output = metadata_output(parameter, version)
-    del output["ARN"]
+) -> shapes.ParameterHistory:
+    """One version as GetParameterHistory lists it: the metadata without the ARN, with the
+    value and labels."""
+    output: shapes.ParameterHistory = {
+        "Name": parameter.name,
+        "Type": version.type,
+        "LastModifiedDate": version.modified_at,
+        "LastModifiedUser": version.modified_by,
+        "Version": version.version,
+        "Tier": version.tier,
+        "Policies": [],
+        "DataType": version.data_type,
+    }
+    _add_attributes(output, version)
     output["Value"] = visible_value(version, with_decryption)
     if version.labels:
         output["Labels"] = list(version.labels)
     return output
+
+
+def _add_attributes(
+    output: shapes.ParameterMetadata | shapes.ParameterHistory, version: SsmParameterVersion
+) -> None:
+    """The attributes a version may leave unset, only where set."""
+    if version.key_id:
+        output["KeyId"] = version.key_id
+    if version.description:
+        output["Description"] = version.description
+    if version.allowed_pattern:
+        output["AllowedPattern"] = version.allowed_pattern
 
 
 # -- writing ---------------------------------------------------------------------------------

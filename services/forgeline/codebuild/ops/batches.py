@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from forgeline.codebuild import batch_coordinator as coordinator
 from forgeline.codebuild import projects
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.tables.batches import BuildBatch
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
@@ -27,7 +27,9 @@ def _sort_key(row: BuildBatch) -> tuple[str, str]:
 
 
 class BatchOperations:
-    def start_build_batch(self, ctx: RequestContext, params: Any) -> Any:
+    def start_build_batch(
+        self, ctx: RequestContext, params: shapes.StartBuildBatchInput
+    ) -> shapes.StartBuildBatchOutput:
         with session_scope() as session:
 
             def start() -> dict[str, Any]:
@@ -45,13 +47,15 @@ class BatchOperations:
             batch = coordinator.get_batch(session, ctx, stored["id"])
             return {"buildBatch": coordinator.batch_output(session, batch)}
 
-    def batch_get_build_batches(self, ctx: RequestContext, params: Any) -> Any:
+    def batch_get_build_batches(
+        self, ctx: RequestContext, params: shapes.BatchGetBuildBatchesInput
+    ) -> shapes.BatchGetBuildBatchesOutput:
         ids = list(dict.fromkeys(params["ids"]))
         with session_scope(readonly=True) as session:
             found = coordinator.find_batches(session, ctx.account_id, ctx.region, ids)
             prefix = ctx.arn("codebuild", "build-batch/")
-            shown = []
-            missing = []
+            shown: list[shapes.BuildBatch] = []
+            missing: list[str] = []
             for raw in ids:
                 batch = found.get(raw.removeprefix(prefix))
                 if batch is None:
@@ -60,10 +64,14 @@ class BatchOperations:
                     shown.append(coordinator.batch_output(session, batch))
             return {"buildBatches": shown, "buildBatchesNotFound": missing}
 
-    def list_build_batches(self, ctx: RequestContext, params: Any) -> Any:
+    def list_build_batches(
+        self, ctx: RequestContext, params: shapes.ListBuildBatchesInput
+    ) -> shapes.ListBuildBatchesOutput:
         return self._list(ctx, params, project_name=None)
 
-    def list_build_batches_for_project(self, ctx: RequestContext, params: Any) -> Any:
+    def list_build_batches_for_project(
+        self, ctx: RequestContext, params: shapes.ListBuildBatchesForProjectInput
+    ) -> shapes.ListBuildBatchesForProjectOutput:
         name = params.get("projectName")
         if not name:
             raise errors.InvalidInputException("projectName is required.")
@@ -74,8 +82,11 @@ class BatchOperations:
 
     @staticmethod
     def _list(
-        ctx: RequestContext, params: dict[str, Any], *, project_name: str | None
-    ) -> dict[str, Any]:
+        ctx: RequestContext,
+        params: shapes.ListBuildBatchesInput | shapes.ListBuildBatchesForProjectInput,
+        *,
+        project_name: str | None,
+    ) -> shapes.ListBuildBatchesOutput:
         status = (params.get("filter") or {}).get("status")
         descending = params.get("sortOrder", "DESCENDING") == "DESCENDING"
         query = select(BuildBatch).where(
@@ -100,15 +111,22 @@ class BatchOperations:
             params.get("maxResults", DEFAULT_PAGE_SIZE),
             descending,
         )
-        return {"ids": [row.id for row in page], "nextToken": token}
+        output: shapes.ListBuildBatchesOutput = {"ids": [row.id for row in page]}
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def stop_build_batch(self, ctx: RequestContext, params: Any) -> Any:
+    def stop_build_batch(
+        self, ctx: RequestContext, params: shapes.StopBuildBatchInput
+    ) -> shapes.StopBuildBatchOutput:
         with session_scope() as session:
             batch = coordinator.get_batch(session, ctx, params["id"], lock=True)
             coordinator.stop_batch(session, batch)
             return {"buildBatch": coordinator.batch_output(session, batch)}
 
-    def retry_build_batch(self, ctx: RequestContext, params: Any) -> Any:
+    def retry_build_batch(
+        self, ctx: RequestContext, params: shapes.RetryBuildBatchInput
+    ) -> shapes.RetryBuildBatchOutput:
         batch_id = params.get("id")
         if not batch_id:
             raise errors.InvalidInputException("The id of the build batch to retry is required.")
@@ -132,7 +150,9 @@ class BatchOperations:
             batch = coordinator.get_batch(session, ctx, stored["id"])
             return {"buildBatch": coordinator.batch_output(session, batch)}
 
-    def delete_build_batch(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_build_batch(
+        self, ctx: RequestContext, params: shapes.DeleteBuildBatchInput
+    ) -> shapes.DeleteBuildBatchOutput:
         with session_scope() as session:
             found = coordinator.find_batches(session, ctx.account_id, ctx.region, [params["id"]])
             if not found:

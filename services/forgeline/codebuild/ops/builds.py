@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild import builds, projects
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.tables.builds import Build
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
@@ -32,8 +31,11 @@ def _check_ids(ids: list[str]) -> None:
 
 
 def _page(
-    ctx: RequestContext, rows: list[Build], params: dict[str, Any], extra: str = ""
-) -> dict[str, Any]:
+    ctx: RequestContext,
+    rows: list[Build],
+    params: shapes.ListBuildsInput | shapes.ListBuildsForProjectInput,
+    extra: str = "",
+) -> shapes.ListBuildsOutput:
     descending = params.get("sortOrder", "DESCENDING") == "DESCENDING"
     ordered = sorted(rows, key=lambda b: (b.queued_at.timestamp(), b.id), reverse=descending)
     scope = {
@@ -48,44 +50,50 @@ def _page(
         LIST_PAGE_SIZE,
         descending,
     )
-    output: dict[str, Any] = {"ids": [b.id for b in page]}
+    output: shapes.ListBuildsOutput = {"ids": [b.id for b in page]}
     if token:
         output["nextToken"] = token
     return output
 
 
-def _once_per_token(
+def _build_once_per_token(
     session: Session,
     ctx: RequestContext,
-    params: dict[str, Any],
-    compute: Callable[[], dict[str, Any]],
-) -> dict[str, Any]:
-    """`idempotencyToken`: a repeated request returns the first answer, never a new build."""
+    params: shapes.StartBuildInput | shapes.RetryBuildInput,
+    start: Callable[[], Build],
+) -> shapes.Build:
+    """`idempotencyToken`: a repeated request returns the first build, never a new one."""
     token = params.get("idempotencyToken")
     if not token:
-        return compute()
-    return idempotent(
+        return builds.build_output(start())
+    stored = idempotent(
         session,
         ctx,
         token,
         params,
-        compute,
+        lambda: {"build": builds.build_output(start())},
         mismatch_error="InvalidInputException",
         token_member="idempotencyToken",
     )
+    # The build as first answered (on a repeat, replayed from the JSON kept with the token).
+    build: shapes.Build = stored["build"]
+    return build
 
 
 class BuildOperations:
-    def start_build(self, ctx: RequestContext, params: Any) -> Any:
+    def start_build(
+        self, ctx: RequestContext, params: shapes.StartBuildInput
+    ) -> shapes.StartBuildOutput:
         with session_scope() as session:
 
-            def start() -> dict[str, Any]:
-                build = builds.queue_build(session, ctx, params)
-                return {"build": builds.build_output(build)}
+            def start() -> Build:
+                return builds.queue_build(session, ctx, params)
 
-            return _once_per_token(session, ctx, params, start)
+            return {"build": _build_once_per_token(session, ctx, params, start)}
 
-    def batch_get_builds(self, ctx: RequestContext, params: Any) -> Any:
+    def batch_get_builds(
+        self, ctx: RequestContext, params: shapes.BatchGetBuildsInput
+    ) -> shapes.BatchGetBuildsOutput:
         ids = params["ids"]
         _check_ids(ids)
         wanted = [builds.bare_build_id(build_id) for build_id in ids]
@@ -100,7 +108,9 @@ class BuildOperations:
         ]
         return {"builds": output, "buildsNotFound": list(dict.fromkeys(missing))}
 
-    def list_builds(self, ctx: RequestContext, params: Any) -> Any:
+    def list_builds(
+        self, ctx: RequestContext, params: shapes.ListBuildsInput
+    ) -> shapes.ListBuildsOutput:
         with session_scope(readonly=True) as session:
             rows = list(
                 session.scalars(
@@ -111,7 +121,9 @@ class BuildOperations:
             )
         return _page(ctx, rows, params)
 
-    def list_builds_for_project(self, ctx: RequestContext, params: Any) -> Any:
+    def list_builds_for_project(
+        self, ctx: RequestContext, params: shapes.ListBuildsForProjectInput
+    ) -> shapes.ListBuildsForProjectOutput:
         with session_scope(readonly=True) as session:
             project = projects.find_project(
                 session, ctx.account_id, ctx.region, params["projectName"]
@@ -132,7 +144,9 @@ class BuildOperations:
             )
         return _page(ctx, rows, params, project.name)
 
-    def stop_build(self, ctx: RequestContext, params: Any) -> Any:
+    def stop_build(
+        self, ctx: RequestContext, params: shapes.StopBuildInput
+    ) -> shapes.StopBuildOutput:
         build_id = builds.bare_build_id(params["id"])
         if not builds.well_formed_build_id(build_id):
             raise errors.InvalidInputException(INVALID_BUILD_ID)
@@ -145,7 +159,9 @@ class BuildOperations:
             builds.request_stop(session, build)
             return {"build": builds.build_output(build)}
 
-    def retry_build(self, ctx: RequestContext, params: Any) -> Any:
+    def retry_build(
+        self, ctx: RequestContext, params: shapes.RetryBuildInput
+    ) -> shapes.RetryBuildOutput:
         if "id" not in params:
             raise errors.InvalidInputException("A build ID is required to retry a build.")
         build_id = builds.bare_build_id(params["id"])
@@ -159,17 +175,18 @@ class BuildOperations:
                     "retried."
                 )
 
-            def retry() -> dict[str, Any]:
-                build = builds.retry_build(session, ctx, original)
-                return {"build": builds.build_output(build)}
+            def retry() -> Build:
+                return builds.retry_build(session, ctx, original)
 
-            return _once_per_token(session, ctx, params, retry)
+            return {"build": _build_once_per_token(session, ctx, params, retry)}
 
-    def batch_delete_builds(self, ctx: RequestContext, params: Any) -> Any:
+    def batch_delete_builds(
+        self, ctx: RequestContext, params: shapes.BatchDeleteBuildsInput
+    ) -> shapes.BatchDeleteBuildsOutput:
         ids = params["ids"]
         _check_ids(ids)
         deleted: list[str] = []
-        not_deleted: list[dict[str, str]] = []
+        not_deleted: list[shapes.BuildNotDeleted] = []
         with session_scope() as session:
             found = builds.find_builds(session, ctx, [builds.bare_build_id(i) for i in ids])
             for original in dict.fromkeys(ids):

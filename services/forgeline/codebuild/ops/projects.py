@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild import projects
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.ops.resource_policies import ResourcePolicyOperations, delete_policy
 from forgeline.codebuild.ops.source_credentials import SourceCredentialOperations
 from forgeline.codebuild.project_document import TAG_ERRORS
@@ -39,7 +39,8 @@ def _mirror_tags(session: Session, row: BuildProject) -> None:
     """Keep the shared tag table in step with the project's own `tags` list, so
     services that read tags by ARN see CodeBuild projects too."""
     tagging.delete_all_tags(session, row.arn)
-    pairs = {tag["key"]: tag.get("value") or "" for tag in row.document.get("tags") or []}
+    tags = projects.stored_project(row).get("tags") or []
+    pairs = {tag["key"]: tag.get("value") or "" for tag in tags}
     if pairs:
         tagging.put_tags(session, row.account_id, row.arn, pairs, TAG_ERRORS)
 
@@ -54,7 +55,9 @@ def _delete_webhook(session: Session, project_id: str) -> None:
 
 class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
     # -- create / update / delete ---------------------------------------------------------
-    def create_project(self, ctx: RequestContext, params: Any) -> Any:
+    def create_project(
+        self, ctx: RequestContext, params: shapes.CreateProjectInput
+    ) -> shapes.CreateProjectOutput:
         name = params["name"]
         document = projects.normalize_project(params)
         arn = projects.project_arn(ctx.account_id, ctx.region, name)
@@ -94,7 +97,9 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
             # A concurrent CreateProject of the same name won the unique constraint.
             raise errors.ResourceAlreadyExistsException(f"Project already exists: {arn}") from None
 
-    def update_project(self, ctx: RequestContext, params: Any) -> Any:
+    def update_project(
+        self, ctx: RequestContext, params: shapes.UpdateProjectInput
+    ) -> shapes.UpdateProjectOutput:
         with session_scope() as session:
             row = projects.get_project(
                 session, ctx.account_id, ctx.region, params["name"], for_update=True
@@ -106,7 +111,9 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
                 _mirror_tags(session, row)
             return {"project": projects.project_output(row)}
 
-    def delete_project(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_project(
+        self, ctx: RequestContext, params: shapes.DeleteProjectInput
+    ) -> shapes.DeleteProjectOutput:
         # AWS answers success for a project that does not exist (the model declares no
         # ResourceNotFoundException for DeleteProject).
         with session_scope() as session:
@@ -119,7 +126,9 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
         return {}
 
     # -- read -----------------------------------------------------------------------------
-    def batch_get_projects(self, ctx: RequestContext, params: Any) -> Any:
+    def batch_get_projects(
+        self, ctx: RequestContext, params: shapes.BatchGetProjectsInput
+    ) -> shapes.BatchGetProjectsOutput:
         identifiers = list(dict.fromkeys(params["names"]))  # each once, in request order
         wanted = {
             identifier: projects.name_from_identifier(ctx.account_id, ctx.region, identifier)
@@ -135,7 +144,7 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
                 )
             ).all()
         by_name = {row.name: row for row in rows}
-        found: list[dict[str, Any]] = []
+        found: list[shapes.Project] = []
         missing: list[str] = []
         for identifier in identifiers:
             row = by_name.get(wanted[identifier] or "")
@@ -145,7 +154,9 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
                 found.append(projects.project_output(row))
         return {"projects": found, "projectsNotFound": missing}
 
-    def list_projects(self, ctx: RequestContext, params: Any) -> Any:
+    def list_projects(
+        self, ctx: RequestContext, params: shapes.ListProjectsInput
+    ) -> shapes.ListProjectsOutput:
         sort_by = params.get("sortBy", "NAME")
         descending = params.get("sortOrder", "ASCENDING") == "DESCENDING"
         with session_scope(readonly=True) as session:
@@ -165,17 +176,21 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
         page, token = request_page_tokens(ctx).page(
             ordered, key, scope, params.get("nextToken"), LIST_PAGE_SIZE, descending
         )
-        output: dict[str, Any] = {"projects": [row.name for row in page]}
+        output: shapes.ListProjectsOutput = {"projects": [row.name for row in page]}
         if token:
             output["nextToken"] = token
         return output
 
-    def list_shared_projects(self, ctx: RequestContext, params: Any) -> Any:
+    def list_shared_projects(
+        self, ctx: RequestContext, params: shapes.ListSharedProjectsInput
+    ) -> shapes.ListSharedProjectsOutput:
         # Nothing is shared through AWS RAM here: every account sees only its own projects.
         return {"projects": []}
 
     # -- visibility -----------------------------------------------------------------------
-    def update_project_visibility(self, ctx: RequestContext, params: Any) -> Any:
+    def update_project_visibility(
+        self, ctx: RequestContext, params: shapes.UpdateProjectVisibilityInput
+    ) -> shapes.UpdateProjectVisibilityOutput:
         visibility = params["projectVisibility"]
         with session_scope() as session:
             row = projects.get_project(
@@ -190,29 +205,36 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
                 document["resourceAccessRole"] = params["resourceAccessRole"]
             row.document = document
             row.updated_at = utcnow()
-            output = {"projectArn": row.arn, "projectVisibility": visibility}
+            output: shapes.UpdateProjectVisibilityOutput = {
+                "projectArn": row.arn,
+                "projectVisibility": visibility,
+            }
             if document.get("publicProjectAlias"):
                 output["publicProjectAlias"] = document["publicProjectAlias"]
             return output
 
     # -- cache and images -----------------------------------------------------------------
-    def invalidate_project_cache(self, ctx: RequestContext, params: Any) -> Any:
+    def invalidate_project_cache(
+        self, ctx: RequestContext, params: shapes.InvalidateProjectCacheInput
+    ) -> shapes.InvalidateProjectCacheOutput:
         from forgeline.codebuild.cache import invalidate_project_cache
         from forgeline.core.blobstore import get_blob_store
         from forgeline.core.settings import get_settings
 
         with session_scope(readonly=True) as session:
             row = projects.get_project(session, ctx.account_id, ctx.region, params["projectName"])
-            name, cache = row.name, dict(row.document.get("cache") or {})
+            name, cache = row.name, dict(projects.stored_project(row).get("cache") or {})
         settings = get_settings()
         invalidate_project_cache(
             settings, get_blob_store(settings), ctx.account_id, ctx.region, name, cache
         )
         return {}
 
-    def list_curated_environment_images(self, ctx: RequestContext, params: Any) -> Any:
+    def list_curated_environment_images(
+        self, ctx: RequestContext, params: shapes.ListCuratedEnvironmentImagesInput
+    ) -> shapes.ListCuratedEnvironmentImagesOutput:
         from forgeline.codebuild.aws_images import parse_image_map
-        from forgeline.codebuild.images import curated_images
+        from forgeline.codebuild.curated_images import curated_images
         from forgeline.core.settings import get_settings
 
         try:

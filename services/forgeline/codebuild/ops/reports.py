@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.reports import groups, records, trend
 from forgeline.codebuild.reports.model import TEST_STATUSES
 from forgeline.codebuild.tables.reports import (
@@ -34,20 +34,17 @@ _TREND_STATUSES = ("SUCCEEDED", "FAILED")
 
 def _page(
     ctx: RequestContext,
-    params: dict[str, Any],
+    next_token: str | None,
+    max_results: int | None,
     items: Sequence[T],
     key: Callable[[T], Any],
     descending: bool,
     **scope: Any,
 ) -> tuple[list[T], str | None]:
-    """One page of `items` (already in final order) for a paginated list operation."""
+    """One page of `items` (already in final order) for a paginated list operation, from
+    its `nextToken` and `maxResults`."""
     return request_page_tokens(ctx).page(
-        items,
-        key,
-        scope,
-        params.get("nextToken"),
-        params.get("maxResults") or DEFAULT_PAGE_SIZE,
-        descending,
+        items, key, scope, next_token, max_results or DEFAULT_PAGE_SIZE, descending
     )
 
 
@@ -57,7 +54,9 @@ def _ordered(items: Sequence[T], key: Callable[[T], Any], descending: bool) -> l
 
 class ReportOperations:
     # -- report groups --------------------------------------------------------------
-    def create_report_group(self, ctx: RequestContext, params: Any) -> Any:
+    def create_report_group(
+        self, ctx: RequestContext, params: shapes.CreateReportGroupInput
+    ) -> shapes.CreateReportGroupOutput:
         name = params["name"]
         groups.check_name(name)
         export_config = groups.normalize_export_config(params["exportConfig"])
@@ -81,7 +80,9 @@ class ReportOperations:
             # Created by a concurrent request between our check and our insert.
             raise already from None
 
-    def update_report_group(self, ctx: RequestContext, params: Any) -> Any:
+    def update_report_group(
+        self, ctx: RequestContext, params: shapes.UpdateReportGroupInput
+    ) -> shapes.UpdateReportGroupOutput:
         export_config = params.get("exportConfig")
         normalized = (
             None if export_config is None else groups.normalize_export_config(export_config)
@@ -101,7 +102,9 @@ class ReportOperations:
             session.flush()
             return {"reportGroup": groups.output(session, group)}
 
-    def delete_report_group(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_report_group(
+        self, ctx: RequestContext, params: shapes.DeleteReportGroupInput
+    ) -> shapes.DeleteReportGroupOutput:
         arn = params["arn"]
         groups.check_arn(arn)
         with session_scope() as session:
@@ -121,8 +124,11 @@ class ReportOperations:
             session.delete(group)
         return {}
 
-    def batch_get_report_groups(self, ctx: RequestContext, params: Any) -> Any:
-        found, missing = [], []
+    def batch_get_report_groups(
+        self, ctx: RequestContext, params: shapes.BatchGetReportGroupsInput
+    ) -> shapes.BatchGetReportGroupsOutput:
+        found: list[shapes.ReportGroup] = []
+        missing: list[str] = []
         with session_scope(readonly=True) as session:
             for arn in dict.fromkeys(params["reportGroupArns"]):
                 group = groups.find(session, ctx.account_id, ctx.region, arn)
@@ -130,12 +136,14 @@ class ReportOperations:
                     missing.append(arn)
                 else:
                     found.append(groups.output(session, group))
-        result: dict[str, Any] = {"reportGroupsNotFound": missing}
+        result: shapes.BatchGetReportGroupsOutput = {"reportGroupsNotFound": missing}
         if found:  # the model's ReportGroups list has min 1
             result["reportGroups"] = found
         return result
 
-    def list_report_groups(self, ctx: RequestContext, params: Any) -> Any:
+    def list_report_groups(
+        self, ctx: RequestContext, params: shapes.ListReportGroupsInput
+    ) -> shapes.ListReportGroupsOutput:
         sort_by = params.get("sortBy") or "NAME"
         descending = params.get("sortOrder") == "DESCENDING"
         with session_scope(readonly=True) as session:
@@ -154,22 +162,31 @@ class ReportOperations:
 
         page, token = _page(
             ctx,
-            params,
+            params.get("nextToken"),
+            params.get("maxResults"),
             _ordered(rows, key, descending),
             key,
             descending,
             sortBy=sort_by,
             order="DESCENDING" if descending else "ASCENDING",
         )
-        return {"reportGroups": [group.arn for group in page], "nextToken": token}
+        output: shapes.ListReportGroupsOutput = {"reportGroups": [group.arn for group in page]}
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def list_shared_report_groups(self, ctx: RequestContext, params: Any) -> Any:
+    def list_shared_report_groups(
+        self, ctx: RequestContext, params: shapes.ListSharedReportGroupsInput
+    ) -> shapes.ListSharedReportGroupsOutput:
         # Forgeline has no cross-account sharing (AWS RAM), so nothing is shared with anyone.
         return {"reportGroups": []}
 
     # -- reports ----------------------------------------------------------------------
-    def batch_get_reports(self, ctx: RequestContext, params: Any) -> Any:
-        found, missing = [], []
+    def batch_get_reports(
+        self, ctx: RequestContext, params: shapes.BatchGetReportsInput
+    ) -> shapes.BatchGetReportsOutput:
+        found: list[shapes.Report] = []
+        missing: list[str] = []
         now = utcnow()
         with session_scope(readonly=True) as session:
             for arn in dict.fromkeys(params["reportArns"]):
@@ -178,15 +195,19 @@ class ReportOperations:
                     missing.append(arn)
                 else:
                     found.append(records.output(report))
-        result: dict[str, Any] = {"reportsNotFound": missing}
+        result: shapes.BatchGetReportsOutput = {"reportsNotFound": missing}
         if found:  # the model's Reports list has min 1
             result["reports"] = found
         return result
 
-    def list_reports(self, ctx: RequestContext, params: Any) -> Any:
+    def list_reports(
+        self, ctx: RequestContext, params: shapes.ListReportsInput
+    ) -> shapes.ListReportsOutput:
         return self._list_reports(ctx, params, None)
 
-    def list_reports_for_report_group(self, ctx: RequestContext, params: Any) -> Any:
+    def list_reports_for_report_group(
+        self, ctx: RequestContext, params: shapes.ListReportsForReportGroupInput
+    ) -> shapes.ListReportsForReportGroupOutput:
         with session_scope(readonly=True) as session:
             group = groups.get(session, ctx.account_id, ctx.region, params["reportGroupArn"])
         return self._list_reports(ctx, params, group)
@@ -194,9 +215,9 @@ class ReportOperations:
     def _list_reports(
         self,
         ctx: RequestContext,
-        params: dict[str, Any],
+        params: shapes.ListReportsInput | shapes.ListReportsForReportGroupInput,
         group: ReportGroup | None,
-    ) -> Any:
+    ) -> shapes.ListReportsOutput:
         # Newest first unless ASCENDING (chronological) is asked for.
         descending = params.get("sortOrder") != "ASCENDING"
         status = (params.get("filter") or {}).get("status")
@@ -217,7 +238,8 @@ class ReportOperations:
 
         page, token = _page(
             ctx,
-            params,
+            params.get("nextToken"),
+            params.get("maxResults"),
             _ordered(rows, key, descending),
             key,
             descending,
@@ -225,9 +247,14 @@ class ReportOperations:
             status=status,
             order="DESCENDING" if descending else "ASCENDING",
         )
-        return {"reports": [arn for arn, _ in page], "nextToken": token}
+        output: shapes.ListReportsOutput = {"reports": [arn for arn, _ in page]}
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def delete_report(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_report(
+        self, ctx: RequestContext, params: shapes.DeleteReportInput
+    ) -> shapes.DeleteReportOutput:
         arn = params["arn"]
         if not records.is_report_arn(arn):
             raise errors.InvalidInputException(f"Invalid report ARN: {arn}")
@@ -243,7 +270,9 @@ class ReportOperations:
         return {}
 
     # -- report contents ------------------------------------------------------------------
-    def describe_test_cases(self, ctx: RequestContext, params: Any) -> Any:
+    def describe_test_cases(
+        self, ctx: RequestContext, params: shapes.DescribeTestCasesInput
+    ) -> shapes.DescribeTestCasesOutput:
         arn = params["reportArn"]
         if not records.is_report_arn(arn):
             raise errors.InvalidInputException(f"Invalid report ARN: {arn}")
@@ -271,7 +300,8 @@ class ReportOperations:
 
         page, token = _page(
             ctx,
-            params,
+            params.get("nextToken"),
+            params.get("maxResults"),
             cases,
             key,
             False,
@@ -279,12 +309,16 @@ class ReportOperations:
             status=status,
             keyword=keyword,
         )
-        return {
-            "testCases": [records.test_case_output(report, case) for case in page],
-            "nextToken": token,
+        output: shapes.DescribeTestCasesOutput = {
+            "testCases": [records.test_case_output(report, case) for case in page]
         }
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def describe_code_coverages(self, ctx: RequestContext, params: Any) -> Any:
+    def describe_code_coverages(
+        self, ctx: RequestContext, params: shapes.DescribeCodeCoveragesInput
+    ) -> shapes.DescribeCodeCoveragesOutput:
         arn = params["reportArn"]
         if not records.is_report_arn(arn):
             raise errors.InvalidInputException(f"Invalid report ARN: {arn}")
@@ -315,7 +349,8 @@ class ReportOperations:
 
         page, token = _page(
             ctx,
-            params,
+            params.get("nextToken"),
+            params.get("maxResults"),
             _ordered(coverages, key, descending),
             key,
             descending,
@@ -325,12 +360,16 @@ class ReportOperations:
             sortBy=sort_by,
             order="DESCENDING" if descending else "ASCENDING",
         )
-        return {
-            "codeCoverages": [records.coverage_output(report, c) for c in page],
-            "nextToken": token,
+        output: shapes.DescribeCodeCoveragesOutput = {
+            "codeCoverages": [records.coverage_output(report, c) for c in page]
         }
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def get_report_group_trend(self, ctx: RequestContext, params: Any) -> Any:
+    def get_report_group_trend(
+        self, ctx: RequestContext, params: shapes.GetReportGroupTrendInput
+    ) -> shapes.GetReportGroupTrendOutput:
         field = params["trendField"]
         limit = params.get("numOfReports") or DEFAULT_TREND_REPORTS
         with session_scope(readonly=True) as session:

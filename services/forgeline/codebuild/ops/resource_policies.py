@@ -7,13 +7,12 @@ cross-account access (ListSharedProjects answers nothing shared).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild import projects
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.tables.source_credentials import ResourcePolicy
 from forgeline.core.context import RequestContext
 from forgeline.core.db import Base, session_scope, utcnow
@@ -65,7 +64,9 @@ def _check_policy(policy: str) -> None:
 
 
 class ResourcePolicyOperations:
-    def put_resource_policy(self, ctx: RequestContext, params: Any) -> Any:
+    def put_resource_policy(
+        self, ctx: RequestContext, params: shapes.PutResourcePolicyInput
+    ) -> shapes.PutResourcePolicyOutput:
         arn, policy = params["resourceArn"], params["policy"]
         _check_policy(policy)
         with session_scope() as session:
@@ -82,7 +83,9 @@ class ResourcePolicyOperations:
             )
         return {"resourceArn": arn}
 
-    def get_resource_policy(self, ctx: RequestContext, params: Any) -> Any:
+    def get_resource_policy(
+        self, ctx: RequestContext, params: shapes.GetResourcePolicyInput
+    ) -> shapes.GetResourcePolicyOutput:
         arn = params["resourceArn"]
         _parse_arn(ctx, arn)
         with session_scope(readonly=True) as session:
@@ -91,7 +94,9 @@ class ResourcePolicyOperations:
                 raise errors.ResourceNotFoundException(f"Resource policy not found: {arn}")
             return {"policy": row.policy}
 
-    def delete_resource_policy(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_resource_policy(
+        self, ctx: RequestContext, params: shapes.DeleteResourcePolicyInput
+    ) -> shapes.DeleteResourcePolicyOutput:
         arn = params["resourceArn"]
         try:
             _parse_arn(ctx, arn)

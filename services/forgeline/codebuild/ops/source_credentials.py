@@ -4,13 +4,12 @@ DeleteSourceCredentials. One credential per account, region and server type, as 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from forgeline.codebuild import source_credentials
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.tables.source_credentials import SourceCredential
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
@@ -19,7 +18,7 @@ from forgeline.core.db import session_scope, utcnow
 ARN_AUTH_TYPES = frozenset({"CODECONNECTIONS", "SECRETS_MANAGER"})
 
 
-def check_import(params: dict[str, Any]) -> None:
+def check_import(params: shapes.ImportSourceCredentialsInput) -> None:
     server_type, auth_type = params["serverType"], params["authType"]
     username, token = params.get("username"), params["token"]
     if auth_type == "OAUTH":
@@ -52,8 +51,8 @@ def check_import(params: dict[str, Any]) -> None:
         )
 
 
-def info(row: SourceCredential) -> dict[str, Any]:
-    output: dict[str, Any] = {
+def info(row: SourceCredential) -> shapes.SourceCredentialsInfo:
+    output: shapes.SourceCredentialsInfo = {
         "arn": row.arn,
         "serverType": row.server_type,
         "authType": row.auth_type,
@@ -64,7 +63,9 @@ def info(row: SourceCredential) -> dict[str, Any]:
 
 
 class SourceCredentialOperations:
-    def import_source_credentials(self, ctx: RequestContext, params: Any) -> Any:
+    def import_source_credentials(
+        self, ctx: RequestContext, params: shapes.ImportSourceCredentialsInput
+    ) -> shapes.ImportSourceCredentialsOutput:
         check_import(params)
         server_type = params["serverType"]
         # AWS documents true as the default: importing again replaces the token.
@@ -100,7 +101,9 @@ class SourceCredentialOperations:
             ) from None
         return {"arn": arn}
 
-    def list_source_credentials(self, ctx: RequestContext, params: Any) -> Any:
+    def list_source_credentials(
+        self, ctx: RequestContext, params: shapes.ListSourceCredentialsInput
+    ) -> shapes.ListSourceCredentialsOutput:
         with session_scope(readonly=True) as session:
             rows = session.scalars(
                 select(SourceCredential)
@@ -112,7 +115,9 @@ class SourceCredentialOperations:
             ).all()
             return {"sourceCredentialsInfos": [info(row) for row in rows]}
 
-    def delete_source_credentials(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_source_credentials(
+        self, ctx: RequestContext, params: shapes.DeleteSourceCredentialsInput
+    ) -> shapes.DeleteSourceCredentialsOutput:
         arn = params["arn"]
         with session_scope() as session:
             row = session.scalars(

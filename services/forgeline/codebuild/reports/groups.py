@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forgeline.codebuild.generated import errors
+from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.tables.reports import ReportGroup
 from forgeline.core import tagging
 from forgeline.core.db import utcnow
@@ -109,7 +109,7 @@ def new_group(
 NO_EXPORT: dict[str, Any] = {"exportConfigType": "NO_EXPORT"}
 
 
-def normalize_export_config(config: Mapping[str, Any]) -> dict[str, Any]:
+def normalize_export_config(config: shapes.ReportExportConfig) -> dict[str, Any]:
     """The export configuration to store, or InvalidInputException saying what is wrong.
 
     S3 needs a destination bucket; NO_EXPORT keeps no destination.
@@ -127,7 +127,13 @@ def normalize_export_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"exportConfigType": "S3", "s3Destination": destination}
 
 
-def tags_from_list(tags: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def export_config_output(stored: Mapping[str, Any]) -> shapes.ReportExportConfig:
+    """A stored export configuration (a group's, or a report's copy of it) as the API's."""
+    # normalize_export_config made it: the ReportExportConfig shape, kept as JSON.
+    return cast(shapes.ReportExportConfig, dict(stored))
+
+
+def tags_from_list(tags: Sequence[shapes.Tag]) -> dict[str, str]:
     result: dict[str, str] = {}
     for tag in tags:
         key = tag.get("key")
@@ -137,22 +143,22 @@ def tags_from_list(tags: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return result
 
 
-def output(session: Session, group: ReportGroup, *, empty_tags: bool = True) -> dict[str, Any]:
+def output(session: Session, group: ReportGroup, *, empty_tags: bool = True) -> shapes.ReportGroup:
     """The botocore `ReportGroup` shape.
 
     AWS answers BatchGetReportGroups and UpdateReportGroup with `"tags": []` for an
     untagged group, but CreateReportGroup without tags leaves the member out.
     """
-    result: dict[str, Any] = {
+    result: shapes.ReportGroup = {
         "arn": group.arn,
         "name": group.name,
         "type": group.type,
-        "exportConfig": dict(group.export_config),
+        "exportConfig": export_config_output(group.export_config),
         "created": group.created_at,
         "lastModified": group.updated_at,
         "status": group.status,
     }
     tags = tagging.get_tags(session, group.arn)
     if tags or empty_tags:
-        result["tags"] = tagging.tag_list(tags)
+        result["tags"] = [{"key": key, "value": value} for key, value in tags.items()]
     return result

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from forgeline.codebuild.generated import shapes
+from forgeline.codebuild.reports.groups import export_config_output
 from forgeline.codebuild.reports.model import TEST_STATUSES
 from forgeline.codebuild.tables.reports import Report, ReportCodeCoverage, ReportTestCase
 
@@ -57,9 +58,9 @@ def delete_reports(session: Session, report_ids: Iterable[str]) -> None:
         session.execute(delete(Report).where(Report.id.in_(chunk)))
 
 
-def output(report: Report) -> dict[str, Any]:
+def output(report: Report) -> shapes.Report:
     """The botocore `Report` shape."""
-    result: dict[str, Any] = {
+    result: shapes.Report = {
         "arn": report.arn,
         "type": report.type,
         "name": report.name,
@@ -67,7 +68,7 @@ def output(report: Report) -> dict[str, Any]:
         "status": report.status,
         "created": report.created_at,
         "expired": report.expires_at,
-        "exportConfig": dict(report.export_config),
+        "exportConfig": export_config_output(report.export_config),
         "truncated": report.truncated,
     }
     if report.execution_id:
@@ -92,9 +93,9 @@ def output(report: Report) -> dict[str, Any]:
     return result
 
 
-def test_case_output(report: Report, case: ReportTestCase) -> dict[str, Any]:
+def test_case_output(report: Report, case: ReportTestCase) -> shapes.TestCase:
     """The botocore `TestCase` shape."""
-    result: dict[str, Any] = {
+    result: shapes.TestCase = {
         "reportArn": report.arn,
         "testRawDataPath": case.test_raw_data_path,
         "name": case.name,
@@ -111,7 +112,7 @@ def test_case_output(report: Report, case: ReportTestCase) -> dict[str, Any]:
     return result
 
 
-def coverage_output(report: Report, coverage: ReportCodeCoverage) -> dict[str, Any]:
+def coverage_output(report: Report, coverage: ReportCodeCoverage) -> shapes.CodeCoverage:
     """The botocore `CodeCoverage` shape."""
     return {
         "id": coverage.id,

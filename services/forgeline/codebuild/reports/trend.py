@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from forgeline.codebuild.generated import shapes
 from forgeline.codebuild.tables.reports import Report
 
 TEST_FIELDS = ("PASS_RATE", "DURATION", "TOTAL")
@@ -57,10 +58,10 @@ def format_number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def trend(reports: Sequence[Report], trend_field: str) -> dict[str, Any]:
+def trend(reports: Sequence[Report], trend_field: str) -> shapes.GetReportGroupTrendOutput:
     """The GetReportGroupTrend output for `reports` (newest first)."""
-    raw = []
-    values = []
+    raw: list[shapes.ReportWithRawData] = []
+    values: list[float] = []
     for report in reports:
         value = value_of(report, trend_field)
         if value is None:

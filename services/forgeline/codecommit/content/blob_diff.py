@@ -6,14 +6,12 @@ its hunks into CodeCommit's DiffHunk shape and pages them by hunk index.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pygit2
 
 from forgeline.codecommit import gitstore
 from forgeline.codecommit.content import objects as content_objects
 from forgeline.codecommit.content import refs as content_refs
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.paging import max_results
 from forgeline.core.context import RequestContext
 from forgeline.core.pagination import request_page_tokens
@@ -36,13 +34,13 @@ def _context_lines(value: int | None) -> int:
     return value
 
 
-def _hunk(hunk: pygit2.DiffHunk) -> dict[str, Any]:
-    changes = []
+def _hunk(hunk: pygit2.DiffHunk) -> shapes.DiffHunk:
+    changes: list[shapes.DiffChange] = []
     for line in hunk.lines:
         kind = _ORIGINS.get(line.origin)
         if kind is None:  # "\ No newline at end of file" markers
             continue
-        change: dict[str, Any] = {"type": kind, "content": line.content.rstrip("\r\n")}
+        change: shapes.DiffChange = {"type": kind, "content": line.content.rstrip("\r\n")}
         if kind != "ADD":
             change["beforeLineNumber"] = line.old_lineno
         if kind != "DELETE":
@@ -57,7 +55,9 @@ def _hunk(hunk: pygit2.DiffHunk) -> dict[str, Any]:
     }
 
 
-def get_blob_differences(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_blob_differences(
+    ctx: RequestContext, params: shapes.GetBlobDifferencesInput
+) -> shapes.GetBlobDifferencesOutput:
     repository = content_refs.load(ctx, params["repositoryName"])
     limit = max_results(
         params.get("MaxResults"), default=DEFAULT_PAGE, maximum=MAX_PAGE, member="MaxResults"
@@ -72,7 +72,7 @@ def get_blob_differences(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     if ignore_whitespace:
         flags |= pygit2.enums.DiffOption.IGNORE_WHITESPACE
     patch = pygit2.Patch.create_from(before, after, flag=flags, context_lines=context)
-    binary = patch.delta.is_binary
+    binary = bool(patch.delta.is_binary)  # None (not known) never happens once a patch is made
     hunks = [] if binary else list(patch.hunks)
     scope = {
         "repository": repository.id,
@@ -84,10 +84,12 @@ def get_blob_differences(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     indexes, token = request_page_tokens(ctx).page(
         list(range(len(hunks))), lambda i: i, scope, params.get("NextToken"), limit
     )
-    return {
+    output: shapes.GetBlobDifferencesOutput = {
         "hunks": [_hunk(hunks[i]) for i in indexes],
         "isBinary": binary,
         "beforeBlobSize": len(before),
         "afterBlobSize": len(after),
-        "NextToken": token,
     }
+    if token:
+        output["NextToken"] = token
+    return output

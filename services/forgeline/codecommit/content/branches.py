@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pygit2
 
 from forgeline.codecommit import gitstore
-from forgeline.codecommit.content import commits as content_commits
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.content.refs import is_hex_id
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
@@ -22,7 +19,7 @@ LIST_PAGE_SIZE = 100
 DELETE_ATTEMPTS = 10
 
 
-def create_branch(ctx: RequestContext, params: dict[str, Any]) -> None:
+def create_branch(ctx: RequestContext, params: shapes.CreateBranchInput) -> None:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("branchName"))
     commit_id = params.get("commitId")
@@ -43,12 +40,14 @@ def create_branch(ctx: RequestContext, params: dict[str, Any]) -> None:
     def exists() -> errors.BranchNameExistsException:
         return errors.BranchNameExistsException(f"Branch {branch} already exists.")
 
-    content_commits.move_ref(
+    gitstore.move_ref(
         ctx, repository, content_refs.branch_ref(branch), str(commit.id), None, exists
     )
 
 
-def delete_branch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_branch(
+    ctx: RequestContext, params: shapes.DeleteBranchInput
+) -> shapes.DeleteBranchOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("branchName"))
     if repository.default_branch == branch:
@@ -62,7 +61,7 @@ def delete_branch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         if head is None:
             return {}  # CodeCommit answers an empty result for a branch that is not there
         try:
-            content_commits.move_ref(
+            gitstore.move_ref(
                 ctx,
                 repository,
                 content_refs.branch_ref(branch),
@@ -82,7 +81,7 @@ def _moved(branch: str) -> errors.ConcurrentReferenceUpdateException:
     )
 
 
-def get_branch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_branch(ctx: RequestContext, params: shapes.GetBranchInput) -> shapes.GetBranchOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("branchName"))
     head = gitstore.branch_head(gitstore.open_git(repository), branch)
@@ -91,17 +90,22 @@ def get_branch(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return {"branch": {"branchName": branch, "commitId": head}}
 
 
-def list_branches(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def list_branches(
+    ctx: RequestContext, params: shapes.ListBranchesInput
+) -> shapes.ListBranchesOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     names = gitstore.list_branches(gitstore.open_git(repository))
     scope = {"repository": repository.id}
     page, token = request_page_tokens(ctx).page(
         names, lambda name: name, scope, params.get("nextToken"), LIST_PAGE_SIZE
     )
-    return {"branches": page, "nextToken": token}
+    output: shapes.ListBranchesOutput = {"branches": page}
+    if token:
+        output["nextToken"] = token
+    return output
 
 
-def update_default_branch(ctx: RequestContext, params: dict[str, Any]) -> None:
+def update_default_branch(ctx: RequestContext, params: shapes.UpdateDefaultBranchInput) -> None:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("defaultBranchName"))
     git = gitstore.open_git(repository)
@@ -114,4 +118,4 @@ def update_default_branch(ctx: RequestContext, params: dict[str, Any]) -> None:
         if fresh.default_branch != branch:
             fresh.default_branch = branch
             fresh.updated_at = utcnow()
-    content_refs.sync_head(git, branch)
+    gitstore.sync_head(git, branch)

@@ -1,14 +1,14 @@
-"""Making commits through the API: who, on top of what, and moving the branch safely.
+"""Making commits through the API: who, on top of what, and the error for a lost race.
 
 A commit is written as a raw git object (libgit2's signature builder refuses the empty
 e-mail CodeCommit uses by default). The branch then moves only by compare-and-swap from
-the parent the caller named; losing that race is ParentCommitIdOutdatedException, and
-the objects already written are unreferenced garbage that `git gc` removes.
+the parent the caller named (`gitstore.move_ref`); losing that race is
+ParentCommitIdOutdatedException, and the objects already written are unreferenced garbage
+that `git gc` removes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -19,9 +19,7 @@ from forgeline.codecommit import gitstore
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.content.refs import is_hex_id
 from forgeline.codecommit.generated import errors
-from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
-from forgeline.core.db import session_scope
 from forgeline.core.protocol.errors import AwsError
 
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -153,32 +151,3 @@ def outdated(branch: str) -> Callable[[], AwsError]:
     return lambda: errors.ParentCommitIdOutdatedException(
         f"Branch {branch} moved while the commit was made; get its tip and try again."
     )
-
-
-def move_ref(
-    ctx: RequestContext,
-    repository: Repository,
-    ref: str,
-    new: str,
-    expected_old: str | None,
-    on_moved: Callable[[], AwsError],
-) -> Repository:
-    """Compare-and-swap `ref`, then record it (events, triggers) in one transaction.
-
-    If recording fails, the ref is put back (unless someone moved it since), so a
-    failed request leaves the repository as it found it. Returns the fresh row.
-    """
-    with session_scope() as session:
-        fresh = session.get(Repository, repository.id)
-        if fresh is None:
-            raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
-        had_default = fresh.default_branch
-        try:
-            moved = gitstore.update_ref_in(session, fresh, ref, new, expected_old)
-        except gitstore.RefMoved:
-            raise on_moved() from None
-        gitstore.report_ref_changes(session, ctx, fresh, [moved])
-    if fresh.default_branch != had_default:
-        with contextlib.suppress(pygit2.GitError, OSError):
-            content_refs.sync_head(gitstore.open_git(fresh), fresh.default_branch)
-    return fresh

@@ -18,7 +18,7 @@ from forgeline.codecommit import gitstore
 from forgeline.codecommit.content import paths as content_paths
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.content.objects import entry_at, lookup_commit, octal_mode
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
@@ -98,12 +98,12 @@ def changes(before: _Node, after: _Node) -> Iterator[Change]:
         yield Change(None, after.entry)
 
 
-def _blob(side: Side) -> dict[str, str]:
+def _blob(side: Side) -> shapes.BlobMetadata:
     return {"blobId": side.oid, "path": side.path, "mode": octal_mode(side.mode)}
 
 
-def as_difference(change: Change) -> dict[str, Any]:
-    difference: dict[str, Any] = {}
+def as_difference(change: Change) -> shapes.Difference:
+    difference: shapes.Difference = {}
     if change.before is not None:
         difference["beforeBlob"] = _blob(change.before)
     if change.after is not None:
@@ -134,8 +134,8 @@ def _commits_from_token(
 
 
 def get_differences(
-    ctx: RequestContext, repository: Repository, params: dict[str, Any]
-) -> dict[str, Any]:
+    ctx: RequestContext, repository: Repository, params: shapes.GetDifferencesInput
+) -> shapes.GetDifferencesOutput:
     after_spec = params.get("afterCommitSpecifier")
     if not after_spec:
         raise errors.CommitRequiredException("afterCommitSpecifier is required.")
@@ -175,11 +175,11 @@ def get_differences(
         )
     window = list(itertools.islice(changes(before_node, after_node), offset, offset + limit + 1))
     page = window[:limit]
-    next_token = None
+    output: shapes.GetDifferencesOutput = {"differences": [as_difference(c) for c in page]}
     if len(window) > limit:
         before_id = str(before.id) if before is not None else ""
-        next_token = tokens.encode(scope, [before_id, str(after.id), offset + limit])
-    return {"differences": [as_difference(c) for c in page], "NextToken": next_token}
+        output["NextToken"] = tokens.encode(scope, [before_id, str(after.id), offset + limit])
+    return output
 
 
 def _missing(node: _Node) -> bool:

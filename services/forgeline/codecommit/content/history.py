@@ -10,7 +10,6 @@ version is reached every version made on top of it is already known: its
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import pygit2
 
@@ -18,7 +17,7 @@ from forgeline.codecommit import gitstore
 from forgeline.codecommit.content import paths as content_paths
 from forgeline.codecommit.content import refs as content_refs
 from forgeline.codecommit.content.objects import BLOB_MODES, commit_info, entry_at, lookup_commit
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
@@ -73,8 +72,8 @@ class _Walk:
 
 
 def list_file_commit_history(
-    ctx: RequestContext, repository: Repository, params: dict[str, Any]
-) -> dict[str, Any]:
+    ctx: RequestContext, repository: Repository, params: shapes.ListFileCommitHistoryRequest
+) -> shapes.ListFileCommitHistoryResponse:
     limit = max_results(params.get("maxResults"), default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
     specifier = params.get("commitSpecifier")
     raw_path = params.get("filePath")
@@ -103,10 +102,7 @@ def list_file_commit_history(
         return {"revisionDag": []}  # no such file can have a history
     versions = _Walk(git, path).versions(tip, offset + limit + 1)
     page = versions[offset : offset + limit]
-    next_token = None
-    if len(versions) > offset + limit:
-        next_token = tokens.encode(scope, [str(tip.id), offset + limit])
-    return {
+    output: shapes.ListFileCommitHistoryResponse = {
         "revisionDag": [
             {
                 "commit": commit_info(commit),
@@ -115,9 +111,11 @@ def list_file_commit_history(
                 "revisionChildren": children,
             }
             for commit, children in page
-        ],
-        "nextToken": next_token,
+        ]
     }
+    if len(versions) > offset + limit:
+        output["nextToken"] = tokens.encode(scope, [str(tip.id), offset + limit])
+    return output
 
 
 def _blob_of(commit: pygit2.Commit, path: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 import pygit2
 
 from forgeline.codecommit.content import paths as content_paths
 from forgeline.codecommit.content.refs import is_hex_id
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 
 MODE_NORMAL = 0o100644
 MODE_EXECUTABLE = 0o100755
@@ -39,7 +39,7 @@ def octal_mode(mode: int) -> str:
     return f"{mode:06o}"
 
 
-def _signature(signature: pygit2.Signature) -> dict[str, str]:
+def _signature(signature: pygit2.Signature) -> shapes.UserInfo:
     offset = signature.offset
     sign = "-" if offset < 0 else "+"
     hours, minutes = divmod(abs(offset), 60)
@@ -51,7 +51,7 @@ def _signature(signature: pygit2.Signature) -> dict[str, str]:
     }
 
 
-def commit_info(commit: pygit2.Commit) -> dict[str, Any]:
+def commit_info(commit: pygit2.Commit) -> shapes.Commit:
     return {
         "commitId": str(commit.id),
         "treeId": str(commit.tree_id),
@@ -112,22 +112,37 @@ def tree_entries(tree: pygit2.Tree) -> list[tuple[bytes, str, int]]:
     return [(entry.raw_name or b"", str(entry.id), int(entry.filemode)) for entry in tree]
 
 
-def folder_listing(tree: pygit2.Tree, folder: str) -> dict[str, list[dict[str, Any]]]:
-    listing: dict[str, list[dict[str, Any]]] = {
-        "subFolders": [],
-        "files": [],
-        "symbolicLinks": [],
-        "subModules": [],
-    }
+class FolderListing(NamedTuple):
+    """What a folder holds, by kind, as GetFolder lists it."""
+
+    sub_folders: list[shapes.Folder]
+    files: list[shapes.File]
+    symbolic_links: list[shapes.SymbolicLink]
+    sub_modules: list[shapes.SubModule]
+
+
+def folder_listing(tree: pygit2.Tree, folder: str) -> FolderListing:
+    listing = FolderListing([], [], [], [])
     for raw_name, oid, mode in tree_entries(tree):
         name = content_paths.display(raw_name)
-        where = {"absolutePath": content_paths.join(folder, name), "relativePath": name}
+        path = content_paths.join(folder, name)
         if mode == MODE_TREE:
-            listing["subFolders"].append({**where, "treeId": oid})
+            listing.sub_folders.append({"absolutePath": path, "relativePath": name, "treeId": oid})
         elif mode == MODE_SUBMODULE:
-            listing["subModules"].append({**where, "commitId": oid})
+            listing.sub_modules.append(
+                {"absolutePath": path, "relativePath": name, "commitId": oid}
+            )
         elif mode == MODE_SYMLINK:
-            listing["symbolicLinks"].append({**where, "blobId": oid, "fileMode": "SYMLINK"})
+            listing.symbolic_links.append(
+                {"absolutePath": path, "relativePath": name, "blobId": oid, "fileMode": "SYMLINK"}
+            )
         else:
-            listing["files"].append({**where, "blobId": oid, "fileMode": mode_name(mode)})
+            listing.files.append(
+                {
+                    "absolutePath": path,
+                    "relativePath": name,
+                    "blobId": oid,
+                    "fileMode": mode_name(mode),
+                }
+            )
     return listing

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pygit2
 
 from forgeline.codecommit import gitstore
@@ -20,13 +18,13 @@ from forgeline.codecommit.content.objects import (
     read_blob,
 )
 from forgeline.codecommit.content.refs import is_hex_id
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.core.context import RequestContext
 
 MAX_BATCH_COMMITS = 100
 
 
-def get_file(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_file(ctx: RequestContext, params: shapes.GetFileInput) -> shapes.GetFileOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     path = content_paths.file_path(params.get("filePath"))
     git = gitstore.open_git(repository)
@@ -47,7 +45,7 @@ def get_file(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_folder(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_folder(ctx: RequestContext, params: shapes.GetFolderInput) -> shapes.GetFolderOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     folder = content_paths.folder_path(params.get("folderPath"))
     git = gitstore.open_git(repository)
@@ -57,15 +55,19 @@ def get_folder(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise errors.FolderDoesNotExistException(
             f"{folder or '/'} is not a folder in commit {commit.id}."
         )
+    listing = folder_listing(tree, folder)
     return {
         "commitId": str(commit.id),
         "folderPath": folder,
         "treeId": str(tree.id),
-        **folder_listing(tree, folder),
+        "subFolders": listing.sub_folders,
+        "files": listing.files,
+        "symbolicLinks": listing.symbolic_links,
+        "subModules": listing.sub_modules,
     }
 
 
-def get_blob(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_blob(ctx: RequestContext, params: shapes.GetBlobInput) -> shapes.GetBlobOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     content = read_blob(gitstore.open_git(repository), params.get("blobId") or "")
     return {"content": content}
@@ -84,13 +86,15 @@ def _commit_by_id(git: pygit2.Repository, commit_id: str | None) -> pygit2.Commi
     return commit
 
 
-def get_commit(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def get_commit(ctx: RequestContext, params: shapes.GetCommitInput) -> shapes.GetCommitOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     commit = _commit_by_id(gitstore.open_git(repository), params.get("commitId"))
     return {"commit": commit_info(commit)}
 
 
-def batch_get_commits(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def batch_get_commits(
+    ctx: RequestContext, params: shapes.BatchGetCommitsInput
+) -> shapes.BatchGetCommitsOutput:
     commit_ids = params.get("commitIds") or []
     if not commit_ids:
         raise errors.CommitIdsListRequiredException("A list of commit IDs is required.")
@@ -100,7 +104,8 @@ def batch_get_commits(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         )
     repository = content_refs.load(ctx, params.get("repositoryName"))
     git = gitstore.open_git(repository)
-    found, problems = [], []
+    found: list[shapes.Commit] = []
+    problems: list[shapes.BatchGetCommitsError] = []
     for commit_id in commit_ids:
         try:
             found.append(commit_info(_commit_by_id(git, commit_id)))

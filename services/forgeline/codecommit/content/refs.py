@@ -1,4 +1,4 @@
-"""Branches and commit specifiers: naming rules, resolving, and the repository's HEAD."""
+"""Branches and commit specifiers: naming rules and resolving them to commits."""
 
 from __future__ import annotations
 
@@ -74,15 +74,3 @@ def resolve(git: pygit2.Repository, repository: Repository, specifier: str | Non
         return gitstore.resolve_commit(git, specifier)
     except (pygit2.GitError, ValueError, KeyError, pygit2.InvalidSpecError):
         raise errors.InvalidCommitException(f"{specifier!r} does not identify a commit.") from None
-
-
-def sync_head(git: pygit2.Repository, default_branch: str | None) -> None:
-    """Point the bare repository's HEAD at the default branch, so clones check it out."""
-    if not default_branch:
-        return
-    target = branch_ref(default_branch)
-    head = git.references.get("HEAD")
-    if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
-        if head.target == target:
-            return
-    git.references.create("HEAD", target, force=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from typing import Any
+from typing import NamedTuple
 
 import pygit2
 
@@ -22,7 +22,7 @@ from forgeline.codecommit.content.objects import (
     mode_name,
 )
 from forgeline.codecommit.content.tree import KEEP_FILE, TreeEditor
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.context import RequestContext
 
@@ -70,14 +70,14 @@ def _commit_and_move(
 ) -> str:
     parents = [tip.old_id] if tip.old_id else []
     commit_id = content_commits.write_commit(git, tree_id, parents, who)
-    content_commits.move_ref(
+    gitstore.move_ref(
         ctx, repository, tip.ref, commit_id, tip.old_id, content_commits.outdated(branch)
     )
     return commit_id
 
 
 # -- PutFile ------------------------------------------------------------------------------
-def put_file(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def put_file(ctx: RequestContext, params: shapes.PutFileInput) -> shapes.PutFileOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("branchName"))
     path = content_paths.file_path(params.get("filePath"))
@@ -112,7 +112,7 @@ def put_file(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- DeleteFile ---------------------------------------------------------------------------
-def delete_file(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def delete_file(ctx: RequestContext, params: shapes.DeleteFileInput) -> shapes.DeleteFileOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("branchName"))
     path = content_paths.file_path(params.get("filePath"))
@@ -138,7 +138,7 @@ class _Put:
     is_move: bool
 
 
-def _parse_puts(entries: list[dict[str, Any]]) -> list[_Put]:
+def _parse_puts(entries: list[shapes.PutFileEntry]) -> list[_Put]:
     puts = []
     for entry in entries:
         path = content_paths.file_path(entry.get("filePath"))
@@ -201,7 +201,9 @@ def _check_distinct_paths(
             folder = content_paths.parent_of(folder)
 
 
-def create_commit(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def create_commit(
+    ctx: RequestContext, params: shapes.CreateCommitInput
+) -> shapes.CreateCommitOutput:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     branch = content_refs.check_branch_name(params.get("branchName"))
     put_entries = params.get("putFiles") or []
@@ -265,12 +267,24 @@ def create_commit(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         raise errors.NoChangeException("The commit would not change any file.")
     changes = _changed_files(git, tip.tree, tree_id)
     commit_id = _commit_and_move(ctx, repository, git, branch, tip, tree_id, who)
-    return {"commitId": commit_id, "treeId": tree_id, **changes}
+    return {
+        "commitId": commit_id,
+        "treeId": tree_id,
+        "filesAdded": changes.added,
+        "filesUpdated": changes.updated,
+        "filesDeleted": changes.deleted,
+    }
+
+
+class _ChangedFiles(NamedTuple):
+    added: list[shapes.FileMetadata]
+    updated: list[shapes.FileMetadata]
+    deleted: list[shapes.FileMetadata]
 
 
 def _changed_files(
     git: pygit2.Repository, before: pygit2.Tree | None, after_id: str
-) -> dict[str, list[dict[str, Any]]]:
+) -> _ChangedFiles:
     after = git[after_id]
     assert isinstance(after, pygit2.Tree)
     flags = pygit2.enums.DiffOption.INCLUDE_TYPECHANGE
@@ -278,20 +292,16 @@ def _changed_files(
         diff = after.diff_to_tree(flags=flags, swap=True)
     else:
         diff = before.diff_to_tree(after, flags=flags)
-    result: dict[str, list[dict[str, Any]]] = {
-        "filesAdded": [],
-        "filesUpdated": [],
-        "filesDeleted": [],
-    }
+    result = _ChangedFiles([], [], [])
     status = pygit2.enums.DeltaStatus
     for delta in diff.deltas:
         if delta.status == status.DELETED:
-            side, bucket = delta.old_file, "filesDeleted"
+            side, bucket = delta.old_file, result.deleted
         elif delta.status == status.ADDED:
-            side, bucket = delta.new_file, "filesAdded"
+            side, bucket = delta.new_file, result.added
         else:
-            side, bucket = delta.new_file, "filesUpdated"
-        result[bucket].append(
+            side, bucket = delta.new_file, result.updated
+        bucket.append(
             {
                 "absolutePath": content_paths.display(side.raw_path),
                 "blobId": str(side.id),

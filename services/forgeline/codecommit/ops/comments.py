@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from forgeline.codecommit import comments, gitstore, pull_requests, repositories
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit import comments, gitstore, pull_request_lookups, repositories
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.paging import max_results
 from forgeline.codecommit.tables.comments import Comment
 from forgeline.codecommit.tables.repositories import Repository
@@ -18,12 +18,18 @@ from forgeline.core.idempotency import idempotent
 
 MISMATCH = "IdempotencyParameterMismatchException"
 
+PostInput = (
+    shapes.PostCommentForComparedCommitInput
+    | shapes.PostCommentForPullRequestInput
+    | shapes.PostCommentReplyInput
+)
+
 
 def _pull_request_repository(
     session: Session, ctx: RequestContext, pull_request_id: str, repository_name: str
 ) -> tuple[str, Repository]:
     """The pull request's normalized id and its repository, which must be the one named."""
-    pull_request = pull_requests.get(session, ctx, pull_request_id)
+    pull_request = pull_request_lookups.get(session, ctx, pull_request_id)
     repository = repositories.get(session, ctx, repository_name)
     if pull_request.repository_id != repository.id:
         raise errors.RepositoryNotAssociatedWithPullRequestException(
@@ -35,7 +41,7 @@ def _pull_request_repository(
 def _post_once(
     session: Session,
     ctx: RequestContext,
-    params: dict[str, Any],
+    params: PostInput,
     post: Callable[[], Comment],
 ) -> tuple[Comment, bool]:
     """Run `post` at most once per clientRequestToken; returns (comment, newly created)."""
@@ -52,8 +58,14 @@ def _post_once(
     return comments.get(session, ctx, result["commentId"]), False
 
 
+def _comment_answer(session: Session, ctx: RequestContext, comment: Comment) -> shapes.Comment:
+    return comments.render(session, comment, ctx.principal_arn)
+
+
 class CommentOperations:
-    def post_comment_for_compared_commit(self, ctx: RequestContext, params: Any) -> Any:
+    def post_comment_for_compared_commit(
+        self, ctx: RequestContext, params: shapes.PostCommentForComparedCommitInput
+    ) -> shapes.PostCommentForComparedCommitOutput:
         with session_scope() as session:
             repository = repositories.get(session, ctx, params["repositoryName"])
 
@@ -61,7 +73,7 @@ class CommentOperations:
                 anchor = comments.resolve_anchor(
                     repository,
                     params.get("beforeCommitId"),
-                    params.get("afterCommitId"),
+                    params["afterCommitId"],
                     params.get("location"),
                 )
                 return comments.create(
@@ -69,21 +81,23 @@ class CommentOperations:
                     ctx,
                     repository,
                     anchor,
-                    params.get("content"),
+                    params["content"],
                     params.get("clientRequestToken"),
                 )
 
             comment, created = _post_once(session, ctx, params, post)
-            answer = {
+            answer: shapes.PostCommentForComparedCommitOutput = {
                 "repositoryName": repository.name,
                 **comments.anchor_fields(comments.anchor_of(comment)),
-                "comment": comments.render(session, comment, ctx.principal_arn),
+                "comment": _comment_answer(session, ctx, comment),
             }
             if created:
                 comments.publish_comment_event(session, ctx, comment, created=True)
             return answer
 
-    def post_comment_for_pull_request(self, ctx: RequestContext, params: Any) -> Any:
+    def post_comment_for_pull_request(
+        self, ctx: RequestContext, params: shapes.PostCommentForPullRequestInput
+    ) -> shapes.PostCommentForPullRequestOutput:
         with session_scope() as session:
             pull_request_id, repository = _pull_request_repository(
                 session, ctx, params["pullRequestId"], params["repositoryName"]
@@ -92,8 +106,8 @@ class CommentOperations:
             def post() -> Comment:
                 anchor = comments.resolve_anchor(
                     repository,
-                    comments.check_commit_id(params.get("beforeCommitId")),
-                    params.get("afterCommitId"),
+                    comments.check_commit_id(params["beforeCommitId"]),
+                    params["afterCommitId"],
                     params.get("location"),
                 )
                 return comments.create(
@@ -101,23 +115,25 @@ class CommentOperations:
                     ctx,
                     repository,
                     anchor,
-                    params.get("content"),
+                    params["content"],
                     params.get("clientRequestToken"),
                     pull_request_id=pull_request_id,
                 )
 
             comment, created = _post_once(session, ctx, params, post)
-            answer = {
+            answer: shapes.PostCommentForPullRequestOutput = {
                 "repositoryName": repository.name,
                 "pullRequestId": pull_request_id,
                 **comments.anchor_fields(comments.anchor_of(comment)),
-                "comment": comments.render(session, comment, ctx.principal_arn),
+                "comment": _comment_answer(session, ctx, comment),
             }
             if created:
                 comments.publish_comment_event(session, ctx, comment, created=True)
             return answer
 
-    def post_comment_reply(self, ctx: RequestContext, params: Any) -> Any:
+    def post_comment_reply(
+        self, ctx: RequestContext, params: shapes.PostCommentReplyInput
+    ) -> shapes.PostCommentReplyOutput:
         with session_scope() as session:
             parent = comments.get(session, ctx, params["inReplyTo"])
             comment, created = _post_once(
@@ -125,44 +141,56 @@ class CommentOperations:
                 ctx,
                 params,
                 lambda: comments.reply(
-                    session, ctx, parent, params.get("content"), params.get("clientRequestToken")
+                    session, ctx, parent, params["content"], params.get("clientRequestToken")
                 ),
             )
-            answer = {"comment": comments.render(session, comment, ctx.principal_arn)}
+            answer: shapes.PostCommentReplyOutput = {
+                "comment": _comment_answer(session, ctx, comment)
+            }
             if created:
                 comments.publish_comment_event(session, ctx, comment, created=True)
             return answer
 
-    def get_comment(self, ctx: RequestContext, params: Any) -> Any:
+    def get_comment(
+        self, ctx: RequestContext, params: shapes.GetCommentInput
+    ) -> shapes.GetCommentOutput:
         with session_scope() as session:
             comment = comments.get(session, ctx, params["commentId"])
-            return {"comment": comments.render(session, comment, ctx.principal_arn)}
+            return {"comment": _comment_answer(session, ctx, comment)}
 
-    def update_comment(self, ctx: RequestContext, params: Any) -> Any:
+    def update_comment(
+        self, ctx: RequestContext, params: shapes.UpdateCommentInput
+    ) -> shapes.UpdateCommentOutput:
         with session_scope() as session:
             comment = comments.get(session, ctx, params["commentId"])
-            comments.update(ctx, comment, params.get("content"))
+            comments.update(ctx, comment, params["content"])
             session.flush()
-            answer = {"comment": comments.render(session, comment, ctx.principal_arn)}
+            answer: shapes.UpdateCommentOutput = {"comment": _comment_answer(session, ctx, comment)}
             comments.publish_comment_event(session, ctx, comment, created=False)
             return answer
 
-    def delete_comment_content(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_comment_content(
+        self, ctx: RequestContext, params: shapes.DeleteCommentContentInput
+    ) -> shapes.DeleteCommentContentOutput:
         with session_scope() as session:
             comment = comments.get(session, ctx, params["commentId"])
             comments.delete_content(comment)
             session.flush()
-            answer = {"comment": comments.render(session, comment, ctx.principal_arn)}
+            answer: shapes.DeleteCommentContentOutput = {
+                "comment": _comment_answer(session, ctx, comment)
+            }
             comments.publish_comment_event(session, ctx, comment, created=False)
             return answer
 
-    def get_comments_for_compared_commit(self, ctx: RequestContext, params: Any) -> Any:
+    def get_comments_for_compared_commit(
+        self, ctx: RequestContext, params: shapes.GetCommentsForComparedCommitInput
+    ) -> shapes.GetCommentsForComparedCommitOutput:
         limit = max_results(
             params.get("maxResults"),
             default=comments.COMMENTS_PAGE_DEFAULT,
             maximum=comments.COMMENTS_PAGE_MAX,
         )
-        after = comments.check_commit_id(params.get("afterCommitId"))
+        after = comments.check_commit_id(params["afterCommitId"])
         before = params.get("beforeCommitId")
         if before is not None:
             comments.check_commit_id(before)
@@ -180,17 +208,25 @@ class CommentOperations:
                 "after": after,
             }
             groups, token = comments.page_of_comments(
-                session,
-                ctx,
-                found,
-                scope,
-                params.get("nextToken"),
-                limit,
-                {"repositoryName": repository.name},
+                session, ctx, found, scope, params.get("nextToken"), limit
             )
-        return {"commentsForComparedCommitData": groups, "nextToken": token}
+        listed: shapes.GetCommentsForComparedCommitOutput = {
+            "commentsForComparedCommitData": [
+                {
+                    "repositoryName": repository.name,
+                    **comments.anchor_fields(group.anchor),
+                    "comments": group.comments,
+                }
+                for group in groups
+            ]
+        }
+        if token is not None:
+            listed["nextToken"] = token
+        return listed
 
-    def get_comments_for_pull_request(self, ctx: RequestContext, params: Any) -> Any:
+    def get_comments_for_pull_request(
+        self, ctx: RequestContext, params: shapes.GetCommentsForPullRequestInput
+    ) -> shapes.GetCommentsForPullRequestOutput:
         limit = max_results(
             params.get("maxResults"),
             default=comments.COMMENTS_PAGE_DEFAULT,
@@ -204,20 +240,21 @@ class CommentOperations:
                 raise errors.RepositoryNameRequiredException(
                     "repositoryName is required with beforeCommitId and afterCommitId."
                 )
-            comments.check_commit_id(before)
-            comments.check_commit_id(after)
+            before = comments.check_commit_id(before)
+            after = comments.check_commit_id(after)
         with session_scope() as session:
             if name is None:
-                pull_request = pull_requests.get(session, ctx, params["pullRequestId"])
+                pull_request = pull_request_lookups.get(session, ctx, params["pullRequestId"])
                 pull_request_id = pull_request.pull_request_id
-                repository = pull_requests.repository_of(session, pull_request)
+                repository = pull_request_lookups.repository_of(session, pull_request)
             else:
                 pull_request_id, repository = _pull_request_repository(
                     session, ctx, params["pullRequestId"], name
                 )
                 git = gitstore.open_git(repository)
-                comments.require_commit(git, before)
-                comments.require_commit(git, after)
+                for commit_id in (before, after):
+                    if commit_id is not None:
+                        comments.require_commit(git, commit_id)
             found = comments.on_pull_request(
                 session, ctx, pull_request_id, repository, before, after
             )
@@ -229,26 +266,36 @@ class CommentOperations:
                 "after": after,
             }
             groups, token = comments.page_of_comments(
-                session,
-                ctx,
-                found,
-                scope,
-                params.get("nextToken"),
-                limit,
-                {"repositoryName": repository.name},
+                session, ctx, found, scope, params.get("nextToken"), limit
             )
-        return {"commentsForPullRequestData": groups, "nextToken": token}
+        listed: shapes.GetCommentsForPullRequestOutput = {
+            "commentsForPullRequestData": [
+                {
+                    "pullRequestId": pull_request_id,
+                    "repositoryName": repository.name,
+                    **comments.anchor_fields(group.anchor),
+                    "comments": group.comments,
+                }
+                for group in groups
+            ]
+        }
+        if token is not None:
+            listed["nextToken"] = token
+        return listed
 
-    def put_comment_reaction(self, ctx: RequestContext, params: Any) -> Any:
+    def put_comment_reaction(
+        self, ctx: RequestContext, params: shapes.PutCommentReactionInput
+    ) -> None:
         with session_scope() as session:
             comment = comments.get(session, ctx, params["commentId"])
             change = comments.put_reaction(session, ctx, comment, params["reactionValue"])
             if change is not None:
                 event_name, reaction = change
                 comments.publish_reaction_event(session, ctx, comment, event_name, reaction)
-        return {}
 
-    def get_comment_reactions(self, ctx: RequestContext, params: Any) -> Any:
+    def get_comment_reactions(
+        self, ctx: RequestContext, params: shapes.GetCommentReactionsInput
+    ) -> shapes.GetCommentReactionsOutput:
         limit = max_results(
             params.get("maxResults"),
             default=comments.REACTIONS_PAGE_MAX,
@@ -262,4 +309,7 @@ class CommentOperations:
             found, token = comments.reactions_for_comment(
                 session, ctx, comment, user, params.get("nextToken"), limit
             )
-        return {"reactionsForComment": found, "nextToken": token}
+        listed: shapes.GetCommentReactionsOutput = {"reactionsForComment": found}
+        if token is not None:
+            listed["nextToken"] = token
+        return listed

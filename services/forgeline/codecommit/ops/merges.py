@@ -1,15 +1,15 @@
 """CodeCommit operations: merge options, merge conflicts and merging branches.
 
 The merge itself is computed by `forgeline.codecommit.merging`; these handlers resolve the
-commit specifiers, page the answers, and move the target branch by compare-and-swap.
-The repository row is read in a short transaction and git work happens outside it; a
-branch moves and its change is recorded (events, triggers) in one transaction, and the
-branch is put back if recording fails.
+commit specifiers, page the answers, and move the target branch with `gitstore.move_ref`
+(compare-and-swap). The repository row is read in a short transaction and git work
+happens outside it; a branch moves and its change is recorded (events, triggers) in one
+transaction, and the branch is put back if recording fails.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 from typing import Any
 
 import pygit2
@@ -17,26 +17,73 @@ import pygit2
 from forgeline.codecommit import gitstore, merging
 from forgeline.codecommit.content import commits as content_commits
 from forgeline.codecommit.content import refs as content_refs
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.tables.repositories import Repository
-from forgeline.core import events
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.pagination import request_page_tokens
 from forgeline.core.protocol.errors import AwsError
 
-log = logging.getLogger(__name__)
-
 DEFAULT_CONFLICT_FILES = 100
 MAX_CONFLICT_FILES = 1000
 DEFAULT_MERGE_HUNKS = 1000
 MAX_MERGE_HUNKS = 10_000
-INVALID_TOKEN = "InvalidContinuationTokenException"
+
+# Every merge operation names a repository and two commits the same way.
+_TwoCommitsInput = (
+    shapes.GetMergeOptionsInput
+    | shapes.GetMergeCommitInput
+    | shapes.GetMergeConflictsInput
+    | shapes.DescribeMergeConflictsInput
+    | shapes.BatchDescribeMergeConflictsInput
+    | shapes.MergeBranchesByFastForwardInput
+    | shapes.MergeBranchesBySquashInput
+    | shapes.MergeBranchesByThreeWayInput
+    | shapes.CreateUnreferencedMergeCommitInput
+)
+_BranchMergeInput = (
+    shapes.MergeBranchesByFastForwardInput
+    | shapes.MergeBranchesBySquashInput
+    | shapes.MergeBranchesByThreeWayInput
+)
+_CommitWritingInput = (
+    shapes.MergeBranchesBySquashInput
+    | shapes.MergeBranchesByThreeWayInput
+    | shapes.CreateUnreferencedMergeCommitInput
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CommitChoices:
+    """What a request that may write a merge commit chooses besides its two commits; a
+    fast-forward writes none, so it takes the defaults."""
+
+    conflict_detail_level: str = merging.FILE_LEVEL
+    conflict_resolution_strategy: str = merging.NONE
+    conflict_resolution: shapes.ConflictResolution | None = None
+    author_name: str | None = None
+    email: str | None = None
+    message: str | None = None
+    keep_empty_folders: bool = False
+
+
+def _choices(params: _CommitWritingInput) -> _CommitChoices:
+    return _CommitChoices(
+        conflict_detail_level=params.get("conflictDetailLevel", merging.FILE_LEVEL),
+        conflict_resolution_strategy=params.get("conflictResolutionStrategy", merging.NONE),
+        conflict_resolution=params.get("conflictResolution"),
+        author_name=params.get("authorName"),
+        email=params.get("email"),
+        message=params.get("commitMessage"),
+        keep_empty_folders=bool(params.get("keepEmptyFolders", False)),
+    )
 
 
 class MergeOperations:
     # -- evaluating merges -----------------------------------------------------------------
-    def get_merge_options(self, ctx: RequestContext, params: Any) -> Any:
+    def get_merge_options(
+        self, ctx: RequestContext, params: shapes.GetMergeOptionsInput
+    ) -> shapes.GetMergeOptionsOutput:
         repository, git, source, destination = _open(ctx, params)
         options = merging.merge_options(
             git,
@@ -52,9 +99,14 @@ class MergeOperations:
             "baseCommitId": merging.merge_base(git, source, destination),
         }
 
-    def get_merge_commit(self, ctx: RequestContext, params: Any) -> Any:
+    def get_merge_commit(
+        self, ctx: RequestContext, params: shapes.GetMergeCommitInput
+    ) -> shapes.GetMergeCommitOutput:
         repository, git, source, destination = _open(ctx, params)
-        answer = {"sourceCommitId": str(source.id), "destinationCommitId": str(destination.id)}
+        answer: shapes.GetMergeCommitOutput = {
+            "sourceCommitId": str(source.id),
+            "destinationCommitId": str(destination.id),
+        }
         base = git.merge_base(source.id, destination.id)
         if base is not None:
             answer["baseCommitId"] = str(base)
@@ -64,7 +116,9 @@ class MergeOperations:
                 answer["mergedCommitId"] = merged
         return answer
 
-    def get_merge_conflicts(self, ctx: RequestContext, params: Any) -> Any:
+    def get_merge_conflicts(
+        self, ctx: RequestContext, params: shapes.GetMergeConflictsInput
+    ) -> shapes.GetMergeConflictsOutput:
         repository, git, source, destination = _open(ctx, params)
         option = params["mergeOption"]
         level = params.get("conflictDetailLevel", merging.FILE_LEVEL)
@@ -93,16 +147,20 @@ class MergeOperations:
         page, token = request_page_tokens(ctx).page(
             found, _by_path, scope, params.get("nextToken"), limit
         )
-        return {
+        output: shapes.GetMergeConflictsOutput = {
             "mergeable": mergeable,
             "destinationCommitId": str(destination.id),
             "sourceCommitId": str(source.id),
             "baseCommitId": base_id,
             "conflictMetadataList": [conflict.metadata() for conflict in page],
-            "nextToken": token,
         }
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def describe_merge_conflicts(self, ctx: RequestContext, params: Any) -> Any:
+    def describe_merge_conflicts(
+        self, ctx: RequestContext, params: shapes.DescribeMergeConflictsInput
+    ) -> shapes.DescribeMergeConflictsOutput:
         repository, git, source, destination = _open(ctx, params)
         option = _not_fast_forward(params["mergeOption"], "DescribeMergeConflicts")
         level = params.get("conflictDetailLevel", merging.FILE_LEVEL)
@@ -127,16 +185,20 @@ class MergeOperations:
         page, token = request_page_tokens(ctx).page(
             numbered, _by_index, scope, params.get("nextToken"), limit
         )
-        return {
+        output: shapes.DescribeMergeConflictsOutput = {
             "conflictMetadata": info.metadata(),
             "mergeHunks": [hunk.to_wire() for _, hunk in page],
-            "nextToken": token,
             "destinationCommitId": str(destination.id),
             "sourceCommitId": str(source.id),
             "baseCommitId": merging.merge_base(git, source, destination),
         }
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def batch_describe_merge_conflicts(self, ctx: RequestContext, params: Any) -> Any:
+    def batch_describe_merge_conflicts(
+        self, ctx: RequestContext, params: shapes.BatchDescribeMergeConflictsInput
+    ) -> shapes.BatchDescribeMergeConflictsOutput:
         repository, git, source, destination = _open(ctx, params)
         option = _not_fast_forward(params["mergeOption"], "BatchDescribeMergeConflicts")
         level = params.get("conflictDetailLevel", merging.FILE_LEVEL)
@@ -154,7 +216,8 @@ class MergeOperations:
             errors.InvalidMaxMergeHunksException,
         )
         requested = list(dict.fromkeys(params.get("filePaths") or []))
-        problems: list[dict[str, str]] = []
+        problems: list[shapes.BatchDescribeMergeConflictsError] = []
+        infos: list[merging.ConflictInfo] = []
         if requested:
             described = merging.describe_files(
                 git,
@@ -164,7 +227,6 @@ class MergeOperations:
                 conflict_detail_level=level,
                 conflict_resolution_strategy=strategy,
             )
-            infos = []
             for path, item in zip(requested, described, strict=True):
                 if isinstance(item, AwsError):
                     problems.append(
@@ -185,7 +247,7 @@ class MergeOperations:
         scope["paths"] = requested
         token = params.get("nextToken")
         page, next_token = request_page_tokens(ctx).page(infos, _by_path, scope, token, max_files)
-        return {
+        output: shapes.BatchDescribeMergeConflictsOutput = {
             "conflicts": [
                 {
                     "conflictMetadata": info.metadata(),
@@ -193,28 +255,42 @@ class MergeOperations:
                 }
                 for info in page
             ],
-            "nextToken": next_token,
             # Errors belong to the request, not to a page: report them once.
             "errors": problems if not token else [],
             "destinationCommitId": str(destination.id),
             "sourceCommitId": str(source.id),
             "baseCommitId": merging.merge_base(git, source, destination),
         }
+        if next_token:
+            output["nextToken"] = next_token
+        return output
 
     # -- merging -----------------------------------------------------------------------------
-    def merge_branches_by_fast_forward(self, ctx: RequestContext, params: Any) -> Any:
-        return _merge_into_branch(ctx, params, merging.FAST_FORWARD)
+    def merge_branches_by_fast_forward(
+        self, ctx: RequestContext, params: shapes.MergeBranchesByFastForwardInput
+    ) -> shapes.MergeBranchesByFastForwardOutput:
+        result = _merge_into_branch(ctx, params, merging.FAST_FORWARD, _CommitChoices())
+        return {"commitId": result.commit_id, "treeId": result.tree_id}
 
-    def merge_branches_by_squash(self, ctx: RequestContext, params: Any) -> Any:
-        return _merge_into_branch(ctx, params, merging.SQUASH)
+    def merge_branches_by_squash(
+        self, ctx: RequestContext, params: shapes.MergeBranchesBySquashInput
+    ) -> shapes.MergeBranchesBySquashOutput:
+        result = _merge_into_branch(ctx, params, merging.SQUASH, _choices(params))
+        return {"commitId": result.commit_id, "treeId": result.tree_id}
 
-    def merge_branches_by_three_way(self, ctx: RequestContext, params: Any) -> Any:
-        return _merge_into_branch(ctx, params, merging.THREE_WAY)
+    def merge_branches_by_three_way(
+        self, ctx: RequestContext, params: shapes.MergeBranchesByThreeWayInput
+    ) -> shapes.MergeBranchesByThreeWayOutput:
+        result = _merge_into_branch(ctx, params, merging.THREE_WAY, _choices(params))
+        return {"commitId": result.commit_id, "treeId": result.tree_id}
 
-    def create_unreferenced_merge_commit(self, ctx: RequestContext, params: Any) -> Any:
+    def create_unreferenced_merge_commit(
+        self, ctx: RequestContext, params: shapes.CreateUnreferencedMergeCommitInput
+    ) -> shapes.CreateUnreferencedMergeCommitOutput:
         option = _not_fast_forward(params["mergeOption"], "CreateUnreferencedMergeCommit")
         repository, git, source, destination = _open(ctx, params)
-        result = _plan(ctx, git, source, destination, option, params)
+        choices = _choices(params)
+        result = _plan(ctx, git, source, destination, option, choices)
         if result.created:
             detail = {
                 "event": "unreferencedMergeCommitCreated",
@@ -222,24 +298,16 @@ class MergeOperations:
                 "repositoryId": repository.id,
                 "callerUserArn": ctx.principal_arn,
                 "commitId": result.commit_id,
-                **_merge_detail(result, option, params),
+                **_merge_detail(result, option, choices),
             }
             with session_scope() as session:
-                events.publish(
-                    session,
-                    account_id=repository.account_id,
-                    region=repository.region,
-                    source="aws.codecommit",
-                    detail_type="CodeCommit Repository State Change",
-                    detail=detail,
-                    resources=[repository.arn()],
-                )
+                gitstore.publish_event(session, repository, gitstore.STATE_CHANGE, detail)
         return {"commitId": result.commit_id, "treeId": result.tree_id}
 
 
 # -- helpers ---------------------------------------------------------------------------------
 def _open(
-    ctx: RequestContext, params: dict[str, Any]
+    ctx: RequestContext, params: _TwoCommitsInput
 ) -> tuple[Repository, pygit2.Repository, pygit2.Commit, pygit2.Commit]:
     repository = content_refs.load(ctx, params.get("repositoryName"))
     git = gitstore.open_git(repository)
@@ -306,26 +374,25 @@ def _plan(
     source: pygit2.Commit,
     destination: pygit2.Commit,
     option: str,
-    params: dict[str, Any],
+    choices: _CommitChoices,
 ) -> merging.MergeResult:
-    name = params.get("authorName")
     return merging.plan_merge(
         git,
         source,
         destination,
         option,
-        conflict_detail_level=params.get("conflictDetailLevel", merging.FILE_LEVEL),
-        conflict_resolution_strategy=params.get("conflictResolutionStrategy", merging.NONE),
-        conflict_resolution=params.get("conflictResolution"),
-        author_name=name if name else content_commits.caller_name(ctx),
-        email=params.get("email"),
-        message=params.get("commitMessage"),
-        keep_empty_folders=bool(params.get("keepEmptyFolders", False)),
+        conflict_detail_level=choices.conflict_detail_level,
+        conflict_resolution_strategy=choices.conflict_resolution_strategy,
+        conflict_resolution=choices.conflict_resolution,
+        author_name=choices.author_name or content_commits.caller_name(ctx),
+        email=choices.email,
+        message=choices.message,
+        keep_empty_folders=choices.keep_empty_folders,
     )
 
 
 def _merge_detail(
-    result: merging.MergeResult, option: str, params: dict[str, Any]
+    result: merging.MergeResult, option: str, choices: _CommitChoices
 ) -> dict[str, Any]:
     """What CodeCommit's merge events add to a reference event."""
     detail: dict[str, Any] = {
@@ -335,14 +402,14 @@ def _merge_detail(
         "baseCommitId": result.base_commit_id,
     }
     if option != merging.FAST_FORWARD:
-        detail["conflictDetailLevel"] = params.get("conflictDetailLevel", merging.FILE_LEVEL)
-        detail["conflictResolutionStrategy"] = params.get(
-            "conflictResolutionStrategy", merging.NONE
-        )
+        detail["conflictDetailLevel"] = choices.conflict_detail_level
+        detail["conflictResolutionStrategy"] = choices.conflict_resolution_strategy
     return detail
 
 
-def _target_branch(git: pygit2.Repository, repository: Repository, params: dict[str, Any]) -> str:
+def _target_branch(
+    git: pygit2.Repository, repository: Repository, params: _BranchMergeInput
+) -> str:
     """The branch the merge moves: targetBranch, else the destination when it is a branch."""
     target = params.get("targetBranch")
     if target is None:
@@ -372,13 +439,15 @@ def _branch_named(repository: Repository, specifier: str) -> str:
     return specifier.removeprefix(gitstore.BRANCH_PREFIX)
 
 
-def _merge_into_branch(ctx: RequestContext, params: dict[str, Any], option: str) -> dict[str, Any]:
+def _merge_into_branch(
+    ctx: RequestContext, params: _BranchMergeInput, option: str, choices: _CommitChoices
+) -> merging.MergeResult:
     repository, git, source, destination = _open(ctx, params)
     target = _target_branch(git, repository, params)
     head = gitstore.branch_head(git, target)
     if head is None:  # deleted since it was checked
         raise errors.BranchDoesNotExistException(f"Branch {target} does not exist.")
-    result = _plan(ctx, git, source, destination, option, params)
+    result = _plan(ctx, git, source, destination, option, choices)
     if result.commit_id != head:
         if not _contains(git, result.commit_id, head):
             if target == _branch_named(repository, params["destinationCommitSpecifier"]):
@@ -390,9 +459,9 @@ def _merge_into_branch(ctx: RequestContext, params: dict[str, Any], option: str)
                 "merge it into the destination first."
             )
         apply_to_branch(
-            ctx, repository, target, head, result, _merge_detail(result, option, params)
+            ctx, repository, target, head, result, _merge_detail(result, option, choices)
         )
-    return {"commitId": result.commit_id, "treeId": result.tree_id}
+    return result
 
 
 def _contains(git: pygit2.Repository, commit_id: str, ancestor_id: str) -> bool:
@@ -409,21 +478,24 @@ def apply_to_branch(
     result: merging.MergeResult,
     detail: dict[str, Any],
 ) -> None:
-    """Move `branch` from `expected_head` to the merge result and record the change.
+    """Move `branch` from `expected_head` to the merge result and record the change, with
+    `detail` added to its event (the shared `gitstore.move_ref`).
 
     ConcurrentReferenceUpdateException if the branch moved since it was read. If
     recording fails, the branch is put back (unless it moved again meanwhile).
     """
-    with session_scope() as session:
-        fresh = session.get(Repository, repository.id)
-        if fresh is None:
-            raise errors.RepositoryDoesNotExistException(f"{repository.name} does not exist")
-        try:
-            moved = gitstore.update_ref_in(
-                session, fresh, gitstore.BRANCH_PREFIX + branch, result.commit_id, expected_head
-            )
-        except gitstore.RefMoved:
-            raise errors.ConcurrentReferenceUpdateException(
-                f"Branch {branch} moved while the merge was in progress; try again."
-            ) from None
-        gitstore.report_ref_changes(session, ctx, fresh, [moved], extra_detail=detail)
+
+    def moved() -> AwsError:
+        return errors.ConcurrentReferenceUpdateException(
+            f"Branch {branch} moved while the merge was in progress; try again."
+        )
+
+    gitstore.move_ref(
+        ctx,
+        repository,
+        gitstore.BRANCH_PREFIX + branch,
+        result.commit_id,
+        expected_head,
+        moved,
+        extra_detail=detail,
+    )

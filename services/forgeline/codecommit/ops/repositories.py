@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from forgeline.codecommit import repositories
-from forgeline.codecommit.generated import errors
+from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
@@ -17,23 +17,31 @@ from forgeline.core.pagination import request_page_tokens
 
 class RepositoryOperations:
     # -- repositories --------------------------------------------------------------
-    def create_repository(self, ctx: RequestContext, params: Any) -> Any:
+    def create_repository(
+        self, ctx: RequestContext, params: shapes.CreateRepositoryInput
+    ) -> shapes.CreateRepositoryOutput:
         with session_scope() as session:
             repository = repositories.create(session, ctx, params)
             return {"repositoryMetadata": repositories.metadata(repository)}
 
     @quick_read
-    def get_repository(self, ctx: RequestContext, params: Any) -> Any:
+    def get_repository(
+        self, ctx: RequestContext, params: shapes.GetRepositoryInput
+    ) -> shapes.GetRepositoryOutput:
         repository = repositories.read(ctx, params["repositoryName"])
         return {"repositoryMetadata": repositories.metadata(repository)}
 
-    def batch_get_repositories(self, ctx: RequestContext, params: Any) -> Any:
+    def batch_get_repositories(
+        self, ctx: RequestContext, params: shapes.BatchGetRepositoriesInput
+    ) -> shapes.BatchGetRepositoriesOutput:
         names = params["repositoryNames"]
         if len(names) > 25:
             raise errors.MaximumRepositoryNamesExceededException(
                 "The maximum number of allowed repository names was exceeded. Currently, this number is 25."
             )
-        found, missing, problems = [], [], []
+        found: list[shapes.RepositoryMetadata] = []
+        missing: list[str] = []
+        problems: list[shapes.BatchGetRepositoriesError] = []
         with session_scope(readonly=True) as session:
             for name in names:
                 repositories.check_name(name)
@@ -51,7 +59,9 @@ class RepositoryOperations:
                     found.append(repositories.metadata(repository))
         return {"repositories": found, "repositoriesNotFound": missing, "errors": problems}
 
-    def list_repositories(self, ctx: RequestContext, params: Any) -> Any:
+    def list_repositories(
+        self, ctx: RequestContext, params: shapes.ListRepositoriesInput
+    ) -> shapes.ListRepositoriesOutput:
         sort_by = params.get("sortBy", "repositoryName")
         descending = params.get("order", "ascending") == "descending"
         with session_scope(readonly=True) as session:
@@ -69,36 +79,46 @@ class RepositoryOperations:
             )
             return (primary, repository.id)
 
-        rows = sorted(rows, key=key, reverse=descending)
+        ordered = sorted(rows, key=key, reverse=descending)
         scope = {
             "sortBy": sort_by,
             "descending": descending,
         }
         page, token = request_page_tokens(ctx).page(
-            rows, key, scope, params.get("nextToken"), repositories.LIST_PAGE_SIZE, descending
+            ordered, key, scope, params.get("nextToken"), repositories.LIST_PAGE_SIZE, descending
         )
-        return {
-            "repositories": [{"repositoryName": r.name, "repositoryId": r.id} for r in page],
-            "nextToken": token,
+        output: shapes.ListRepositoriesOutput = {
+            "repositories": [{"repositoryName": r.name, "repositoryId": r.id} for r in page]
         }
+        if token:
+            output["nextToken"] = token
+        return output
 
-    def delete_repository(self, ctx: RequestContext, params: Any) -> Any:
+    def delete_repository(
+        self, ctx: RequestContext, params: shapes.DeleteRepositoryInput
+    ) -> shapes.DeleteRepositoryOutput:
         with session_scope() as session:
-            return {"repositoryId": repositories.delete(session, ctx, params["repositoryName"])}
+            deleted = repositories.delete(session, ctx, params["repositoryName"])
+        # AWS answers no id for a repository that was already gone.
+        return {"repositoryId": deleted} if deleted is not None else {}
 
-    def update_repository_name(self, ctx: RequestContext, params: Any) -> Any:
+    def update_repository_name(
+        self, ctx: RequestContext, params: shapes.UpdateRepositoryNameInput
+    ) -> None:
         with session_scope() as session:
             repositories.rename(session, ctx, params["oldName"], params["newName"])
-        return {}
 
-    def update_repository_description(self, ctx: RequestContext, params: Any) -> Any:
+    def update_repository_description(
+        self, ctx: RequestContext, params: shapes.UpdateRepositoryDescriptionInput
+    ) -> None:
         with session_scope() as session:
             repository = repositories.get(session, ctx, params["repositoryName"])
             repository.description = params.get("repositoryDescription")
             repository.updated_at = utcnow()
-        return {}
 
-    def update_repository_encryption_key(self, ctx: RequestContext, params: Any) -> Any:
+    def update_repository_encryption_key(
+        self, ctx: RequestContext, params: shapes.UpdateRepositoryEncryptionKeyInput
+    ) -> shapes.UpdateRepositoryEncryptionKeyOutput:
         key_id = params["kmsKeyId"]
         repositories.check_kms_key_id(key_id)
         with session_scope() as session:
@@ -106,26 +126,32 @@ class RepositoryOperations:
             original = repository.kms_key_id
             repository.kms_key_id = key_id
             repository.updated_at = utcnow()
-            return {"repositoryId": repository.id, "kmsKeyId": key_id, "originalKmsKeyId": original}
+            output: shapes.UpdateRepositoryEncryptionKeyOutput = {
+                "repositoryId": repository.id,
+                "kmsKeyId": key_id,
+            }
+            if original is not None:
+                output["originalKmsKeyId"] = original
+            return output
 
     # -- tags ----------------------------------------------------------------------------
-    def tag_resource(self, ctx: RequestContext, params: Any) -> Any:
+    def tag_resource(self, ctx: RequestContext, params: shapes.TagResourceInput) -> None:
         with session_scope() as session:
             repository = repositories.by_arn(session, ctx, params["resourceArn"])
             tagging.put_tags(
                 session, ctx.account_id, repository.arn(), params["tags"], repositories.TAG_ERRORS
             )
-        return {}
 
-    def untag_resource(self, ctx: RequestContext, params: Any) -> Any:
+    def untag_resource(self, ctx: RequestContext, params: shapes.UntagResourceInput) -> None:
         with session_scope() as session:
             repository = repositories.by_arn(session, ctx, params["resourceArn"])
             tagging.remove_tags(
                 session, repository.arn(), params["tagKeys"], repositories.TAG_ERRORS
             )
-        return {}
 
-    def list_tags_for_resource(self, ctx: RequestContext, params: Any) -> Any:
+    def list_tags_for_resource(
+        self, ctx: RequestContext, params: shapes.ListTagsForResourceInput
+    ) -> shapes.ListTagsForResourceOutput:
         with session_scope(readonly=True) as session:
             repository = repositories.by_arn(session, ctx, params["resourceArn"])
             return {"tags": tagging.get_tags(session, repository.arn())}
