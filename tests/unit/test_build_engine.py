@@ -84,6 +84,7 @@ class FakeRunner:
     calls: list[str] = field(default_factory=list)
     name: str = "memory"
     uses_image: bool = False
+    not_enforced: tuple[str, ...] = ()
 
     def prepare(self, spec: RunSpec) -> RunnerSession:
         self.calls.append("prepare")
@@ -152,6 +153,8 @@ class MemorySteps:
     results: dict[str, Any] = field(default_factory=dict)
     on_failure: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    # Set (from a command, say) once the build directory is past its disk cap.
+    disk_full: threading.Event = field(default_factory=threading.Event)
 
     def open(self) -> None:
         self.calls.append("open")
@@ -189,6 +192,11 @@ class MemorySteps:
         self.results["logs"] = {"status": "written"}
         return None
 
+    def check_disk(self) -> Failure | None:
+        if not self.disk_full.is_set():
+            return None
+        return Failure("BUILD_DISK_LIMIT_EXCEEDED", "the build directory exceeded 5 bytes")
+
     def tear_down(self) -> None:
         self.calls.append("tear_down")
 
@@ -204,6 +212,7 @@ def run_build(
     steps: MemorySteps | None = None,
     clock: FakeClock | None = None,
     lease_lost: Callable[[], bool] = lambda: False,
+    disk_check_interval: float = 0.01,
 ) -> tuple[MemoryReporter, MemorySteps]:
     reporter = reporter or MemoryReporter()
     steps = steps or MemorySteps()
@@ -218,6 +227,7 @@ def run_build(
         clock=clock,
         lease_lost=lease_lost,
         watch_interval=0.01,
+        disk_check_interval=disk_check_interval,
     )
     run.run()
     assert run.torn_down.wait(5)
@@ -357,3 +367,52 @@ def test_a_lost_lease_ends_the_build_as_a_fault() -> None:
     assert reporter.phases()[-2:] == [(ph.FINALIZING, ph.SUCCEEDED), (ph.COMPLETED, None)]
     assert reporter.last.phases[6].contexts[0].status_code == "BUILD_WORKER_STOPPED"
     assert reporter.final_statuses() == [ph.FAULT]
+
+
+DISK_CONTEXT = ph.PhaseContext("BUILD_DISK_LIMIT_EXCEEDED", "the build directory exceeded 5 bytes")
+
+
+def test_a_build_directory_past_its_cap_fails_the_running_phase() -> None:
+    steps = MemorySteps()
+    # BUILD fills the directory and keeps running: the disk watcher stops it.
+    runner = FakeRunner(exit_statuses={ph.BUILD: HANG}, on_start={ph.BUILD: steps.disk_full.set})
+    reporter, _ = run_build(runner, steps=steps)
+    assert reporter.phases()[6:] == [
+        (ph.BUILD, ph.FAILED),
+        (ph.FINALIZING, ph.SUCCEEDED),
+        (ph.COMPLETED, None),
+    ]
+    assert reporter.last.phases[6].contexts == (DISK_CONTEXT,)
+    assert reporter.final_statuses() == [ph.FAILED]
+    # The runner is stopped, nothing more runs in it, and no artifacts are uploaded.
+    assert "stop" in runner.calls and f"run {ph.POST_BUILD}" not in runner.calls
+    assert "upload_artifacts" not in steps.calls and "finalize" in steps.calls
+
+
+def test_a_phase_that_fills_the_directory_and_ends_fails_as_it_ends() -> None:
+    steps = MemorySteps()
+    # INSTALL ends at once, long before the watcher looks: the check as the phase ends
+    # finds it.
+    runner = FakeRunner(on_start={ph.INSTALL: steps.disk_full.set})
+    reporter, _ = run_build(runner, steps=steps, disk_check_interval=60)
+    assert reporter.phases()[4:] == [
+        (ph.INSTALL, ph.FAILED),
+        (ph.FINALIZING, ph.SUCCEEDED),
+        (ph.COMPLETED, None),
+    ]
+    assert reporter.last.phases[4].contexts == (DISK_CONTEXT,)
+    assert reporter.final_statuses() == [ph.FAILED]
+    assert runner.calls == ["prepare", f"run {ph.INSTALL}", "stop", "cleanup"]
+
+
+def test_a_stop_after_the_disk_limit_changes_nothing() -> None:
+    state = ph.BuildState(phases=(PhaseRecord(ph.BUILD, T0),))
+    state, effects = ph.next_phase(state, ph.LimitExceeded(T0, (DISK_CONTEXT,)))
+    assert [(r.phase_type, r.phase_status) for r in state.phases] == [
+        (ph.BUILD, ph.FAILED),
+        (ph.FINALIZING, ph.IN_PROGRESS),
+    ]
+    assert effects == (ph.StopWork(ph.FAILED), ph.EnterPhase(ph.FINALIZING))
+    assert ph.next_phase(state, ph.StopRequested(T0)) == (state, ())
+    state, effects = ph.next_phase(state, ph.PhaseSucceeded(T0))
+    assert state.build_status == ph.FAILED and effects[-1] == ph.BuildFinished(ph.FAILED)

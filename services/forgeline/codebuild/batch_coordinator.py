@@ -30,7 +30,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forgeline.codebuild import batch_artifacts, batches, builds, projects
+from forgeline.codebuild import batch_artifacts, batches, builds, privileges, projects
 from forgeline.codebuild.artifacts import ArtifactError
 from forgeline.codebuild.batch_output import COMBINED_ARTIFACTS
 from forgeline.codebuild.batch_output import batch_output as batch_output  # the API's shape
@@ -175,6 +175,7 @@ def start_batch(
     document = builds.resolve_request(
         project_document, _start_build_request({**request, "projectName": project.name})
     )
+    privileges.check_environment(ctx.account_id, document.get("environment"))
     document["buildBatchConfig"] = config
     now = utcnow()
     document[_RUN_START] = now.isoformat()
@@ -231,10 +232,12 @@ def _download_batchspec(session: Session, batch: BuildBatch) -> None:
     except WorkspaceError as exc:
         _fail_download(batch, exc.code, exc.message)
         return
+    groups = [_group_of(task) for task in spec.tasks]
+    _check_privileges(batch, groups)
     now = utcnow()
     batch.resolved_source_version = resolved
     batch.fast_fail = spec.fast_fail
-    batch.groups = [_group_of(task) for task in spec.tasks]
+    batch.groups = groups
     records = _records(batch)
     _set_phases(
         batch,
@@ -264,6 +267,15 @@ def _read_batchspec(batch: BuildBatch) -> tuple[batches.Batchspec, str | None]:
         raise batches.BatchspecError(f"The buildspec {path} was not found in the source.")
     spec = batches.parse_batchspec(parse_buildspec(fetched.buildspec_text).batch)
     return spec, fetched.resolved_version
+
+
+def _check_privileges(batch: BuildBatch, groups: list[dict[str, Any]]) -> None:
+    """InvalidInputException unless the operator allows every privileged build the batch
+    asks for: its environment's, and each entry's `privileged-mode`."""
+    privileges.check_environment(batch.account_id, batch.document.get("environment"))
+    for group in groups:
+        privileged = bool(group["overrides"].get("privilegedModeOverride"))
+        privileges.check(batch.account_id, privileged)
 
 
 def _fail_download(batch: BuildBatch, code: str, message: str) -> None:
@@ -611,6 +623,8 @@ def retry_batch(session: Session, batch: BuildBatch, retry_type: str) -> None:
             f"Build batch {batch.id} is {batch.status if batch.complete else 'still running'}; "
             "only a batch that ended without succeeding can be retried."
         )
+    # The operator may have withdrawn the permission since the batch first ran.
+    _check_privileges(batch, batch.groups)
     now = utcnow()
     batch.stop_requested = False
     batch.complete = False

@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from forgeline.codebuild import aws_images, builds, git_credentials, images, sources
+from forgeline.codebuild import aws_images, build_limits, builds, git_credentials, images, sources
 from forgeline.codebuild import build_workspace as workspace
 from forgeline.codebuild import environment as build_environment
 from forgeline.codebuild.build_log import BuildLog, LineEcho, open_log
 from forgeline.codebuild.buildspec import BuildspecError, parse_buildspec
+from forgeline.codebuild.cache import CacheError
 from forgeline.codebuild.engine import Failure, PhaseCommand, StepOutcome
 from forgeline.codebuild.phases import INSTALL
 from forgeline.codebuild.plan import BuildPlan, compile_plan, evaluate_phase
@@ -34,6 +35,7 @@ from forgeline.codebuild.runners import (
     RunnerSession,
     RunSpec,
 )
+from forgeline.codebuild.runners.server_endpoints import server_endpoints
 from forgeline.codebuild.secret_values import SecretResolutionError
 from forgeline.codebuild.tables.builds import Build
 from forgeline.core.settings import Settings, builds_root
@@ -48,6 +50,15 @@ COMPUTE_SIZES: dict[str, tuple[float, int]] = {
     "BUILD_GENERAL1_XLARGE": (36, 70 * 1024**3),
     "BUILD_GENERAL1_2XLARGE": (72, 145 * 1024**3),
 }
+# Lambda compute: AWS publishes the memory; CPU comes with it as on Lambda itself
+# (one vCPU for each 1,769 MB).
+_LAMBDA_MEMORY_MB = {"1GB": 1024, "2GB": 2048, "4GB": 4096, "8GB": 8192, "10GB": 10240}
+COMPUTE_SIZES.update(
+    {
+        f"BUILD_LAMBDA_{size}": (round(megabytes / 1769, 2), megabytes * 1024**2)
+        for size, megabytes in _LAMBDA_MEMORY_MB.items()
+    }
+)
 
 
 class BuildSnapshot:
@@ -108,6 +119,10 @@ class WorkspaceSteps:
         self._log: BuildLog | None = None
         self._opened_up = False
         self._git_credential_issued = False
+        self.compute_type = ""
+        self.memory_bytes: int | None = None
+        # The container's limit counters as the last phase left them (build_limits).
+        self._limit_counters: dict[str, int] = {}
 
     @property
     def log(self) -> BuildLog:
@@ -122,9 +137,9 @@ class WorkspaceSteps:
     def run_spec(self, runner: Runner) -> RunSpec | Failure:
         environment = self.snapshot.document.get("environment", {})
         image = environment.get("image") or ""
-        cpus, memory = COMPUTE_SIZES.get(
-            environment.get("computeType", ""), COMPUTE_SIZES["BUILD_GENERAL1_SMALL"]
-        )
+        self.compute_type = environment.get("computeType") or "BUILD_GENERAL1_SMALL"
+        cpus, memory = COMPUTE_SIZES.get(self.compute_type, COMPUTE_SIZES["BUILD_GENERAL1_SMALL"])
+        self.memory_bytes = workspace.cap_memory(memory)
         if self.root.exists():
             shutil.rmtree(self.root, ignore_errors=True)
         for part in ("src", "plan", "state"):
@@ -142,9 +157,14 @@ class WorkspaceSteps:
             image=choice.local,
             env=workspace.base_environment(runner.uses_image, self.root),
             cpus=workspace.cap_cpus(cpus),
-            memory_bytes=workspace.cap_memory(memory),
+            memory_bytes=self.memory_bytes,
             privileged=bool(environment.get("privilegedMode")),
-            network="host",
+            # Isolated unless the operator chose the host's network (announced at start).
+            network=self.settings.build_network,
+            server_endpoints=server_endpoints(self.settings),
+            build_network_name=self.settings.build_network_name,
+            pids_limit=self.settings.build_pids_limit or None,
+            host_docker_socket=self.settings.build_docker_socket,
         )
 
     def _local_image(self, image: str) -> aws_images.ImageChoice:
@@ -168,6 +188,9 @@ class WorkspaceSteps:
         if self.image_choice is not None and self.image_choice.mapped and runner.uses_image:
             shown = f"{image} (local image {self.image_choice.local})"
         self.log.note(f"Running on {runner.name} runner, image {shown}")
+        unenforced = build_limits.unenforced_note(runner.not_enforced)
+        if unenforced is not None:
+            self.log.note(unenforced)
 
     @property
     def _root_in_runner(self) -> str:
@@ -331,6 +354,9 @@ class WorkspaceSteps:
             self._opened_up = True
         root = self._root_in_runner
         argv = workspace.phase_argv(root, self.plan.shell, phase.name)
+        if self.uses_image:
+            # The container's own cgroup counters say whether the phase hit a limit.
+            argv = build_limits.counting_argv(argv, f"{root}/state/{_counters_file(phase.name)}")
         return PhaseCommand(argv, cwd=f"{root}/src", user=phase.run_as)
 
     def phase_outcome(self, phase_type: str, exit_status: int) -> StepOutcome:
@@ -338,6 +364,9 @@ class WorkspaceSteps:
         phase = self.plan.phase(phase_type)
         status_file = self.root / "state" / phase.status_file
         status_text = status_file.read_text() if status_file.exists() else ""
+        limit = self._limit_hit(phase.name)
+        if limit is not None:
+            return limit
         outcome = evaluate_phase(phase, status_text)
         if outcome.succeeded and exit_status == 0:
             return None
@@ -346,6 +375,32 @@ class WorkspaceSteps:
             f"Error while executing the {phase.name} phase. Reason: exit status {exit_status}",
         )
         return Failure(code, message)
+
+    def _limit_hit(self, phase_name: str) -> Failure | None:
+        """A Failure when the container ran out of memory or processes during the phase."""
+        if not self.uses_image:
+            return None
+        counters = build_limits.read_counters(self.root / "state" / _counters_file(phase_name))
+        if not counters:
+            return None
+        before, self._limit_counters = self._limit_counters, counters
+        found = build_limits.limit_failure(
+            before,
+            counters,
+            memory_bytes=self.memory_bytes,
+            compute_type=self.compute_type,
+            pids_limit=self.settings.build_pids_limit,
+        )
+        return None if found is None else Failure(*found)
+
+    def check_disk(self) -> Failure | None:
+        limit = self.settings.build_disk_limit_bytes
+        if limit <= 0 or not self.root.is_dir():
+            return None
+        used = build_limits.directory_bytes(self.root)
+        if used <= limit:
+            return None
+        return Failure(build_limits.DISK_LIMIT_EXCEEDED, build_limits.disk_message(used, limit))
 
     def _run_script(self, script: str) -> None:
         assert self.session is not None
@@ -365,7 +420,11 @@ class WorkspaceSteps:
             script = workspace.cache_save_script(self.settings, self.snapshot, self.plan, self.root)
             if script is not None:
                 self._run_script(script)
-                workspace.cache_persist(self.settings, self.snapshot, self.plan, self.root)
+                try:
+                    workspace.cache_persist(self.settings, self.snapshot, self.plan, self.root)
+                except CacheError as exc:
+                    # As on AWS, a cache that cannot be saved does not fail the build.
+                    self.log.note(f"Cache not saved: {exc.message}")
         self.results["reportArns"] = workspace.ingest_reports(
             self.settings, self.sessions, self.snapshot, self.plan, self.root, self.log
         )
@@ -398,6 +457,10 @@ class WorkspaceSteps:
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _counters_file(phase_name: str) -> str:
+    return f"limits-{phase_name}"
 
 
 def _strip_code(message: str, code: str) -> str:

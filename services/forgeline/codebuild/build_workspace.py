@@ -194,7 +194,8 @@ def cache_restore(
     elif config.get("type") == "S3":
         working.mkdir(parents=True, exist_ok=True)
         try:
-            cache.download(get_blob_store(settings), _s3_cache_location(facts), working)
+            store = get_blob_store(settings)
+            cache.download(store, _s3_cache_location(store, facts), working)
         except cache.CacheError:
             # An unreadable cache is a cache miss, not a failed build.
             shutil.rmtree(working, ignore_errors=True)
@@ -231,14 +232,22 @@ def cache_persist(
         shutil.rmtree(kept, ignore_errors=True)
         shutil.move(str(working), str(kept))
     elif config.get("type") == "S3":
-        cache.upload(get_blob_store(settings), _s3_cache_location(facts), working)
+        store = get_blob_store(settings)
+        cache.upload(store, _s3_cache_location(store, facts), working)
 
 
-def _s3_cache_location(facts: BuildFacts) -> str:
-    # The object InvalidateProjectCache deletes: one per project, account and region.
-    return cache.s3_cache_location(
+def _s3_cache_location(store: Any, facts: BuildFacts) -> str:
+    """The object InvalidateProjectCache deletes: one per project, account and region, in
+    a bucket of the build's own account (never read from or written into another's)."""
+    location = cache.s3_cache_location(
         _cache_config(facts), facts.account_id, facts.region, facts.project_name
     )
+    bucket = location.split("/", 1)[0]
+    try:
+        buckets.owned_bucket(store, bucket, facts.account_id)
+    except S3Error as exc:
+        raise cache.CacheError(f"{exc.code}: {exc.message}: {bucket}") from None
+    return location
 
 
 def _write_cache_script(root: Path, name: str, body: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from forgeline.codebuild import events as build_events
-from forgeline.codebuild import projects, scheduler_doorbell
+from forgeline.codebuild import privileges, projects, scheduler_doorbell
 from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.phases import (
     COMPLETED,
@@ -187,6 +187,9 @@ def queue_build(
         )
     project_document = projects.project_output(project)
     document = resolve_request(project_document, params)
+    if batch_id is None:
+        # A batch's builds were admitted when the batch started (or was retried).
+        privileges.check_environment(ctx.account_id, document.get("environment"))
     return insert_build(
         session,
         ctx,
@@ -205,6 +208,7 @@ def retry_build(session: Session, ctx: RequestContext, original: Build) -> Build
         raise errors.ResourceNotFoundException(
             f"Project cannot be found: {ctx.arn('codebuild', 'project/' + original.project_name)}"
         )
+    privileges.check_environment(ctx.account_id, original.document.get("environment"))
     return insert_build(
         session,
         ctx,

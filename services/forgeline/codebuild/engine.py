@@ -9,7 +9,10 @@ and the clock. So the orchestration below is tested with in-memory fakes of all 
 
 A watcher thread polls for StopBuild, the build timeout and a lost lease; any of them
 stops the runner, and the interrupted phase ends STOPPED, TIMED_OUT or FAULT before
-FINALIZING cleans up.
+FINALIZING cleans up. A second one asks the steps every few seconds whether the build
+directory is past its disk cap (a walk of the tree, kept off the first so a slow walk
+never delays a stop); the steps are asked again as each phase that writes there ends.
+Past the cap, the phase ends FAILED saying so, the runner is stopped and FINALIZING runs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 from forgeline.codebuild.build_reporter import BuildReporter, Transition
 from forgeline.codebuild.phases import (
     BUILDSPEC_PHASES,
+    COMPLETED,
     DOWNLOAD_SOURCE,
     FINALIZING,
     PROVISIONING,
@@ -32,6 +36,7 @@ from forgeline.codebuild.phases import (
     BuildState,
     EnterPhase,
     Event,
+    LimitExceeded,
     PhaseContext,
     PhaseFailed,
     PhaseRecord,
@@ -47,6 +52,9 @@ from forgeline.core.db import utcnow
 logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL_SECONDS = 0.25
+DISK_CHECK_SECONDS = 2.0
+# Phases whose work writes into the build directory: the disk cap is checked as they end.
+_WRITING_PHASES = (DOWNLOAD_SOURCE, *BUILDSPEC_PHASES)
 
 Clock = Callable[[], dt.datetime]
 
@@ -131,6 +139,11 @@ class BuildSteps(Protocol):
 
     def finalize(self) -> StepOutcome: ...
 
+    def check_disk(self) -> Failure | None:
+        """The build directory against its disk cap: a Failure once it is past it (None
+        when it is not, or has no cap). Called from a thread of its own, and as phases end."""
+        ...
+
     def tear_down(self) -> None:
         """After the runner is released: revoke what was issued, close the log, clean up."""
         ...
@@ -151,6 +164,7 @@ class BuildRun:
         clock: Clock = utcnow,
         lease_lost: Callable[[], bool] = lambda: False,
         watch_interval: float = WATCH_INTERVAL_SECONDS,
+        disk_check_interval: float = DISK_CHECK_SECONDS,
     ) -> None:
         self.build_id = build_id
         self.steps = steps
@@ -160,6 +174,7 @@ class BuildRun:
         self.clock = clock
         self.lease_lost = lease_lost
         self.watch_interval = watch_interval
+        self.disk_check_interval = disk_check_interval
         self.state = BuildState(phases=tuple(phases))
         self.runner_session: RunnerSession | None = None
         self._interrupt: Event | None = None
@@ -173,9 +188,13 @@ class BuildRun:
 
     def run(self) -> None:
         watcher = threading.Thread(target=self._watch, name="build-watch", daemon=True)
+        disk_watcher = threading.Thread(
+            target=self._watch_disk, name="build-disk-watch", daemon=True
+        )
         try:
             self.steps.open()
             watcher.start()
+            disk_watcher.start()
             self._advance(PhaseSucceeded(self.clock()))
             while not self.state.build_complete:
                 self._advance(self._work(self.state.current_phase))
@@ -204,7 +223,14 @@ class BuildRun:
         except RunInterrupted:
             event = PhaseFailed(self.clock())
         pending = self._take_interrupt()
-        return pending if pending is not None else event
+        if pending is not None:
+            return pending
+        if phase in _WRITING_PHASES:
+            # The phase may have filled the directory between two of the watcher's looks.
+            over = self._disk_limit_event()
+            if over is not None and self._claim_interrupt(over):
+                return over
+        return event
 
     def _phase_work(self, phase: str) -> StepOutcome:
         if phase == PROVISIONING:
@@ -276,6 +302,16 @@ class BuildRun:
             if isinstance(effect, EnterPhase):
                 self.steps.log.entering(effect.phase_type)
 
+    def _claim_interrupt(self, event: Event) -> bool:
+        """Record EVENT as the build's interrupt, already delivered; False if another
+        interrupt came first (it is delivered instead)."""
+        with self._lock:
+            if self._interrupt is not None:
+                return False
+            self._interrupt = event
+            self._interrupt_used = True
+            return True
+
     def _take_interrupt(self) -> Event | None:
         with self._lock:
             if self._interrupt is None or self._interrupt_used:
@@ -305,18 +341,42 @@ class BuildRun:
                 self.runner_session.stop()
             return
 
+    def _watch_disk(self) -> None:
+        """Turn a build directory past its disk cap into an interrupt."""
+        while not self._done.wait(self.disk_check_interval):
+            if self.state.current_phase in (FINALIZING, COMPLETED):
+                return  # the build's commands are over
+            event = self._disk_limit_event()
+            if event is None:
+                continue
+            self._interrupt_with(event)
+            return
+
+    def _disk_limit_event(self) -> Event | None:
+        try:
+            failure = self.steps.check_disk()
+        except Exception:
+            logger.warning("could not measure the directory of %s", self.build_id, exc_info=True)
+            return None
+        if failure is None:
+            return None
+        return LimitExceeded(self.clock(), (PhaseContext(failure.code, failure.message),))
+
     def abort(self, message: str) -> None:
         """End the build soon, as a fault: its worker is shutting down (any thread)."""
         context = PhaseContext("BUILD_WORKER_STOPPED", message)
-        event = PhaseFailed(self.clock(), (context,), fault=True)
+        self._interrupt_with(PhaseFailed(self.clock(), (context,), fault=True))
+
+    # ------------------------------------------------------------ helpers
+
+    def _interrupt_with(self, event: Event) -> None:
+        """End the running command; the first interrupt wins (any thread)."""
         with self._lock:
             if self._interrupt is None:
                 self._interrupt = event
         session = self.runner_session
         if session is not None:
             session.stop()
-
-    # ------------------------------------------------------------ helpers
 
     def _interrupted(self) -> bool:
         with self._lock:

@@ -185,6 +185,8 @@ def _state_environment(data_dir: Path, runner: str) -> dict[str, str]:
 
     FORGELINE_BUILD_DIR is left as set: it says where Docker can see build directories
     (e.g. from inside a container using the host's engine), which holds here too.
+    Privileged builds are allowed: the person running `build-local` is the operator of
+    this machine, and `--privileged` is their own choice (as with AWS's local agent).
     """
     return {
         "FORGELINE_DATA_DIR": str(data_dir),
@@ -196,6 +198,7 @@ def _state_environment(data_dir: Path, runner: str) -> dict[str, str]:
         "FORGELINE_MIGRATE_ON_START": "true",
         "FORGELINE_DEFAULT_REGION": REGION,
         "FORGELINE_DEFAULT_ACCOUNT": ACCOUNT_ID,
+        "FORGELINE_BUILD_PRIVILEGED": ACCOUNT_ID,
     }
 
 

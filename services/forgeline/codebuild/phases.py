@@ -6,7 +6,9 @@ POST_BUILD, UPLOAD_ARTIFACTS, FINALIZING, COMPLETED. A failure before BUILD skip
 FINALIZING (unless the buildspec phase says on-failure CONTINUE); a failure in BUILD still
 runs POST_BUILD; UPLOAD_ARTIFACTS is attempted whenever BUILD ran. A timeout or a stop marks
 the running phase TIMED_OUT or STOPPED and goes straight to FINALIZING (or, before
-provisioning, to COMPLETED). A build abandoned where it stands (its worker is gone, it
+provisioning, to COMPLETED). A limit the server enforces while the build runs (its
+directory's disk use) marks the running phase FAILED, stops the work the same way and
+ends the build FAILED. A build abandoned where it stands (its worker is gone, it
 timed out or was stopped in the queue) closes its open phase and completes at once.
 Adapters perform the effects; nothing here does I/O.
 
@@ -123,7 +125,8 @@ class BuildState:
     on_failure: Mapping[str, str] = field(default_factory=dict)
     failed: bool = False
     faulted: bool = False
-    ended_by: str | None = None  # TIMED_OUT or STOPPED once a timeout or stop happened
+    # TIMED_OUT, STOPPED or FAILED once a timeout, a stop or a limit ended the work.
+    ended_by: str | None = None
 
     @property
     def current_phase(self) -> str:
@@ -202,6 +205,15 @@ class StopRequested:
 
 
 @dataclass(frozen=True)
+class LimitExceeded:
+    """The build went past a limit the server holds it to while it runs; `contexts` say
+    which. The running phase fails, the work stops and the build ends FAILED."""
+
+    at: datetime
+    contexts: tuple[PhaseContext, ...] = ()
+
+
+@dataclass(frozen=True)
 class Abandoned:
     """Nothing runs the build any more (its worker is gone, or it never left the queue):
     the open phase ends ``status`` and the build completes with that status."""
@@ -211,7 +223,7 @@ class Abandoned:
     contexts: tuple[PhaseContext, ...] = ()
 
 
-Event = PhaseSucceeded | PhaseFailed | TimedOut | StopRequested | Abandoned
+Event = PhaseSucceeded | PhaseFailed | TimedOut | StopRequested | LimitExceeded | Abandoned
 
 
 # ---------------------------------------------------------------- effects
@@ -271,6 +283,14 @@ def next_phase(state: BuildState, event: Event) -> tuple[BuildState, tuple[Effec
         state = replace(state, ended_by=STOPPED)
         return _finish_current(
             state, STOPPED, event.at, (), _after_interrupt(current), (StopWork(STOPPED),)
+        )
+    if isinstance(event, LimitExceeded):
+        if state.ended_by is not None:
+            return state, ()  # already winding down
+        state = replace(state, failed=True, ended_by=FAILED)
+        effects = (StopWork(FAILED),)
+        return _finish_current(
+            state, FAILED, event.at, event.contexts, _after_interrupt(current), effects
         )
     if isinstance(event, Abandoned):
         finished = state.phases[-1].finish(event.status, event.at, event.contexts)

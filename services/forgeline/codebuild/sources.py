@@ -41,6 +41,8 @@ from forgeline.codecommit import interface as codecommit
 from forgeline.core.blobstore import BlobNotFound, BlobStore, get_blob_store
 from forgeline.core.db import session_scope
 from forgeline.core.settings import Settings
+from forgeline.s3 import buckets
+from forgeline.s3.errors import S3Error
 
 DEFAULT_BUILDSPEC = "buildspec.yml"
 GIT_TIMEOUT_SECONDS = 900
@@ -88,14 +90,16 @@ def fetch_source(
     if source_type == "CODECOMMIT":
         resolved = _fetch_codecommit(settings, account_id, region, source, version, dest, label)
     elif source_type in ("S3", "CODEPIPELINE"):
-        _fetch_s3(get_blob_store(settings), source.get("location") or "", dest)
+        _fetch_s3(get_blob_store(settings), account_id, source.get("location") or "", dest)
     elif source_type != "NO_SOURCE":
         raise SourceError(
             "CLIENT_ERROR", f"source type {source_type} is not supported by this server"
         )
     if not want_buildspec:
         return FetchedSource(resolved_version=resolved, buildspec_text=None)
-    text, path = read_buildspec(settings, source, dest, has_files=source_type != "NO_SOURCE")
+    text, path = read_buildspec(
+        settings, account_id, source, dest, has_files=source_type != "NO_SOURCE"
+    )
     return FetchedSource(resolved_version=resolved, buildspec_text=text, buildspec_path=path)
 
 
@@ -120,7 +124,12 @@ def is_inline_buildspec(value: str) -> bool:
 
 
 def read_buildspec(
-    settings: Settings, source: dict[str, Any], src_dir: Path, *, has_files: bool = True
+    settings: Settings,
+    account_id: str,
+    source: dict[str, Any],
+    src_dir: Path,
+    *,
+    has_files: bool = True,
 ) -> tuple[str | None, str | None]:
     """(buildspec text or None, relative path looked at or None)."""
     raw = source.get("buildspec") or ""
@@ -128,7 +137,7 @@ def read_buildspec(
     if value and is_inline_buildspec(value):
         return raw, None
     if value.startswith(("arn:aws:s3:::", "s3://")):
-        return _read_s3_buildspec(get_blob_store(settings), value), None
+        return _read_s3_buildspec(get_blob_store(settings), account_id, value), None
     name = value or DEFAULT_BUILDSPEC
     if not has_files:
         return None, name
@@ -145,8 +154,9 @@ def read_buildspec(
     return path.read_text(encoding="utf-8", errors="replace"), clean_relative(name)
 
 
-def _read_s3_buildspec(blobstore: BlobStore, location: str) -> str:
+def _read_s3_buildspec(blobstore: BlobStore, account_id: str, location: str) -> str:
     bucket, key = s3locations.split_location(location)
+    _require_own_bucket(blobstore, account_id, bucket, "YAML_FILE_ERROR")
     try:
         info = blobstore.stat(s3locations.blob_key(bucket, key))
         if info is None:
@@ -328,10 +338,19 @@ def _checkout(bare: Path, location: str, target: _Target, depth: int, dest: Path
 # ---------------------------------------------------------------- S3
 
 
-def _fetch_s3(blobstore: BlobStore, location: str, dest: Path) -> None:
+def _require_own_bucket(blobstore: BlobStore, account_id: str, bucket: str, code: str) -> None:
+    """Builds read only their own account's buckets: another tenant's objects stay unreadable."""
+    try:
+        buckets.owned_bucket(blobstore, bucket, account_id)
+    except S3Error as exc:
+        raise SourceError(code, f"{exc.code}: {exc.message}: {bucket}") from None
+
+
+def _fetch_s3(blobstore: BlobStore, account_id: str, location: str, dest: Path) -> None:
     bucket, key = s3locations.split_location(location)
     if not bucket:
         raise SourceError("CLIENT_ERROR", f"invalid S3 source location {location!r}")
+    _require_own_bucket(blobstore, account_id, bucket, "CLIENT_ERROR")
     if key == "" or key.endswith("/"):
         _fetch_s3_folder(blobstore, bucket, key, dest)
         return

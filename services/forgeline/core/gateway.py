@@ -1,12 +1,14 @@
 """The production gateway: one public port in front of the per-service processes.
 
-API calls are routed on the X-Amz-Target prefix, git smart HTTP on the /v1/repos path;
-SigV4 is verified by the service that answers, so the Host header passes through.
+API calls are routed on the X-Amz-Target prefix, git smart HTTP on the /v1/repos path (and
+nothing outside it: the services' operator endpoints are never reached through here); SigV4
+is verified by the service that answers, so the Host header passes through.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote
 
 import httpx
 from fastapi import Request
@@ -82,6 +84,10 @@ class GatewayProxy:
             (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP_HEADERS
         ]
         target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        if _leaves_the_repositories(target):
+            # The HTTP client would resolve `..` and send /v1/repos/../../metrics as /metrics:
+            # the repo service's operator endpoints, asked from the gateway's own address.
+            return Response("Not found.\n", status_code=404)
         if request.url.query:
             target += "?" + request.url.query
         outgoing = self.client.build_request(
@@ -103,6 +109,13 @@ class GatewayProxy:
             },
             background=BackgroundTask(incoming.aclose),
         )
+
+
+def _leaves_the_repositories(raw_path: str) -> bool:
+    """Whether a git path has a `.` or `..` segment (percent-encoded or not): git never
+    sends one, and resolved it could name a path outside /v1/repos/."""
+    path = raw_path.split("?", 1)[0]
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
 
 
 # Headers that describe one connection, not the message: never forwarded as they are.

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from forgeline.core import identity, lifecycle
+from forgeline.core.build_clients import BuildClients
 from forgeline.core.context import RequestContext
 from forgeline.core.cors import CorsMiddleware, CorsPolicy
 from forgeline.core.db import is_quick_read
@@ -218,6 +219,19 @@ def _too_large(limit: int) -> AwsError:
     )
 
 
+def _refused_to_builds(request: Request, build_clients: BuildClients) -> Response | None:
+    """The answer to a build asking for an operator's endpoint; None for anyone else."""
+    if not build_clients.includes(request.client.host if request.client else None):
+        return None
+    return JSONResponse(
+        {
+            "__type": "AccessDeniedException",
+            "message": f"{request.url.path} is an operator endpoint; it is not served to builds.",
+        },
+        status_code=403,
+    )
+
+
 def _mount_service_routes(app: FastAPI, apps: list[str], settings: Settings) -> None:
     """Routes a service serves besides the AWS API (git smart HTTP, build log links),
     as the manifests of the services this process serves declare them."""
@@ -273,18 +287,30 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
     if cors_policy.enabled:
         app.cors = CorsMiddleware(app._route, cors_policy)
 
+    # Builds reach this port too (their URLs name it): the operator's endpoints below
+    # (readiness, metrics, reset) refuse them, each in its own handler, so no other route to
+    # the same handler gets round the rule. /health stays open to everyone: it answers a
+    # constant and touches nothing.
+    build_clients = BuildClients(settings)
+
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, Any]:
         return {"status": "ok", "services": apps}
 
     @app.get("/ready", include_in_schema=False)
-    def ready() -> Response:
+    def ready(request: Request) -> Response:
+        refused = _refused_to_builds(request, build_clients)
+        if refused is not None:
+            return refused
         checks = lifecycle.readiness(settings)
         status = 200 if all(item["ok"] for item in checks.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        refused = _refused_to_builds(request, build_clients)
+        if refused is not None:
+            return refused
         return Response(metrics_text(), media_type="text/plain; version=0.0.4")
 
     # `/moto-api/reset` is moto's path for the same thing: a suite written against moto's
@@ -292,6 +318,9 @@ def create_app(apps: list[str] | None = None, settings: Settings | None = None) 
     @app.post("/_forgeline/reset", include_in_schema=False)
     @app.post("/moto-api/reset", include_in_schema=False)
     def reset(request: Request) -> Response:
+        refused = _refused_to_builds(request, build_clients)
+        if refused is not None:
+            return refused
         client = request.client.host if request.client else ""
         if not (
             settings.allow_reset and is_loopback_host(settings.host) and is_loopback_host(client)

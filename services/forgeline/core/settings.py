@@ -173,6 +173,42 @@ class Settings(BaseSettings):
         "a warning at start) or `auto` (Docker when an engine answers; with no engine, "
         "container builds are refused with a FAULT saying so, never run on the host).",
     )
+    build_network: Literal["isolated", "host"] = Field(
+        default="isolated",
+        description="How a Docker build reaches the network: `isolated` (its own network "
+        "namespace: on an engine with bridge networking a dedicated build network with no "
+        "route to the stack's internal services; on one without, no network at all but a "
+        "way in to this server's own endpoints, at the same URLs) or `host` (the host's "
+        "network, loopback included: the database, the broker and every admin endpoint; "
+        "announced with a warning at start).",
+    )
+    build_network_name: str = Field(
+        default="forgeline-builds",
+        description="The Docker network isolated builds join on an engine with bridge "
+        "networking (created when missing).",
+    )
+    build_privileged: str = Field(
+        default="",
+        description="Who may run privileged builds (privilegedMode): `*` for every account, "
+        "or a comma-separated list of account ids; empty (the default): nobody, and "
+        "CreateProject, UpdateProject and StartBuild with privilegedMode are refused.",
+    )
+    build_docker_socket: bool = Field(
+        default=False,
+        description="Hand the host's Docker socket to privileged builds (root on the host: "
+        "only for a single trusted team). Off: a privileged build gets its own Docker "
+        "daemon where its image has one, never the host's.",
+    )
+    build_pids_limit: int = Field(
+        default=4096,
+        description="Most processes one build container may run at once (a fork bomb "
+        "ends its own build, not the worker); 0: no limit.",
+    )
+    build_disk_limit_bytes: int = Field(
+        default=20 * 1024**3,
+        description="Most bytes a build's directory (sources, outputs, cache) may hold; a "
+        "build past it ends FAILED with a phase context saying so; 0: no limit.",
+    )
     build_image_map: str = Field(
         default="",
         description="Local images for AWS's curated image names, as `aws-name=local-image` "

@@ -63,7 +63,8 @@ def _blob(size: int, seed: int) -> bytes:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """GET /hello, GET /blob?size=N&seed=S, GET /slow, POST /digest (sha256 of the body)."""
+    """GET /hello, GET /whoami (the client's address), GET /blob?size=N&seed=S, GET /slow,
+    POST /digest (sha256 of the body)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -72,6 +73,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query))
         if url.path == "/hello":
             self._reply(b"forwarded hello")
+        elif url.path == "/whoami":
+            self._reply(self.client_address[0].encode())
         elif url.path == "/blob":
             self._reply(_blob(int(query["size"]), int(query.get("seed", "0"))))
         elif url.path == "/slow":
@@ -173,6 +176,16 @@ def test_listen_address_must_be_numeric_and_forwards_given() -> None:
         forward_into(os.getpid(), [("localhost", 4750, "127.0.0.1", 4750)])
     with pytest.raises(ValueError, match="at least one"):
         forward_into(os.getpid(), [])
+
+
+def test_upstream_source_must_be_an_address_of_the_upstreams_family() -> None:
+    with pytest.raises(ValueError, match="numeric"):
+        forward_into(
+            os.getpid(), [("127.0.0.1", 4750, "127.0.0.1", 4750)], upstream_source="localhost"
+        )
+    with pytest.raises(ValueError, match="family"):
+        forward_into(os.getpid(), [("127.0.0.1", 4750, "::1", 4750)], upstream_source="127.0.0.2")
+    assert _forwarder_threads() == []
 
 
 @pytest.fixture
@@ -299,6 +312,22 @@ def test_forwarded_server_answers(sandbox: Any, http_port: int, forwarded: Forwa
     assert (code, output) == (0, "forwarded hello")
     assert forwarded.listening == [("127.0.0.1", http_port)]
     assert forwarded.accepted_connections == 1
+
+
+@pytest.mark.docker
+def test_upstream_connections_come_from_the_chosen_address(
+    sandbox: Any, http_port: int, forwarded: Forwarder
+) -> None:
+    url = f"http://127.0.0.1:{http_port}/whoami"
+    assert _sh(sandbox, f"wget -q -O - {url}") == (0, "127.0.0.1")  # the kernel's choice
+    forwarded.close()
+    with forward_into(
+        _pid(sandbox),
+        [("127.0.0.1", http_port, "127.0.0.1", http_port)],
+        container_id=sandbox.id,
+        upstream_source="127.0.0.2",
+    ):
+        assert _sh(sandbox, f"wget -q -O - {url}") == (0, "127.0.0.2")
 
 
 @pytest.mark.docker

@@ -129,7 +129,8 @@ def test_create_full_project_keeps_every_member(codebuild: Any, forgeline: Any) 
             "type": "LINUX_CONTAINER",
             "image": "forgeline/busybox",
             "computeType": "BUILD_GENERAL1_MEDIUM",
-            "privilegedMode": True,
+            # True only where the operator allows it: test_privileges.py.
+            "privilegedMode": False,
             "environmentVariables": [
                 {"name": "PLAIN", "value": "1"},
                 {"name": "PARAM", "value": "/app/param", "type": "PARAMETER_STORE"},
@@ -169,7 +170,7 @@ def test_create_full_project_keeps_every_member(codebuild: Any, forgeline: Any) 
     assert project["cache"]["modes"] == ["LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
     variables = project["environment"]["environmentVariables"]
     assert [v["type"] for v in variables] == ["PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER"]
-    assert project["environment"]["privilegedMode"] is True
+    assert project["environment"]["privilegedMode"] is False
     assert project["timeoutInMinutes"] == 2160 and project["queuedTimeoutInMinutes"] == 5
     assert project["tags"] == [{"key": "team", "value": "ci"}, {"key": "empty", "value": ""}]
     assert project["badge"]["badgeEnabled"] is True

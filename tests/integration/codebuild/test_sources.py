@@ -20,8 +20,9 @@ from forgeline.codebuild.sources import SourceError, fetch_source, missing_build
 from forgeline.codecommit import storage
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.blobstore import get_blob_store
-from forgeline.core.db import dispose_engines, session_scope
+from forgeline.core.db import dispose_engines, session_scope, utcnow
 from forgeline.core.settings import Settings
+from forgeline.s3 import buckets
 from tests.support import databases
 
 ACCOUNT = "000000000000"  # the account of the server's bootstrap credentials
@@ -236,7 +237,13 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
 
 
 def put_object(settings: Settings, location: str, data: bytes) -> None:
-    get_blob_store(settings).put(s3locations.blob_key(*s3locations.split_location(location)), data)
+    """Store an object in a bucket of ACCOUNT (sources are read from the build's own
+    account's buckets only)."""
+    store = get_blob_store(settings)
+    bucket, key = s3locations.split_location(location)
+    if buckets.get_bucket(store, bucket) is None:
+        buckets.save_bucket(store, buckets.Bucket(bucket, ACCOUNT, REGION, utcnow()))
+    store.put(s3locations.blob_key(bucket, key), data)
 
 
 @pytest.mark.parametrize("source_type", ["S3", "CODEPIPELINE"])
@@ -259,29 +266,30 @@ def test_s3_zip_source(s3_settings, tmp_path, source_type, location):
 
 
 def test_s3_single_file_and_folder_sources(s3_settings, tmp_path):
-    put_object(s3_settings, "b/tools/run.sh", b"#!/bin/sh\n")
-    put_object(s3_settings, "b/tree/buildspec.yml", BUILDSPEC.encode())
-    put_object(s3_settings, "b/tree/lib/x.txt", b"x")
+    put_object(s3_settings, "src-bucket/tools/run.sh", b"#!/bin/sh\n")
+    put_object(s3_settings, "src-bucket/tree/buildspec.yml", BUILDSPEC.encode())
+    put_object(s3_settings, "src-bucket/tree/lib/x.txt", b"x")
     single = tmp_path / "single"
     fetch_source(
-        s3_settings, ACCOUNT, REGION, {"type": "S3", "location": "b/tools/run.sh"}, None, single
+        s3_settings, ACCOUNT, REGION, {"type": "S3", "location": "src-bucket/tools/run.sh"}, None, single
     )
     assert [p.name for p in single.iterdir()] == ["run.sh"]
     folder = tmp_path / "folder"
     fetched = fetch_source(
-        s3_settings, ACCOUNT, REGION, {"type": "S3", "location": "b/tree/"}, None, folder
+        s3_settings, ACCOUNT, REGION, {"type": "S3", "location": "src-bucket/tree/"}, None, folder
     )
     assert fetched.buildspec_text == BUILDSPEC
     assert (folder / "lib" / "x.txt").read_bytes() == b"x"
 
 
 def test_s3_missing_object_and_hostile_zip(s3_settings, tmp_path):
+    put_object(s3_settings, "src-bucket/other.txt", b"")  # the bucket exists; the object does not
     with pytest.raises(SourceError) as caught:
         fetch_source(
             s3_settings,
             ACCOUNT,
             REGION,
-            {"type": "S3", "location": "b/none.zip"},
+            {"type": "S3", "location": "src-bucket/none.zip"},
             None,
             tmp_path / "a",
         )
@@ -289,13 +297,13 @@ def test_s3_missing_object_and_hostile_zip(s3_settings, tmp_path):
         "CLIENT_ERROR",
         "NoSuchKey: The specified key does not exist.",
     )
-    put_object(s3_settings, "b/evil.zip", zip_bytes({"../../escaped.txt": b"x"}))
+    put_object(s3_settings, "src-bucket/evil.zip", zip_bytes({"../../escaped.txt": b"x"}))
     with pytest.raises(SourceError, match="refusing to extract"):
         fetch_source(
             s3_settings,
             ACCOUNT,
             REGION,
-            {"type": "S3", "location": "b/evil.zip"},
+            {"type": "S3", "location": "src-bucket/evil.zip"},
             None,
             tmp_path / "b",
         )
@@ -336,6 +344,23 @@ def test_no_source_inline_and_s3_buildspecs(s3_settings, tmp_path):
             tmp_path / "d",
         )
     assert caught.value.code == "YAML_FILE_ERROR"
+
+
+def test_another_accounts_bucket_is_never_read(s3_settings, tmp_path):
+    """The object is there, but the bucket is another account's: neither a source nor a
+    buildspec is read from it."""
+    put_object(s3_settings, "theirs/app.zip", zip_bytes({"buildspec.yml": BUILDSPEC.encode()}))
+    put_object(s3_settings, "theirs/build.yml", BUILDSPEC.encode())
+    other_account = "222222222222"
+    for source, code in (
+        ({"type": "S3", "location": "theirs/app.zip"}, "CLIENT_ERROR"),
+        ({"type": "NO_SOURCE", "buildspec": "arn:aws:s3:::theirs/build.yml"}, "YAML_FILE_ERROR"),
+    ):
+        with pytest.raises(SourceError) as caught:
+            fetch_source(s3_settings, other_account, REGION, source, None, tmp_path / code)
+        assert caught.value.code == code
+        assert caught.value.message.startswith("AccessDenied")
+        assert not any((tmp_path / code).iterdir())
 
 
 def test_unsupported_source_type(s3_settings, tmp_path):

@@ -55,7 +55,9 @@ def server(tmp_path_factory: Any, tiny_image: str) -> Any:
 @pytest.fixture(scope="module")
 def codebuild(server: Any) -> Any:
     # Artifacts go to an existing bucket of the build's account.
-    server.client("s3", s3={"addressing_style": "path"}).create_bucket(Bucket="artifacts-bucket")
+    s3 = server.client("s3", s3={"addressing_style": "path"})
+    s3.create_bucket(Bucket="artifacts-bucket")
+    s3.create_bucket(Bucket="cache-bucket")  # S3 caches, too, live in a bucket of the account
     return server.client("codebuild")
 
 

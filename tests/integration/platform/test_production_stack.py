@@ -595,6 +595,13 @@ def check_apis_through_gateway(stack: LocalStack, credentials: dict[str, str]) -
                 assert (api_name, operation) not in counted[other], (other, operation)
     assert counted["repo"][("codecommit", "CreateRepository")] == 1
 
+    # Builds reach the front door too: it serves no operator endpoint, while each service
+    # still answers /metrics on its own address (read above).
+    gateway = stack.url("gateway")
+    for path in ("/metrics", "/_forgeline/reset", "/moto-api/reset"):
+        method = "GET" if path == "/metrics" else "POST"
+        assert httpx.request(method, f"{gateway}{path}", timeout=5).status_code == 403, path
+
 
 def worker_healthcheck(stack: LocalStack) -> subprocess.Popen[str]:
     """The compose file's worker healthcheck, run against the local worker."""

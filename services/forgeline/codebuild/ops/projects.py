@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forgeline.codebuild import projects
+from forgeline.codebuild import privileges, projects
 from forgeline.codebuild.generated import errors, shapes
 from forgeline.codebuild.ops.resource_policies import ResourcePolicyOperations, delete_policy
 from forgeline.codebuild.ops.source_credentials import SourceCredentialOperations
@@ -60,6 +60,7 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
     ) -> shapes.CreateProjectOutput:
         name = params["name"]
         document = projects.normalize_project(params)
+        privileges.check_environment(ctx.account_id, document.get("environment"))
         arn = projects.project_arn(ctx.account_id, ctx.region, name)
         now = utcnow()
         try:
@@ -105,6 +106,11 @@ class ProjectOperations(SourceCredentialOperations, ResourcePolicyOperations):
                 session, ctx.account_id, ctx.region, params["name"], for_update=True
             )
             document = projects.normalize_project(params, row.document)
+            if "environment" in params:
+                # Only an environment given here is checked: a project made privileged
+                # before the operator withdrew the permission can still be edited
+                # otherwise (its builds are refused at StartBuild).
+                privileges.check_environment(ctx.account_id, document.get("environment"))
             row.document = projects.complete_document(document, row)
             row.updated_at = utcnow()
             if "tags" in params:

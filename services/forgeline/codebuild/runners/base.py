@@ -43,6 +43,15 @@ class RunInterrupted(Exception):
     """`stop()` was called while (or before) `run()` ran: the command was killed."""
 
 
+# RunSpec.network values. ISOLATED: a network namespace of the build's own, with a way in
+# to this server's endpoints only (see docker_runner); HOST: the host's network, loopback
+# and all (the operator's explicit choice); NONE: no network at all.
+NETWORK_ISOLATED = "isolated"
+NETWORK_HOST = "host"
+NETWORK_NONE = "none"
+NETWORK_MODES = (NETWORK_ISOLATED, NETWORK_HOST, NETWORK_NONE)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     build_id: str
@@ -52,8 +61,18 @@ class RunSpec:
     cpus: float | None = None
     memory_bytes: int | None = None
     privileged: bool = False
-    network: str = "host"
+    network: str = NETWORK_ISOLATED
     extra_mounts: Sequence[tuple[Path, str, bool]] = ()
+    # The loopback endpoints of this server the build's URLs name, as (address in the
+    # build, port, address on the host, port): an isolated build is given a way in to
+    # each, at the same address and port, and to nothing else on the host.
+    server_endpoints: Sequence[tuple[str, int, str, int]] = ()
+    # The Docker network isolated builds join on an engine with bridge networking.
+    build_network_name: str = "forgeline-builds"
+    # Most processes the build may run at once (None: no limit).
+    pids_limit: int | None = None
+    # Hand a privileged build the host's Docker socket (root on the host).
+    host_docker_socket: bool = False
 
 
 class RunnerSession(Protocol):
@@ -84,6 +103,9 @@ class Runner(Protocol):
     # Whether builds run inside their build image (a container). False: the image is
     # ignored, and commands start with the host's own tools.
     uses_image: bool
+    # The sandbox limits this runner cannot enforce (network isolation, memory, ...); said
+    # in every build's log and at start. Empty: it enforces them all.
+    not_enforced: tuple[str, ...]
 
     def prepare(self, spec: RunSpec) -> RunnerSession: ...
 

@@ -8,6 +8,11 @@ The build directory is bind-mounted at an AWS-like path (/codebuild/output/srcNN
 Images are never pulled (no registry is assumed): a missing image fails at once with
 BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE. No engine answering is the server's fault: the
 build ends FAULT with a message saying how to start Docker or choose the host runner.
+
+Network: `isolated` builds get a namespace of their own and a way in to this server alone
+(docker_network.py); `host` shares the host's network, only on the operator's say-so. The
+host's Docker socket is mounted only into a privileged build whose operator opted into
+exactly that (RunSpec.host_docker_socket), and the process count is capped (pids_limit).
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from typing import Any
 from forgeline.codebuild.runners.base import (
     BUILD_ID_LABEL,
     ENGINE_UNAVAILABLE,
+    NETWORK_ISOLATED,
+    NETWORK_MODES,
     UNABLE_TO_PULL_IMAGE,
     OutputSink,
     RunInterrupted,
     RunnerError,
     RunSpec,
 )
+from forgeline.codebuild.runners.docker_network import BuildNetworks
+from forgeline.codebuild.runners.netns_forward import Forwarder
 
 log = logging.getLogger("forgeline.build.runners")
 
@@ -118,6 +127,7 @@ def _unreachable(exc: BaseException) -> bool:
 class DockerRunner:
     name = "docker"
     uses_image = True
+    not_enforced: tuple[str, ...] = ()
 
     def __init__(
         self, client_factory: Callable[[], Any] | None = None, ping_timeout: float = 2.0
@@ -127,6 +137,7 @@ class DockerRunner:
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._privileged_refused = False
+        self._networks = BuildNetworks()
 
     # The client is shared by every session of this runner (its connection pool is
     # thread-safe); made lazily so constructing a runner never touches the engine.
@@ -163,15 +174,27 @@ class DockerRunner:
         except Exception:
             return False
 
+    def engine_bridges(self) -> bool | None:
+        """Whether the engine has bridge networking; None when no engine answers."""
+        try:
+            return self._networks.engine_bridges(self.client().api)
+        except Exception as exc:
+            if _unreachable(exc) or isinstance(exc, _EngineUnreachable):
+                return None
+            raise
+
     def prepare(self, spec: RunSpec) -> DockerSession:
         docker = _docker_module()
         if not spec.image:
             raise RunnerError("The Docker runner needs a build image; none was given.")
-        if spec.network not in ("host", "none"):
-            raise RunnerError(f"Unsupported network mode {spec.network!r}: use host or none.")
+        if spec.network not in NETWORK_MODES:
+            raise RunnerError(
+                f"Unsupported network mode {spec.network!r}: use {', '.join(NETWORK_MODES)}."
+            )
         try:
             api = self.client().api
             api.inspect_image(spec.image)
+            network_mode = self._networks.network_mode(api, spec)
         except _EngineUnreachable:
             raise RunnerError(no_engine_message(), ENGINE_UNAVAILABLE, fault=True) from None
         except docker.errors.ImageNotFound:
@@ -195,21 +218,31 @@ class DockerRunner:
                 docker.types.Mount(inside, str(host_path), type="bind", read_only=read_only)
             )
             mount_paths[inside] = inside
-        if spec.privileged:
-            # Only a privileged build may drive the host's Docker daemon (docker build ...).
+        if spec.privileged and spec.host_docker_socket:
+            # The host's Docker daemon is root on the host: only where the operator opted
+            # into handing it to privileged builds (FORGELINE_BUILD_DOCKER_SOCKET).
             mounts.append(docker.types.Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind"))
         privilege: dict[str, Any] = {}
         if spec.privileged:
             privilege = _GRANTABLE if self._privileged_refused else {"privileged": True}
         try:
-            container_id = self._start(api, spec, root_in_runner, mounts, privilege)
+            container_id = self._start(api, spec, root_in_runner, mounts, privilege, network_mode)
         except _CapabilitiesRefused:
             # The engine itself runs without some capabilities (a sandboxed host), so
             # --privileged cannot start: grant every capability it can give instead.
             self._privileged_refused = True
             log.warning("privileged containers refused by the engine; granting %s", _GRANTABLE)
-            container_id = self._start(api, spec, root_in_runner, mounts, _GRANTABLE)
-        return DockerSession(api, container_id, spec, root_in_runner, mount_paths)
+            container_id = self._start(api, spec, root_in_runner, mounts, _GRANTABLE, network_mode)
+        forwarder = None
+        if spec.network == NETWORK_ISOLATED:
+            try:
+                forwarder = self._networks.open_way_in(api, container_id, spec.server_endpoints)
+            except docker.errors.DockerException as exc:
+                _remove_quietly(api, container_id)
+                raise RunnerError(
+                    f"Unable to inspect the build container: {_explain(exc)}"
+                ) from None
+        return DockerSession(api, container_id, spec, root_in_runner, mount_paths, forwarder)
 
     def _start(
         self,
@@ -218,14 +251,19 @@ class DockerRunner:
         root_in_runner: str,
         mounts: list[Any],
         privilege: dict[str, Any],
+        network_mode: str,
     ) -> str:
         docker = _docker_module()
         host_config = api.create_host_config(
             mounts=mounts,
-            network_mode=spec.network,
+            network_mode=network_mode,
             init=True,
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus else None,
             mem_limit=spec.memory_bytes,
+            # Swap counts against the limit too: otherwise Docker allows twice the memory on a
+            # host with swap, and a memory hog swaps instead of ending its build.
+            memswap_limit=spec.memory_bytes,
+            pids_limit=spec.pids_limit or None,
             **privilege,
         )
         try:
@@ -238,6 +276,7 @@ class DockerRunner:
                 host_config=host_config,
             )
         except docker.errors.DockerException as exc:
+            self._networks.forget_network(network_mode)
             raise RunnerError(f"Unable to create the build container: {_explain(exc)}") from None
         container_id = str(created["Id"])
         try:
@@ -246,6 +285,7 @@ class DockerRunner:
             _remove_quietly(api, container_id)
             if privilege.get("privileged") and "apply caps" in _explain(exc):
                 raise _CapabilitiesRefused() from None
+            self._networks.forget_network(network_mode)
             raise RunnerError(f"Unable to start the build container: {_explain(exc)}") from None
         return container_id
 
@@ -297,9 +337,13 @@ class DockerSession:
         spec: RunSpec,
         root_in_runner: str,
         mount_paths: Mapping[str, str],
+        forwarder: Forwarder | None = None,
     ) -> None:
         self._api = api
         self.container_id = container_id
+        # The way in to this server (isolated builds); its listening sockets would keep the
+        # container's network namespace alive, so it closes with the session.
+        self._forwarder = forwarder
         self._env = {str(key): str(value) for key, value in spec.env.items()}
         self.root_in_runner = root_in_runner
         self.mount_paths: Mapping[str, str] = dict(mount_paths)
@@ -381,6 +425,8 @@ class DockerSession:
             self._api.kill(self.container_id)
         except docker.errors.DockerException:
             pass  # already stopped or gone: nothing runs any more
+        finally:
+            self._close_way_in()
 
     def cleanup(self) -> None:
         with self._lock:
@@ -388,7 +434,16 @@ class DockerSession:
                 return
             self._removed = True
             self._stopped = True
-        _remove_quietly(self._api, self.container_id)
+        try:
+            self._close_way_in()
+        finally:
+            _remove_quietly(self._api, self.container_id)
+
+    def _close_way_in(self) -> None:
+        with self._lock:
+            forwarder, self._forwarder = self._forwarder, None
+        if forwarder is not None:
+            forwarder.close()
 
 
 def _remove_quietly(api: Any, container_id: str) -> None:

@@ -8,7 +8,9 @@ initial environment carries it. A process that clears its own environment before
 (`env -i ...`) while also leaving the group is the one thing this cannot find.
 
 Not isolated: cpus, memory_bytes, network and privileged are not enforced here, and
-extra mounts are used where they are on the host (see `mount_paths`).
+extra mounts are used where they are on the host (see `mount_paths`). `not_enforced`
+says so in words, for every build's log: the build timeout and the build directory's
+disk cap are the engine's, and hold on this runner too.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ _POLL_SECONDS = 0.05
 class HostRunner:
     name = "host"
     uses_image = False
+    # What a build here is not held to, as its log says at PROVISIONING.
+    not_enforced: tuple[str, ...] = (
+        "network isolation (the build reaches all this machine reaches, Forgeline's "
+        "database and broker included)",
+        "filesystem isolation",
+        "the process (PID) limit",
+        "the memory limit",
+        "the CPU limit",
+        "privileged mode (every build has the rights of the user Forgeline runs as)",
+    )
 
     def available(self) -> bool:
         return os.name == "posix"

@@ -8,7 +8,8 @@ This module gives such a container exactly one way out, to Forgeline alone: it o
 listening socket inside the container's namespace, on the very loopback address and port the
 build's URLs name (say 127.0.0.1:4750), and relays each connection accepted there to the
 real server on the host. Nothing else is reachable, and the build's URLs are the same in
-both modes.
+both modes. Relayed connections can be made from an address of their own (`upstream_source`,
+e.g. 127.0.0.2), so the server knows them from its other loopback clients.
 
 How: setns(2) moves only the calling thread, and a socket belongs for good to the network
 namespace it was created in. A short-lived thread enters the container's namespace, creates,
@@ -76,6 +77,8 @@ class PortForward(NamedTuple):
 class _Route:
     listen: tuple[str, int]
     upstream: tuple[str, int]
+    # The local address upstream connections are made from (None: the kernel's choice).
+    source: str | None = None
 
 
 def forward_into(
@@ -83,6 +86,7 @@ def forward_into(
     forwards: Iterable[tuple[str, int, str, int]],
     *,
     container_id: str | None = None,
+    upstream_source: str | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Forwarder:
@@ -91,9 +95,12 @@ def forward_into(
     `forwards` holds (listen_host, listen_port, upstream_host, upstream_port) tuples; listen
     hosts are numeric addresses (the namespace's loopback, usually). `container_id`, when
     given, must appear in the process's cgroup path: a guard against a pid read in another PID
-    namespace. Raises NamespaceUnavailable or ListenFailed; nothing is left open then.
+    namespace. `upstream_source`, a numeric address of this host (say 127.0.0.2), is where
+    every upstream connection comes from, so the upstream server can tell relayed clients
+    from its other ones; each upstream must then be of the same address family. Raises
+    NamespaceUnavailable or ListenFailed; nothing is left open then.
     """
-    routes = [_route(PortForward(*forward)) for forward in forwards]
+    routes = [_route(PortForward(*forward), upstream_source) for forward in forwards]
     if not routes:
         raise ValueError("forward_into needs at least one port to forward")
     listeners = _listen_in_namespace(pid, [route.listen for route in routes], container_id)
@@ -107,13 +114,17 @@ def forward_into(
         raise
 
 
-def _route(forward: PortForward) -> _Route:
+def _route(forward: PortForward, source: str | None = None) -> _Route:
     try:
         address = ipaddress.ip_address(forward.listen_host)
     except ValueError:
         raise ValueError(
             f"listen address {forward.listen_host!r} must be a numeric IP address"
         ) from None
+    try:
+        source_address = None if source is None else ipaddress.ip_address(source)
+    except ValueError:
+        raise ValueError(f"upstream source {source!r} must be a numeric IP address") from None
     # Resolved now, so the event loop never needs a resolver thread.
     try:
         infos = socket.getaddrinfo(
@@ -121,8 +132,21 @@ def _route(forward: PortForward) -> _Route:
         )
     except socket.gaierror as exc:
         raise ValueError(f"upstream {forward.upstream_host!r} does not resolve: {exc}") from None
+    if source_address is not None:
+        # Only an upstream address of the source's family can be reached from it.
+        family = socket.AF_INET6 if source_address.version == 6 else socket.AF_INET
+        infos = [info for info in infos if info[0] == family]
+        if not infos:
+            raise ValueError(
+                f"upstream {forward.upstream_host!r} has no address of the family of the "
+                f"upstream source {source!r}"
+            )
     upstream_ip = str(infos[0][4][0])
-    return _Route((str(address), forward.listen_port), (upstream_ip, forward.upstream_port))
+    return _Route(
+        (str(address), forward.listen_port),
+        (upstream_ip, forward.upstream_port),
+        None if source_address is None else str(source_address),
+    )
 
 
 # --- entering the namespace -------------------------------------------------------------
@@ -361,9 +385,15 @@ class _Accepted(_Side):
         upstream = _Side(self.relay)
         upstream.peer = self
         host, port = self.relay.route.upstream
+        source = self.relay.route.source
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: upstream, host, port),
+                loop.create_connection(
+                    lambda: upstream,
+                    host,
+                    port,
+                    local_addr=None if source is None else (source, 0),
+                ),
                 self.relay.forwarder.connect_timeout,
             )
         except OSError as exc:  # TimeoutError included

@@ -5,6 +5,10 @@ FAULT in PROVISIONING, saying how to start Docker or choose the host runner): a 
 never leaves its sandbox unless FORGELINE_BUILD_RUNNER=host asks for it, and that choice
 is announced with a warning. The choice is made once per process and setting; the Docker
 runner asks the engine again at every build, so builds work as soon as Docker starts.
+
+Beside it goes how container builds reach the network (FORGELINE_BUILD_NETWORK): isolated,
+and how on this engine; or the host's network, announced as a warning, since builds then
+reach everything on this machine's loopback.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import logging
 import threading
 from typing import Any
 
-from forgeline.codebuild.runners.base import Runner
+from forgeline.codebuild.runners.base import NETWORK_HOST, Runner
 from forgeline.codebuild.runners.docker_runner import DockerRunner, engine_address
 from forgeline.codebuild.runners.host_runner import HostRunner
+from forgeline.codebuild.runners.server_endpoints import routed_urls, server_endpoints
 
 log = logging.getLogger("forgeline.build.runners")
 
@@ -34,11 +39,47 @@ def describe_runner_choice(settings: Any) -> str:
     """One line saying which runner is used and why; logged, for the server to call at start."""
     runner, reason = _choice(settings)
     line = f"build runner: {runner.name} ({reason})"
+    if runner.not_enforced:
+        line += f"; not enforced on this runner: {', '.join(runner.not_enforced)}"
     if not runner.uses_image or reason.endswith(_REFUSING):
         log.warning(line)
     else:
         log.info(line)
+    if isinstance(runner, DockerRunner):
+        # Asked only of an engine that just answered: a missing one could keep us waiting.
+        bridges = None if reason.endswith(_REFUSING) else runner.engine_bridges()
+        network, warn = describe_build_network(settings, bridges)
+        (log.warning if warn else log.info)(network)
     return line
+
+
+def describe_build_network(settings: Any, bridges: bool | None) -> tuple[str, bool]:
+    """One line saying how container builds reach the network, and whether it is a warning.
+
+    BRIDGES: whether the engine has bridge networking (None: no engine answers yet)."""
+    if settings.build_network == NETWORK_HOST:
+        return (
+            "build network: host (FORGELINE_BUILD_NETWORK=host): builds share this machine's "
+            "network, loopback included: the database, the broker, every admin endpoint and "
+            "one another",
+            True,
+        )
+    ways_in = ", ".join(f"{host}:{port}" for host, port, _, _ in server_endpoints(settings))
+    routed = routed_urls(settings)
+    if bridges is None:
+        how = "decided when an engine answers"
+    elif bridges:
+        how = f"Docker network {settings.build_network_name}, no traffic between builds"
+    else:
+        how = "no bridge networking on this engine: network none"
+    line = f"build network: isolated ({how}; relayed in to this server: {ways_in or 'nothing'})"
+    if routed and bridges is False:
+        return (
+            f"{line}; builds cannot reach {', '.join(routed)}: on an engine without bridge "
+            "networking only loopback URLs are relayed",
+            True,
+        )
+    return line, False
 
 
 def reset_runner_choice() -> None:
