@@ -61,6 +61,9 @@ class ForgelineServer:
             FORGELINE_ALLOW_RESET="1",
             FORGELINE_STRICT_OUTPUT="1",
             FORGELINE_LOG_LEVEL="WARNING",
+            # The worker process too must know the server's port: it relays that port into
+            # isolated builds, whose clone URLs name it.
+            FORGELINE_PORT=str(self.port),
         )
         if self.backend == "postgres":
             broker = databases.broker_url(redis_db)

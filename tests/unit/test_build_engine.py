@@ -41,6 +41,7 @@ class MemorySession:
     runner: FakeRunner
     root_in_runner: str = "/memory"
     mount_paths: Mapping[str, str] = field(default_factory=dict)
+    notes: Sequence[str] = ()
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def run(

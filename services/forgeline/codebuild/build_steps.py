@@ -191,6 +191,8 @@ class WorkspaceSteps:
         unenforced = build_limits.unenforced_note(runner.not_enforced)
         if unenforced is not None:
             self.log.note(unenforced)
+        for note in session.notes:
+            self.log.note(note)
 
     @property
     def _root_in_runner(self) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -543,6 +544,10 @@ def test_the_build_network_is_announced(tmp_path: Path) -> None:
     line, warn = describe_build_network(elsewhere, False)
     assert warn and "cannot reach forgeline.internal:8080" in line
     assert not describe_build_network(elsewhere, True)[1]  # routed on a bridge network
+    # A worker that is not root cannot relay: said at start, as a warning.
+    with patch("os.geteuid", return_value=1000):
+        line, warn = describe_build_network(isolated, False)
+    assert warn and "needs root" in line and "cannot reach this server" in line
 
 
 class _BridgeEngine:
@@ -640,6 +645,10 @@ def test_on_a_bridge_engine_builds_join_their_own_network(
         r.getMessage() for r in caplog.records if "cannot reach this server" in r.getMessage()
     ]
     assert len(warnings) == 1 and "127.0.0.1:4750" in warnings[0]
+    # ...and the build's own log is told, at PROVISIONING, through the session's notes.
+    assert (
+        len(session.notes) == 1 and "no way in to Forgeline at 127.0.0.1:4750" in session.notes[0]
+    )
     # The operator's choice of the host network is kept as it is.
     from dataclasses import replace
 

@@ -81,6 +81,9 @@ class RunnerSession(Protocol):
     # Where each extra mount's requested inside path appears to the build's commands
     # (the inside path itself in a container; the host path on the host runner).
     mount_paths: Mapping[str, str]
+    # What the build's own log should say about its sandbox (e.g. it has no way in to
+    # this server), written at PROVISIONING.
+    notes: Sequence[str]
 
     def run(
         self,

@@ -242,7 +242,15 @@ class DockerRunner:
                 raise RunnerError(
                     f"Unable to inspect the build container: {_explain(exc)}"
                 ) from None
-        return DockerSession(api, container_id, spec, root_in_runner, mount_paths, forwarder)
+        session = DockerSession(api, container_id, spec, root_in_runner, mount_paths, forwarder)
+        if forwarder is None and spec.network == NETWORK_ISOLATED and spec.server_endpoints:
+            shown = ", ".join(f"{host}:{port}" for host, port, _, _ in spec.server_endpoints)
+            session.notes = (
+                f"This build has no way in to Forgeline at {shown} (the worker could not relay "
+                "into the build's network: it needs root in the host's PID namespace); git "
+                "clones and API calls to this server from the build will fail.",
+            )
+        return session
 
     def _start(
         self,
@@ -347,6 +355,7 @@ class DockerSession:
         self._env = {str(key): str(value) for key, value in spec.env.items()}
         self.root_in_runner = root_in_runner
         self.mount_paths: Mapping[str, str] = dict(mount_paths)
+        self.notes: Sequence[str] = ()
         self._lock = threading.Lock()
         self._stopped = False
         self._removed = False

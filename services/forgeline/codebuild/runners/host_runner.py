@@ -80,6 +80,7 @@ class HostSession:
         self.mount_paths: Mapping[str, str] = {
             inside: str(host) for host, inside, _ in spec.extra_mounts
         }
+        self.notes: Sequence[str] = ()
         self._build_id = spec.build_id
         self._env = {str(key): str(value) for key, value in spec.env.items()}
         self._env[BUILD_MARKER_VARIABLE] = spec.build_id

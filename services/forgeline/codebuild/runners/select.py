@@ -14,6 +14,7 @@ reach everything on this machine's loopback.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -73,6 +74,14 @@ def describe_build_network(settings: Any, bridges: bool | None) -> tuple[str, bo
     else:
         how = "no bridge networking on this engine: network none"
     line = f"build network: isolated ({how}; relayed in to this server: {ways_in or 'nothing'})"
+    if ways_in and os.geteuid() != 0:
+        return (
+            f"{line}; but relaying into a build's network needs root (in the host's PID "
+            "namespace), so builds cannot reach this server: git clones and API calls from "
+            "a buildspec will fail. Run the worker as root, or choose "
+            "FORGELINE_BUILD_NETWORK=host on purpose",
+            True,
+        )
     if routed and bridges is False:
         return (
             f"{line}; builds cannot reach {', '.join(routed)}: on an engine without bridge "
