@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL_SECONDS = 0.25
 DISK_CHECK_SECONDS = 2.0
+# The disk watcher waits at least this many times as long as its last walk took.
+DISK_CHECK_SHARE = 10
 # Phases whose work writes into the build directory: the disk cap is checked as they end.
 _WRITING_PHASES = (DOWNLOAD_SOURCE, *BUILDSPEC_PHASES)
 
@@ -334,23 +337,23 @@ class BuildRun:
                 event = StopRequested(now)
             if event is None:
                 continue
-            with self._lock:
-                if self._interrupt is None:
-                    self._interrupt = event
-            if self.runner_session is not None:
-                self.runner_session.stop()
+            self._interrupt_with(event)
             return
 
     def _watch_disk(self) -> None:
         """Turn a build directory past its disk cap into an interrupt."""
-        while not self._done.wait(self.disk_check_interval):
+        pause = self.disk_check_interval
+        while not self._done.wait(pause):
             if self.state.current_phase in (FINALIZING, COMPLETED):
                 return  # the build's commands are over
+            started = time.monotonic()
             event = self._disk_limit_event()
-            if event is None:
-                continue
-            self._interrupt_with(event)
-            return
+            if event is not None:
+                self._interrupt_with(event)
+                return
+            # A tree of many files takes long to walk: wait long enough that measuring
+            # it takes at most 1/DISK_CHECK_SHARE of the time (of one core).
+            pause = max(self.disk_check_interval, (time.monotonic() - started) * DISK_CHECK_SHARE)
 
     def _disk_limit_event(self) -> Event | None:
         try:
