@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -78,27 +77,3 @@ def record_push(
             return None  # deleted while the push ran: nothing left to report on
         gitstore.report_ref_changes(session, None, repository, changes, caller_arn=caller_arn)
         return repository.default_branch
-
-
-def sync_head(repository_path: Path, default_branch: str | None) -> None:
-    """Point the bare repository's HEAD at the default branch, so clones check it out."""
-    if not default_branch:
-        return
-    wanted = f"ref: {gitstore.BRANCH_PREFIX}{default_branch}"
-    try:
-        if (repository_path / "HEAD").read_text().strip() == wanted:
-            return
-    except FileNotFoundError:
-        return
-    subprocess.run(
-        [
-            "git",
-            f"--git-dir={repository_path}",
-            "symbolic-ref",
-            "HEAD",
-            gitstore.BRANCH_PREFIX + default_branch,
-        ],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )

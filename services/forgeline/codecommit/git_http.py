@@ -29,10 +29,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import anyio.to_thread
+import pygit2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forgeline.codecommit import git_auth, git_hooks, storage
+from forgeline.codecommit import git_auth, git_hooks, gitstore, storage
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.core.db import session_scope
 from forgeline.core.observability import LATENCY, REQUESTS
@@ -204,7 +205,7 @@ class GitHttpApp:
         if request.advertise:
             # HEAD follows the default branch, whoever changed it: clones check it out, and
             # git refuses to delete it by push, as CodeCommit refuses to delete the default.
-            git_hooks.sync_head(target.path, default_branch)
+            _sync_head(target.path, default_branch)
         return target
 
     def _find_repository(
@@ -388,7 +389,7 @@ class GitHttpApp:
                 changes,
                 target.principal_arn,
             )
-            await anyio.to_thread.run_sync(git_hooks.sync_head, target.path, default_branch)
+            await anyio.to_thread.run_sync(_sync_head, target.path, default_branch)
         except Exception:
             # The refs moved on disk already; the client's push succeeded either way.
             log.exception("recording a push to %s failed", target.repository_id)
@@ -510,3 +511,10 @@ async def _send_text(
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _sync_head(path: Path, default_branch: str | None) -> None:
+    """gitstore.sync_head for the repository at PATH; nothing if it is gone meanwhile."""
+    if not (path / "HEAD").is_file():
+        return
+    gitstore.sync_head(pygit2.Repository(str(path)), default_branch)
