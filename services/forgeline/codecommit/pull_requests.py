@@ -550,21 +550,10 @@ def _plan(
     merge_option: str,
     commit: CommitMergeInput | None,
 ) -> merging.MergeResult:
-    if commit is None:
-        return merging.plan_merge(git, source_tip, destination_tip, merge_option)
-    return merging.plan_merge(
-        git,
-        source_tip,
-        destination_tip,
-        merge_option,
-        conflict_detail_level=commit.get("conflictDetailLevel", merging.FILE_LEVEL),
-        conflict_resolution_strategy=commit.get("conflictResolutionStrategy", merging.NONE),
-        conflict_resolution=commit.get("conflictResolution"),
-        author_name=commit.get("authorName"),
-        email=commit.get("email"),
-        message=commit.get("commitMessage"),
-        keep_empty_folders=commit.get("keepEmptyFolders", False),
+    choices = (
+        merging.CommitChoices() if commit is None else merging.CommitChoices.from_request(commit)
     )
+    return merging.plan_chosen_merge(git, source_tip, destination_tip, merge_option, choices)
 
 
 def _existing_tip(git: pygit2.Repository, ref: str) -> str:

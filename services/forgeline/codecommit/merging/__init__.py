@@ -44,6 +44,7 @@ from forgeline.codecommit.merging.engine import (
     describe_file,
     describe_files,
     merge_options,
+    plan_chosen_merge,
     plan_merge,
 )
 from forgeline.codecommit.merging.entries import Entry
@@ -62,12 +63,14 @@ from forgeline.codecommit.merging.options import (
     RESOLUTION_STRATEGIES,
     SQUASH,
     THREE_WAY,
+    CommitChoices,
 )
 
 __all__ = [
     "ACCEPT_DESTINATION",
     "ACCEPT_SOURCE",
     "AUTOMERGE",
+    "CommitChoices",
     "DEFAULT_AUTHOR_NAME",
     "DETAIL_LEVELS",
     "FAST_FORWARD",
@@ -91,5 +94,6 @@ __all__ = [
     "merge_base",
     "merge_blob_lines",
     "merge_options",
+    "plan_chosen_merge",
     "plan_merge",
 ]

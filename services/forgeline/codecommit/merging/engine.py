@@ -25,6 +25,7 @@ from forgeline.codecommit.merging.options import (
     NONE,
     SQUASH,
     THREE_WAY,
+    CommitChoices,
     check_merge_option,
     check_options,
 )
@@ -172,6 +173,29 @@ def describe_files(
             )
         )
     return described
+
+
+def plan_chosen_merge(
+    git: pygit2.Repository,
+    source_commit: Any,
+    destination_commit: Any,
+    strategy: str,
+    choices: CommitChoices,
+) -> MergeResult:
+    """`plan_merge` with the choices a merge request made."""
+    return plan_merge(
+        git,
+        source_commit,
+        destination_commit,
+        strategy,
+        conflict_detail_level=choices.conflict_detail_level,
+        conflict_resolution_strategy=choices.conflict_resolution_strategy,
+        conflict_resolution=choices.conflict_resolution,
+        author_name=choices.author_name,
+        email=choices.email,
+        message=choices.message,
+        keep_empty_folders=choices.keep_empty_folders,
+    )
 
 
 def plan_merge(

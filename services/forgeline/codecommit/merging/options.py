@@ -7,7 +7,9 @@ same lines changed (LINE_LEVEL); the resolution strategy settles what still conf
 
 from __future__ import annotations
 
-from forgeline.codecommit.generated import errors
+import dataclasses
+
+from forgeline.codecommit.generated import errors, shapes
 
 FAST_FORWARD = "FAST_FORWARD_MERGE"
 SQUASH = "SQUASH_MERGE"
@@ -38,4 +40,41 @@ def check_options(detail_level: str, resolution_strategy: str) -> None:
     if resolution_strategy not in RESOLUTION_STRATEGIES:
         raise errors.InvalidConflictResolutionStrategyException(
             f"{resolution_strategy!r} is not a valid conflict resolution strategy."
+        )
+
+
+# The requests that may write a merge commit: branch merges, unreferenced merge commits and
+# pull request merges take the same members.
+CommitWritingRequest = (
+    shapes.MergeBranchesBySquashInput
+    | shapes.MergeBranchesByThreeWayInput
+    | shapes.CreateUnreferencedMergeCommitInput
+    | shapes.MergePullRequestBySquashInput
+    | shapes.MergePullRequestByThreeWayInput
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitChoices:
+    """What a request that may write a merge commit chooses besides its two commits; a
+    fast-forward writes none, so it takes the defaults."""
+
+    conflict_detail_level: str = FILE_LEVEL
+    conflict_resolution_strategy: str = NONE
+    conflict_resolution: shapes.ConflictResolution | None = None
+    author_name: str | None = None
+    email: str | None = None
+    message: str | None = None
+    keep_empty_folders: bool = False
+
+    @classmethod
+    def from_request(cls, params: CommitWritingRequest) -> CommitChoices:
+        return cls(
+            conflict_detail_level=params.get("conflictDetailLevel", FILE_LEVEL),
+            conflict_resolution_strategy=params.get("conflictResolutionStrategy", NONE),
+            conflict_resolution=params.get("conflictResolution"),
+            author_name=params.get("authorName"),
+            email=params.get("email"),
+            message=params.get("commitMessage"),
+            keep_empty_folders=bool(params.get("keepEmptyFolders", False)),
         )

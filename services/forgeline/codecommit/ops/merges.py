@@ -46,37 +46,6 @@ _BranchMergeInput = (
     | shapes.MergeBranchesBySquashInput
     | shapes.MergeBranchesByThreeWayInput
 )
-_CommitWritingInput = (
-    shapes.MergeBranchesBySquashInput
-    | shapes.MergeBranchesByThreeWayInput
-    | shapes.CreateUnreferencedMergeCommitInput
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class _CommitChoices:
-    """What a request that may write a merge commit chooses besides its two commits; a
-    fast-forward writes none, so it takes the defaults."""
-
-    conflict_detail_level: str = merging.FILE_LEVEL
-    conflict_resolution_strategy: str = merging.NONE
-    conflict_resolution: shapes.ConflictResolution | None = None
-    author_name: str | None = None
-    email: str | None = None
-    message: str | None = None
-    keep_empty_folders: bool = False
-
-
-def _choices(params: _CommitWritingInput) -> _CommitChoices:
-    return _CommitChoices(
-        conflict_detail_level=params.get("conflictDetailLevel", merging.FILE_LEVEL),
-        conflict_resolution_strategy=params.get("conflictResolutionStrategy", merging.NONE),
-        conflict_resolution=params.get("conflictResolution"),
-        author_name=params.get("authorName"),
-        email=params.get("email"),
-        message=params.get("commitMessage"),
-        keep_empty_folders=bool(params.get("keepEmptyFolders", False)),
-    )
 
 
 class MergeOperations:
@@ -269,19 +238,23 @@ class MergeOperations:
     def merge_branches_by_fast_forward(
         self, ctx: RequestContext, params: shapes.MergeBranchesByFastForwardInput
     ) -> shapes.MergeBranchesByFastForwardOutput:
-        result = _merge_into_branch(ctx, params, merging.FAST_FORWARD, _CommitChoices())
+        result = _merge_into_branch(ctx, params, merging.FAST_FORWARD, merging.CommitChoices())
         return {"commitId": result.commit_id, "treeId": result.tree_id}
 
     def merge_branches_by_squash(
         self, ctx: RequestContext, params: shapes.MergeBranchesBySquashInput
     ) -> shapes.MergeBranchesBySquashOutput:
-        result = _merge_into_branch(ctx, params, merging.SQUASH, _choices(params))
+        result = _merge_into_branch(
+            ctx, params, merging.SQUASH, merging.CommitChoices.from_request(params)
+        )
         return {"commitId": result.commit_id, "treeId": result.tree_id}
 
     def merge_branches_by_three_way(
         self, ctx: RequestContext, params: shapes.MergeBranchesByThreeWayInput
     ) -> shapes.MergeBranchesByThreeWayOutput:
-        result = _merge_into_branch(ctx, params, merging.THREE_WAY, _choices(params))
+        result = _merge_into_branch(
+            ctx, params, merging.THREE_WAY, merging.CommitChoices.from_request(params)
+        )
         return {"commitId": result.commit_id, "treeId": result.tree_id}
 
     def create_unreferenced_merge_commit(
@@ -289,7 +262,7 @@ class MergeOperations:
     ) -> shapes.CreateUnreferencedMergeCommitOutput:
         option = _not_fast_forward(params["mergeOption"], "CreateUnreferencedMergeCommit")
         repository, git, source, destination = _open(ctx, params)
-        choices = _choices(params)
+        choices = merging.CommitChoices.from_request(params)
         result = _plan(ctx, git, source, destination, option, choices)
         if result.created:
             detail = {
@@ -374,25 +347,16 @@ def _plan(
     source: pygit2.Commit,
     destination: pygit2.Commit,
     option: str,
-    choices: _CommitChoices,
+    choices: merging.CommitChoices,
 ) -> merging.MergeResult:
-    return merging.plan_merge(
-        git,
-        source,
-        destination,
-        option,
-        conflict_detail_level=choices.conflict_detail_level,
-        conflict_resolution_strategy=choices.conflict_resolution_strategy,
-        conflict_resolution=choices.conflict_resolution,
-        author_name=choices.author_name or content_commits.caller_name(ctx),
-        email=choices.email,
-        message=choices.message,
-        keep_empty_folders=choices.keep_empty_folders,
+    author_name = choices.author_name or content_commits.caller_name(ctx)
+    return merging.plan_chosen_merge(
+        git, source, destination, option, dataclasses.replace(choices, author_name=author_name)
     )
 
 
 def _merge_detail(
-    result: merging.MergeResult, option: str, choices: _CommitChoices
+    result: merging.MergeResult, option: str, choices: merging.CommitChoices
 ) -> dict[str, Any]:
     """What CodeCommit's merge events add to a reference event."""
     detail: dict[str, Any] = {
@@ -440,7 +404,7 @@ def _branch_named(repository: Repository, specifier: str) -> str:
 
 
 def _merge_into_branch(
-    ctx: RequestContext, params: _BranchMergeInput, option: str, choices: _CommitChoices
+    ctx: RequestContext, params: _BranchMergeInput, option: str, choices: merging.CommitChoices
 ) -> merging.MergeResult:
     repository, git, source, destination = _open(ctx, params)
     target = _target_branch(git, repository, params)
