@@ -136,7 +136,7 @@ def main() -> None:
         extra_env={
             "FORGELINE_LOG_LEVEL": "WARNING",
             "FORGELINE_STRICT_OUTPUT": "0",
-            "FORGELINE_GIT_TLS_PORT": "0",
+            "FORGELINE_TLS_PORT": "0",
         },
     )
     try:

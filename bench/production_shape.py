@@ -62,7 +62,7 @@ class Shape:
             "FORGELINE_DATA_DIR": str(scratch / "data"),
             "FORGELINE_AUTH": "enforce",
             "FORGELINE_LOG_LEVEL": "WARNING",
-            "FORGELINE_GIT_TLS_PORT": "0",
+            "FORGELINE_TLS_PORT": "0",
         }
         self.ports = {name: free_port() for name in SERVICES}
         self.front_port = free_port()

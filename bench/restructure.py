@@ -58,7 +58,7 @@ API_REPOSITORY = "bench-repo"  # the name the signed GetRepository asks for
 SERVER_SETTINGS = {
     "FORGELINE_LOG_LEVEL": "WARNING",
     "FORGELINE_STRICT_OUTPUT": "0",  # the production default; tests turn it on
-    "FORGELINE_GIT_TLS_PORT": "0",
+    "FORGELINE_TLS_PORT": "0",
     "FORGELINE_BUILD_RUNNER": "docker",
     "FORGELINE_WORKERS": "1",
 }

@@ -38,7 +38,7 @@ class Git:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.credentials_file = credentials_file or server.credentials_file
-        self.tls_port = int(server.env.get("FORGELINE_GIT_TLS_PORT", "0"))
+        self.tls_port = int(server.env.get("FORGELINE_TLS_PORT", "0"))
 
     @property
     def https_url(self) -> str:
@@ -46,7 +46,7 @@ class Git:
 
     @property
     def ca_file(self) -> Path:
-        return self.server.data_dir / "tls" / "git.crt"
+        return self.server.data_dir / "tls" / "ca.pem"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "AWS_"))}

@@ -58,6 +58,18 @@ class OperationCase:
     def validation_error(self) -> str:
         return api_spec(self.service).validation_error
 
+    def client_codes(self) -> set[str]:
+        """The error codes boto3 may report: the declared errors and the generic validation
+        error, and for a query-compatible API (CloudWatch) their query codes, which botocore
+        prefers (InvalidFormatFault is reported as InvalidFormat)."""
+        names = self.declared_errors() | {self.validation_error()}
+        model = service_model(self.service)
+        if not model.is_query_compatible:
+            return names
+        return names | {
+            str(model.shape_for(name).error_code) for name in names if name in model.shape_names
+        }
+
 
 def operation_cases() -> list[OperationCase]:
     """Every operation of every API Forgeline speaks, in model order."""

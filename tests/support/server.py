@@ -23,6 +23,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from forgeline.core.protocol.catalog import new_botocore_session
 from tests.support import databases
 
 FORGELINE = [sys.executable, "-m", "forgeline.cli"]
@@ -162,7 +163,9 @@ class ForgelineServer:
         **config: Any,
     ) -> Any:
         key, secret = credentials or self.admin_credentials()
-        return boto3.client(
+        # A session that also knows the models botocore lacks (CodeDeploy's agent commands).
+        session = boto3.session.Session(botocore_session=new_botocore_session())
+        return session.client(
             service,
             endpoint_url=self.url,
             region_name=region,

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("spec", APIS, ids=lambda s: s.model_name)
 def test_generated_stubs_are_current(spec):
-    folder = ROOT / "services" / "forgeline" / spec.package / "generated"
+    folder = ROOT / "services" / "forgeline" / spec.package_path / "generated"
     version = botocore.__version__
     assert (folder / "api.py").read_text() == codegen.render_api(spec, version), (
         "run `forgeline codegen`"

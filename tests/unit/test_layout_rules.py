@@ -112,6 +112,7 @@ def test_every_reference_of_a_manifest_resolves(manifest):
         *(subscription.listener for subscription in manifest.subscriptions),
         *manifest.on_worker_start,
         *manifest.on_worker_stop,
+        *manifest.on_server_stopping,
     ]
     for reference in callables:
         assert callable(resolve(reference)), reference

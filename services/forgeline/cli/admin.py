@@ -234,3 +234,41 @@ def repo_webhook_secret(account_id: str, region: str | None, repository: str, ro
             else triggers.webhook_secret(session, row, settings)
         )
     click.echo(secret)
+
+
+@click.group("deploy", cls=Group)
+def deploy_group() -> None:
+    """CodeDeploy deployment groups (operator commands beyond the AWS API)."""
+
+
+@deploy_group.command("trigger-secret")
+@click.option("--account-id", required=True)
+@click.option("--region", default=None, help="Default: FORGELINE_DEFAULT_REGION.")
+@click.option("--application-name", required=True)
+@click.option("--deployment-group-name", required=True)
+def deploy_trigger_secret(
+    account_id: str, region: str | None, application_name: str, deployment_group_name: str
+) -> None:
+    """Print the secret that signs a deployment group's trigger webhooks
+    (X-Forgeline-Signature)."""
+    from forgeline.codedeploy.deploying.notifications import trigger_secret
+    from forgeline.codedeploy.ops.lookups import find_application, find_deployment_group
+    from forgeline.core.db import session_scope
+
+    settings = _prepared_settings()
+    with session_scope(readonly=True) as session:
+        application = find_application(
+            session, account_id, region or settings.default_region, application_name
+        )
+        group = (
+            find_deployment_group(session, application, deployment_group_name)
+            if application
+            else None
+        )
+        if group is None:
+            raise CliError(
+                f"no deployment group {deployment_group_name!r} of application "
+                f"{application_name!r} in account {account_id}"
+            )
+        secret = trigger_secret(group)
+    click.echo(secret)

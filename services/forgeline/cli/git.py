@@ -142,7 +142,7 @@ def setup(
 ) -> None:
     """Print (or, with --global, write) the git config that uses the credential helper."""
     from forgeline.cli.profile import default_credentials_file
-    from forgeline.codecommit import tls
+    from forgeline.core import tls
     from forgeline.core.settings import get_settings
 
     settings = get_settings()

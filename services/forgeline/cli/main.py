@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from forgeline.cli import admin, git, images, logs, tables
+from forgeline.cli import admin, agent, git, images, logs, tables
 from forgeline.cli.boundary import RootGroup
 from forgeline.core.service_names import SERVICE_NAMES
 
@@ -122,8 +122,11 @@ for command in (
     admin.git_credentials,
     git.git_group,
     admin.repo_group,
+    admin.deploy_group,
     images.images_group,
     images.build_local,
+    agent.agent_group,
+    agent.deploy_local,
     logs.logs_group,
     tables.codegen,
     tables.coverage,

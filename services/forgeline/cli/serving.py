@@ -55,34 +55,39 @@ def bind_http(settings: Any) -> socket.socket:
 
 
 def bind_https(settings: Any) -> socket.socket | None:
-    """The HTTPS endpoint's socket (git-remote-codecommit speaks only HTTPS), or None.
+    """The HTTPS endpoint's socket (it serves the whole server: git-remote-codecommit and
+    CodeDeploy agents speak only HTTPS), or None.
 
     A port the operator chose must be free; the derived default (port + 1) may be busy,
     which only leaves HTTPS off with a warning.
     """
-    from forgeline.codecommit import tls
+    from forgeline.core import tls
+    from forgeline.core.settings import deprecated_names_in_use
 
+    for warning in deprecated_names_in_use():
+        click.echo(f"warning: {warning}", err=True)
     port = tls.tls_port(settings)
     if port is None:
         return None
     try:
         return bind(settings.host, port)
     except OSError as exc:
-        if settings.git_tls_port is not None:
+        if settings.tls_port is not None:
             raise _bind_error(
-                exc, settings.host, port, " (HTTPS)", "FORGELINE_GIT_TLS_PORT (0 turns HTTPS off)"
+                exc, settings.host, port, " (HTTPS)", "FORGELINE_TLS_PORT (0 turns HTTPS off)"
             ) from None
         click.echo(
-            f"warning: HTTPS (git) not served: port {port} is busy ({exc.strerror or exc}); "
-            "set FORGELINE_GIT_TLS_PORT",
+            f"warning: HTTPS (git, CodeDeploy agents) not served: port {port} is busy "
+            f"({exc.strerror or exc}); set FORGELINE_TLS_PORT",
             err=True,
         )
         return None
 
 
 def https_certificate(settings: Any, sock: socket.socket) -> Any:
-    """The HTTPS certificate (made on first start) and how to trust it, once ports are held."""
-    from forgeline.codecommit import tls
+    """The HTTPS certificate (made on first start) and the CA file its clients trust,
+    shown once the ports are held."""
+    from forgeline.core import tls
 
     files = tls.ensure_certificate(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
@@ -217,8 +222,21 @@ async def _serve_together(
             await asyncio.sleep(0.01)
         server, sock = https
         tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+    watcher = asyncio.create_task(_announce_stopping([http] + ([https[0]] if https else [])))
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     http.should_exit = True
     if https is not None:
         https[0].should_exit = True
     await asyncio.gather(*tasks)
+    watcher.cancel()
+
+
+async def _announce_stopping(servers: list[Any]) -> None:
+    """Once a server is told to stop, tell the services (their manifests'
+    on_server_stopping), so requests that wait (long polls) answer instead of holding the
+    shutdown for its whole grace period."""
+    from forgeline.core.manifest import run_server_stopping_hooks
+
+    while not any(server.should_exit for server in servers):
+        await asyncio.sleep(0.1)
+    await asyncio.to_thread(run_server_stopping_hooks)

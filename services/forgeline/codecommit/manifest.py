@@ -24,7 +24,6 @@ MANIFEST = ServiceManifest(
         "forgeline.codecommit.tables.comments",
         "forgeline.codecommit.tables.triggers",
     ),
-    task_modules=("forgeline.codecommit.webhooks",),
     http_mounts=("forgeline.codecommit.http:mount",),
     hooks=(
         # Pushes, API commits and merges, inside the transaction that records them.

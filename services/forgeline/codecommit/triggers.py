@@ -6,7 +6,7 @@ fires once with the matching references, in the record shape AWS sends to a trig
 SNS topic or Lambda function. Destinations:
 
 - an http(s) URL: a signed webhook POST, delivered by a background job with retries
-  (services/forgeline/codecommit/webhooks.py);
+  (services/forgeline/core/webhooks.py);
 - an SNS topic or Lambda function ARN: accepted and kept as AWS does; Forgeline has no
   SNS or Lambda, so such a trigger fires to the event stream only.
 
@@ -33,11 +33,12 @@ from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
-from forgeline.codecommit import gitstore, webhooks
+from forgeline.codecommit import gitstore
 from forgeline.codecommit.generated import errors, shapes
 from forgeline.codecommit.gitstore import ZERO_OID, RefChange
 from forgeline.codecommit.tables.repositories import Repository
 from forgeline.codecommit.tables.triggers import RepositoryTriggerConfig
+from forgeline.core import webhooks
 from forgeline.core.auth.crypto import decrypt, encrypt
 from forgeline.core.context import RequestContext
 from forgeline.core.db import utcnow

@@ -20,7 +20,8 @@ from forgeline.core.settings import Settings, is_loopback_host
 # What AWS's endpoints let a browser read: request ids (JSON and S3 styles), error details,
 # and the standard headers clients look at.
 EXPOSE_HEADERS = (
-    "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-request-id,x-amz-id-2,Date,ETag"
+    "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amzn-query-error,"
+    "x-amz-request-id,x-amz-id-2,Date,ETag"
 )
 ALLOW_METHODS = "GET,POST,PUT,DELETE,HEAD,OPTIONS"
 MAX_AGE_SECONDS = "172800"  # two days: a browser need not repeat the preflight per call

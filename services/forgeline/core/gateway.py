@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 
 from forgeline.core import identity
 from forgeline.core.http_responses import aws_json_response
+from forgeline.core.protocol import wire
 from forgeline.core.protocol.catalog import APIS, target_prefixes
 from forgeline.core.protocol.errors import AwsError
 
@@ -70,7 +71,7 @@ class GatewayProxy:
             headers={
                 k: v
                 for k, v in upstream_response.headers.items()
-                if k.lower() in ("content-type", "x-amzn-requestid")
+                if k.lower() in ("content-type", "x-amzn-requestid", wire.QUERY_ERROR_HEADER)
             },
         )
 

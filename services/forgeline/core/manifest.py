@@ -30,9 +30,19 @@ class ApiSpec:
     validation_error: str
     # Error code for a forged or stale pagination token.
     invalid_token_error: str
-    # The package implementing it, `forgeline.<package>` (named after the API): its
-    # `generated/` holds the stubs, its `api.py` the provider.
+    # The package implementing it, `forgeline.<package>` (named after the API; dotted for
+    # one inside a service's package): its `generated/` holds the stubs, its `api.py` the
+    # provider.
     package: str
+    # For an API botocore has no model of (the CodeDeploy agents' command service): the
+    # package's folder holding our own model in botocore's layout,
+    # `<folder>/<model_name>/<api version>/service-2.json`.
+    model_dir: str | None = None
+
+    @property
+    def package_path(self) -> str:
+        """The package's folder under `forgeline/`."""
+        return self.package.replace(".", "/")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +81,9 @@ class ServiceManifest:
     # the settings; before it stops, called without arguments.
     on_worker_start: tuple[str, ...] = ()
     on_worker_stop: tuple[str, ...] = ()
+    # Called without arguments as soon as a server process begins to stop, before its
+    # requests in flight drain: what waits inside a request (long polls) answers now.
+    on_server_stopping: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for spec in self.apis + self.supporting_apis:
@@ -155,4 +168,10 @@ def run_worker_start_hooks(settings: Settings) -> None:
 def run_worker_stop_hooks() -> None:
     for manifest in service_manifests():
         for reference in manifest.on_worker_stop:
+            resolve(reference)()
+
+
+def run_server_stopping_hooks() -> None:
+    for manifest in service_manifests():
+        for reference in manifest.on_server_stopping:
             resolve(reference)()

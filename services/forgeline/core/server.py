@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -31,12 +33,17 @@ from forgeline.core.gateway import GatewayProxy
 from forgeline.core.http_responses import aws_json_response
 from forgeline.core.manifest import ClaimingEndpoint, resolve, serving
 from forgeline.core.observability import LATENCY, REQUESTS, metrics_text
+from forgeline.core.protocol import wire
 from forgeline.core.protocol.dispatch import Dispatcher, ResolvedOperation, error_status
 from forgeline.core.protocol.errors import AwsError
+from forgeline.core.protocol.provider import is_long_poll
 from forgeline.core.providers import load_providers
 from forgeline.core.settings import SERVICE_NAMES, Settings, get_settings, is_loopback_host
 
 log = logging.getLogger("forgeline.api")
+
+# Threads for long polls (one per waiting agent); they mostly sleep on an event.
+LONG_POLL_THREADS = 2000
 
 JSON_CONTENT_TYPES = (
     "application/x-amz-json-1.1",
@@ -57,6 +64,27 @@ class AwsJsonEndpoint:
         self.apps = apps
         self.dispatcher = Dispatcher(load_providers(apps))
         self._quick_reads: dict[tuple[str, str], bool] = {}
+        self._long_polls: dict[tuple[str, str], bool] = {}
+        # Made on first use: a limiter belongs to the event loop that serves the requests.
+        self._long_poll_limiter: anyio.CapacityLimiter | None = None
+
+    def _is_long_poll(self, resolved: ResolvedOperation) -> bool:
+        key = (resolved.spec.model_name, resolved.name)
+        marked = self._long_polls.get(key)
+        if marked is None:
+            provider = resolved.provider
+            marked = provider.is_implemented(resolved.name) and is_long_poll(
+                provider.handler_for(resolved.name)
+            )
+            self._long_polls[key] = marked
+        return marked
+
+    async def _run_long_poll(self, *args: Any) -> tuple[dict[str, Any], str]:
+        """A long poll waits on threads of its own: a thousand waiting agents must not take
+        the threads (settings.api_threads) that every other API call needs."""
+        if self._long_poll_limiter is None:
+            self._long_poll_limiter = anyio.CapacityLimiter(LONG_POLL_THREADS)
+        return await anyio.to_thread.run_sync(self._run, *args, limiter=self._long_poll_limiter)
 
     def _is_quick_read(self, resolved: ResolvedOperation) -> bool:
         """Handlers marked `quick_read` run on the event loop: under load the hop to a
@@ -80,9 +108,13 @@ class AwsJsonEndpoint:
         try:
             body = await self._read_body(headers, receive)
             resolved = self.dispatcher.resolve(headers.get("x-amz-target"))
-            self._check_content_type(headers)
+            self._check_content_type(headers, wire.content_type(resolved.operation.service_model))
             if self._is_quick_read(resolved):
                 result, account = self._run(scope, headers, body, resolved, request_id)
+            elif self._is_long_poll(resolved):
+                result, account = await self._run_long_poll(
+                    scope, headers, body, resolved, request_id
+                )
             else:
                 result, account = await run_in_threadpool(
                     self._run, scope, headers, body, resolved, request_id
@@ -114,7 +146,14 @@ class AwsJsonEndpoint:
                 "error": payload.get("__type") if status >= 400 else None,
             },
         )
-        await aws_json_response(status, payload, request_id)(scope, receive, send)
+        model = resolved.operation.service_model if resolved else None
+        await aws_json_response(
+            status,
+            payload,
+            request_id,
+            content_type=wire.content_type(model),
+            headers=wire.error_headers(model, payload["__type"], status) if status >= 400 else None,
+        )(scope, receive, send)
 
     async def _read_body(self, headers: Headers, receive: Receive) -> bytes:
         limit = self.settings.max_body_bytes
@@ -135,11 +174,11 @@ class AwsJsonEndpoint:
                 return b"".join(chunks)
 
     @staticmethod
-    def _check_content_type(headers: Headers) -> None:
+    def _check_content_type(headers: Headers, expected: str) -> None:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in JSON_CONTENT_TYPES:
             raise AwsError(
-                f"Content type {content_type!r} is not supported; send application/x-amz-json-1.1.",
+                f"Content type {content_type!r} is not supported; send {expected}.",
                 code="UnsupportedMediaTypeException",
                 status=415,
             )

@@ -9,17 +9,21 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forgeline.core.service_names import SERVICE_NAMES  # noqa: F401 - re-exported
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FORGELINE_", extra="ignore")
+    # populate_by_name: fields with deprecated aliases are still set by name in code.
+    model_config = SettingsConfigDict(
+        env_prefix="FORGELINE_", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(
         default=Path(".forgeline"),
@@ -114,18 +118,26 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base URL clients use to reach Forgeline (clone URLs)."
     )
-    git_tls_port: int | None = Field(
+    tls_port: int | None = Field(
         default=None,
-        description="Port of the HTTPS endpoint (git over HTTPS, which git-remote-codecommit "
-        "requires; it also serves the API). Default: port + 1 (4751); 0 turns it off.",
+        validation_alias=AliasChoices("FORGELINE_TLS_PORT", "FORGELINE_GIT_TLS_PORT"),
+        description="Port of the HTTPS endpoint, which serves the whole server: the API, git "
+        "over HTTPS (git-remote-codecommit speaks only HTTPS) and the CodeDeploy agents' "
+        "command service (agents speak only HTTPS). Default: port + 1 (4751); 0 turns it off. "
+        "FORGELINE_GIT_TLS_PORT is its deprecated name.",
     )
-    git_tls_cert_file: Path | None = Field(
+    tls_cert_file: Path | None = Field(
         default=None,
-        description="PEM certificate (chain) of the HTTPS endpoint; default: a self-signed "
-        "one generated into <data-dir>/tls/ on first start.",
+        validation_alias=AliasChoices("FORGELINE_TLS_CERT_FILE", "FORGELINE_GIT_TLS_CERT_FILE"),
+        description="PEM certificate (chain) of the HTTPS endpoint; default: one issued by a "
+        "local CA, both generated into <data-dir>/tls/ on first start (clients trust "
+        "<data-dir>/tls/ca.pem). FORGELINE_GIT_TLS_CERT_FILE is its deprecated name.",
     )
-    git_tls_key_file: Path | None = Field(
-        default=None, description="PEM private key of git_tls_cert_file."
+    tls_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FORGELINE_TLS_KEY_FILE", "FORGELINE_GIT_TLS_KEY_FILE"),
+        description="PEM private key of tls_cert_file. FORGELINE_GIT_TLS_KEY_FILE is its "
+        "deprecated name.",
     )
     git_regions: str = Field(
         default="",
@@ -216,6 +228,31 @@ class Settings(BaseSettings):
         "over the built-in map, which sends every Linux curated name to "
         "forgeline/standard:runtimes when present, else forgeline/standard:latest.",
     )
+    codedeploy_poll_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=60,
+        description="How long a CodeDeploy agent's PollHostCommand waits for a command "
+        "before answering that there is none (the agent then polls again at once).",
+    )
+    codedeploy_agent_pickup_timeout_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="How long a lifecycle event waits for the instance's agent to take its "
+        "command up before the instance fails (AWS: one hour).",
+    )
+    codedeploy_event_run_timeout_seconds: int = Field(
+        default=3900,
+        gt=0,
+        description="How long a lifecycle event may run on an agent before the instance "
+        "fails (scripts' own timeouts add up to an hour at most; AWS's limit plus a margin).",
+    )
+    codedeploy_agent_silence_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="An instance fails when the agent running its command has not called "
+        "(polled or reported progress) for this long: the agent is gone.",
+    )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     strict_output: bool = Field(
         default=False,
@@ -228,7 +265,7 @@ class Settings(BaseSettings):
         "on Postgres); the production stack runs `forgeline db upgrade` instead.",
     )
 
-    @field_validator("data_dir", "build_dir", "git_tls_cert_file", "git_tls_key_file")
+    @field_validator("data_dir", "build_dir", "tls_cert_file", "tls_key_file")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         # Resolved once, here: every path derived from these must be absolute. A relative
@@ -269,6 +306,24 @@ class Settings(BaseSettings):
             return {}
         pairs = (item.split("=", 1) for item in self.service_urls.split(",") if "=" in item)
         return {name.strip(): url.strip().rstrip("/") for name, url in pairs}
+
+
+# Environment variables still read under an old name, each with the name replacing it.
+DEPRECATED_ENVIRONMENT = {
+    "FORGELINE_GIT_TLS_PORT": "FORGELINE_TLS_PORT",
+    "FORGELINE_GIT_TLS_CERT_FILE": "FORGELINE_TLS_CERT_FILE",
+    "FORGELINE_GIT_TLS_KEY_FILE": "FORGELINE_TLS_KEY_FILE",
+}
+
+
+def deprecated_names_in_use(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning line for each deprecated variable the environment sets."""
+    names = {name.upper() for name in (os.environ if environ is None else environ)}
+    return [
+        f"{old} is deprecated; it still works, but set {new} instead"
+        for old, new in DEPRECATED_ENVIRONMENT.items()
+        if old in names
+    ]
 
 
 def is_loopback_host(host: str) -> bool:

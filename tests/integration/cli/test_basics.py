@@ -122,7 +122,7 @@ def test_an_unreachable_database_is_one_line(tmp_path):
         os.environ,
         FORGELINE_DATA_DIR=str(tmp_path / "state"),
         FORGELINE_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none",
-        FORGELINE_GIT_TLS_PORT="0",
+        FORGELINE_TLS_PORT="0",
     )
     for args in (["keys", "list"], ["serve", "--port", str(free_port())]):
         result = _forgeline(*args, env=env)
@@ -145,7 +145,7 @@ def _serve_while_a_port_is_held(tmp_path: Path, *, https: bool):
         busy = holder.getsockname()[1]
         port = busy
         if https:
-            env["FORGELINE_GIT_TLS_PORT"] = str(busy)
+            env["FORGELINE_TLS_PORT"] = str(busy)
             port = free_port()
         result = _forgeline("serve", "--host", "127.0.0.1", "--port", str(port), env=env)
     return result, data_dir
@@ -167,7 +167,7 @@ def test_a_busy_https_port_the_operator_chose_fails_and_writes_nothing(tmp_path)
     result, data_dir = _serve_while_a_port_is_held(tmp_path, https=True)
     assert result.returncode == 1
     assert re.fullmatch(
-        r"error: port \d+ on 127\.0\.0\.1 is in use \(HTTPS\); .*FORGELINE_GIT_TLS_PORT.*\n",
+        r"error: port \d+ on 127\.0\.0\.1 is in use \(HTTPS\); .*FORGELINE_TLS_PORT.*\n",
         result.stderr,
     ), result.stderr
     assert not data_dir.exists()

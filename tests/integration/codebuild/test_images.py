@@ -252,7 +252,10 @@ def test_check_runtime_versions_against_images(standard_image: str, tiny_image: 
     )
     assert runtime_versions.check_runtime_versions(tiny_image, {}) is None
     # Images Forgeline did not make are their owner's business, as on CodeBuild.
-    assert runtime_versions.check_runtime_versions("forgeline/no-such-image:1", {"python": ["3"]}) is None
+    assert (
+        runtime_versions.check_runtime_versions("forgeline/no-such-image:1", {"python": ["3"]})
+        is None
+    )
 
 
 # --- listing --------------------------------------------------------------------------
@@ -313,7 +316,10 @@ def test_runtimes_image_when_built() -> None:
     declared = images.image_runtimes(images.RUNTIMES_TAG)
     assert declared == images.probe_runtimes(images.RUNTIMES_TAG)
     assert {"java", "python", "nodejs", "ruby", "golang", "php"} <= set(declared)
-    assert runtime_versions.check_runtime_versions(images.RUNTIMES_TAG, {"java": ["corretto17"]}) is None
+    assert (
+        runtime_versions.check_runtime_versions(images.RUNTIMES_TAG, {"java": ["corretto17"]})
+        is None
+    )
     run = _docker_run(images.RUNTIMES_TAG, "go version && node -e 'console.log(1+1)'")
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "2"

@@ -118,7 +118,7 @@ def _server(tmp_path_factory: Any, network: str) -> Iterator[ForgelineServer]:
         tmp_path_factory,
         "docker",
         FORGELINE_BUILD_NETWORK=network,
-        FORGELINE_GIT_TLS_PORT=str(free_port()),
+        FORGELINE_TLS_PORT=str(free_port()),
         FORGELINE_BUILD_SLOTS="2",
     )
 
@@ -163,7 +163,7 @@ def _probe_project(server: ForgelineServer, *, probe_reset: bool) -> tuple[str, 
     server.client("s3", s3={"addressing_style": "path"}).create_bucket(Bucket=bucket)
     variables = {
         "SERVER_PORT": str(server.port),
-        "TLS_PORT": server.env["FORGELINE_GIT_TLS_PORT"],
+        "TLS_PORT": server.env["FORGELINE_TLS_PORT"],
         "CLONE_URL": clone_url,
         "REPOSITORY": repository,
         "BUCKET": bucket,
@@ -291,7 +291,7 @@ def test_an_isolated_build_clones_with_its_credential_over_http_and_https(
     repository, clone_url = _repository(isolated)
     variables = {
         "CLONE_URL": clone_url,
-        "TLS_PORT": isolated.env["FORGELINE_GIT_TLS_PORT"],
+        "TLS_PORT": isolated.env["FORGELINE_TLS_PORT"],
         "REPOSITORY": repository,
     }
     codebuild = isolated.client("codebuild")
@@ -314,7 +314,7 @@ def test_the_same_probes_see_the_platform_on_the_host_network(
     script.write_text(PROBES)
     env = {
         "SERVER_PORT": str(isolated.port),
-        "TLS_PORT": isolated.env["FORGELINE_GIT_TLS_PORT"],
+        "TLS_PORT": isolated.env["FORGELINE_TLS_PORT"],
         "CLONE_URL": f"{isolated.url}/v1/repos/none",
         "REPOSITORY": "none",
         "BUCKET": "none",
@@ -508,7 +508,7 @@ def test_the_loopback_urls_builds_are_given_are_relayed(tmp_path: Path) -> None:
     )
     # A public URL on localhost: both of its loopback names in the build, to 127.0.0.1.
     local = Settings(
-        data_dir=tmp_path, host="0.0.0.0", port=80, git_tls_port=0, public_url="http://localhost"
+        data_dir=tmp_path, host="0.0.0.0", port=80, tls_port=0, public_url="http://localhost"
     )
     assert server_endpoints(local) == (
         ("127.0.0.1", 80, "127.0.0.1", 80),

@@ -271,7 +271,12 @@ def test_s3_single_file_and_folder_sources(s3_settings, tmp_path):
     put_object(s3_settings, "src-bucket/tree/lib/x.txt", b"x")
     single = tmp_path / "single"
     fetch_source(
-        s3_settings, ACCOUNT, REGION, {"type": "S3", "location": "src-bucket/tools/run.sh"}, None, single
+        s3_settings,
+        ACCOUNT,
+        REGION,
+        {"type": "S3", "location": "src-bucket/tools/run.sh"},
+        None,
+        single,
     )
     assert [p.name for p in single.iterdir()] == ["run.sh"]
     folder = tmp_path / "folder"

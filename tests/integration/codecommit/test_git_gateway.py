@@ -31,7 +31,7 @@ def upstream(tmp_path_factory):
         tmp_path_factory.mktemp("git-upstream"),
         auth="permissive",
         redis_db=REDIS_DB,
-        extra_env={"FORGELINE_GIT_TLS_PORT": "0"},
+        extra_env={"FORGELINE_TLS_PORT": "0"},
     ) as running:
         yield running
 
@@ -46,7 +46,7 @@ def gateway_for(server) -> Iterator[str]:
             f"{name}={server.url}" for name in ("repo", "build", "deploy", "pipeline")
         ),
         FORGELINE_WORKER="external",
-        FORGELINE_GIT_TLS_PORT="0",
+        FORGELINE_TLS_PORT="0",
     )
     log = open(server.data_dir / "gateway.log", "ab")  # noqa: SIM115 - owned by the process
     process = subprocess.Popen(

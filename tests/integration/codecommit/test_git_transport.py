@@ -45,7 +45,7 @@ def server(tmp_path_factory):
     with running_server(
         tmp_path_factory.mktemp("git-server"),
         redis_db=REDIS_DB,
-        extra_env={"FORGELINE_GIT_TLS_PORT": str(tls_port)},
+        extra_env={"FORGELINE_TLS_PORT": str(tls_port)},
     ) as running:
         yield running
 

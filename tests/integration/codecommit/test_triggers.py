@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from forgeline.codecommit import repositories, triggers, webhooks
+from forgeline.codecommit import repositories, triggers
 from forgeline.codecommit.gitstore import ZERO_OID, RefChange
 from forgeline.codecommit.tables.triggers import RepositoryTriggerConfig
+from forgeline.core import webhooks
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 from forgeline.core.events import EventReader
@@ -321,7 +322,6 @@ def hooked(tmp_path_factory):
     """A server whose workers load the webhook job kind (production shape on Postgres)."""
     with running_server(
         tmp_path_factory.mktemp("triggers"),
-        extra_env={"FORGELINE_EXTRA_TASK_MODULES": "forgeline.codecommit.webhooks"},
         redis_db=10,
     ) as server:
         yield server

@@ -255,14 +255,14 @@ def test_several_violations_are_reported_together(forgeline):
 def test_not_implemented_names_the_operation(forgeline):
     response = _post(
         forgeline,
-        "ListApplications",
+        "ListPipelines",
         {},
-        prefix="CodeDeploy_20141006",
-        signing_name="codedeploy",
+        prefix="CodePipeline_20150709",
+        signing_name="codepipeline",
     )
     status, code, message = _error(response)
     assert (status, code) == (501, "NotImplementedException")
-    assert "ListApplications" in message
+    assert "ListPipelines" in message
     assert response.headers["x-amzn-RequestId"]
 
 

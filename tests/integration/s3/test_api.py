@@ -489,7 +489,7 @@ def test_multipart_rules(s3, bucket):
 
 def test_https_uploads_use_aws_chunked_trailers(tmp_path):
     port = free_port()
-    with running_server(tmp_path, extra_env={"FORGELINE_GIT_TLS_PORT": str(port)}) as server:
+    with running_server(tmp_path, extra_env={"FORGELINE_TLS_PORT": str(port)}) as server:
         key, secret = server.admin_credentials()
         s3 = boto3.client(
             "s3",

@@ -20,17 +20,12 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
+from forgeline.core.tls import tls_port
+
 Endpoint = tuple[str, int, str, int]
 
 _WILDCARDS = ("", "0.0.0.0", "::")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def tls_port(settings: Any) -> int | None:
-    """The server's HTTPS port: the setting, else the HTTP port + 1; None when turned off."""
-    if settings.git_tls_port is None:
-        return int(settings.port) + 1
-    return int(settings.git_tls_port) or None
 
 
 def url_hosts_and_ports(settings: Any) -> list[tuple[str, int]]:

@@ -114,9 +114,10 @@ class RedisFanout(Fanout):
     _LISTEN_TIMEOUT = 0.25
     _RECONNECT_DELAY = 0.5
 
-    def __init__(self, url: str, ready_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, ready_timeout: float = 5.0, channel: str = CHANNEL) -> None:
         super().__init__()
         self.url = url
+        self.channel = channel
         self._client = redis.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, client_name="forgeline-events"
         )
@@ -132,7 +133,7 @@ class RedisFanout(Fanout):
 
     def notify(self, max_id: int) -> None:
         try:
-            self._client.publish(CHANNEL, str(max_id))
+            self._client.publish(self.channel, str(max_id))
         except redis.RedisError:
             logger.warning("event fan-out publish failed; readers fall back to polling")
 
@@ -145,7 +146,7 @@ class RedisFanout(Fanout):
         while not self._stopped.is_set():
             pubsub = self._client.pubsub()
             try:
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(self.channel)
                 self._listen(pubsub)
             except Exception as error:  # keep listening whatever broke; readers still poll
                 logger.warning("event fan-out listener failed (%s); reconnecting", error)
@@ -178,27 +179,30 @@ def _parse_id(data: bytes | str) -> int | None:
         return None
 
 
-def create_fanout(url: str | None) -> Fanout:
-    """A new fan-out for `url`: in-process for None, Redis pub/sub for redis:// URLs."""
+def create_fanout(url: str | None, channel: str = CHANNEL) -> Fanout:
+    """A new fan-out for `url`: in-process for None, Redis pub/sub for redis:// URLs.
+
+    Another `channel` makes a doorbell of its own (e.g. for CodeDeploy's host commands),
+    which neither wakes nor is woken by the events' readers."""
     if url is None:
         return InProcessFanout()
     if url.startswith(("redis://", "rediss://")):
-        return RedisFanout(url)
+        return RedisFanout(url, channel=channel)
     raise ValueError(f"unsupported event fan-out URL {url!r}: expected redis:// or none")
 
 
 _lock = threading.Lock()
-_fanouts: dict[str | None, Fanout] = {}
+_fanouts: dict[tuple[str | None, str], Fanout] = {}
 
 
-def get_fanout(settings: Settings | None = None) -> Fanout:
-    """The process-wide fan-out for the configured URL, created on first use."""
+def get_fanout(settings: Settings | None = None, channel: str = CHANNEL) -> Fanout:
+    """The process-wide fan-out for the configured URL and `channel`, created on first use."""
     url = (settings or get_settings()).resolved_fanout_url
     with _lock:
-        fanout = _fanouts.get(url)
+        fanout = _fanouts.get((url, channel))
         if fanout is None:
-            fanout = create_fanout(url)
-            _fanouts[url] = fanout
+            fanout = create_fanout(url, channel)
+            _fanouts[(url, channel)] = fanout
         return fanout
 
 

@@ -29,6 +29,21 @@ def stub(operation: str) -> Callable[[F], F]:
     return mark
 
 
+LONG_POLL_MARK = "__forgeline_long_poll__"
+
+
+def long_poll(handler: F) -> F:
+    """Marks a handler that may wait many seconds for something to happen (a CodeDeploy
+    agent's PollHostCommand). The HTTP server runs such handlers on threads of their own,
+    so waiting polls never hold the threads every other API call runs on."""
+    setattr(handler, LONG_POLL_MARK, True)
+    return handler
+
+
+def is_long_poll(handler: Callable[..., Any]) -> bool:
+    return bool(getattr(handler, LONG_POLL_MARK, False))
+
+
 class ServiceProvider:
     model_name: ClassVar[str]
 

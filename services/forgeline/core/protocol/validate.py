@@ -274,6 +274,50 @@ _MEMBER_ERRORS: dict[tuple[str, str], dict[str, str]] = {
         "invalid": "EncryptionKeyInvalidIdException",
     },
     ("codecommit", "fileContent"): {"invalid": "FileContentSizeLimitExceededException"},
+    # CodeDeploy names its errors after the enclosing structure, not the leaf member:
+    # an unknown revision.s3Location.bundleType is an InvalidRevisionException.
+    ("codedeploy", "revision"): {"invalid": "InvalidRevisionException"},
+    ("codedeploy", "revisions"): {
+        "required": "RevisionRequiredException",
+        "invalid": "InvalidRevisionException",
+    },
+    ("codedeploy", "ec2TagFilters"): {"invalid": "InvalidEC2TagException"},
+    ("codedeploy", "ec2TagSet"): {"invalid": "InvalidEC2TagException"},
+    ("codedeploy", "onPremisesInstanceTagFilters"): {"invalid": "InvalidTagException"},
+    ("codedeploy", "onPremisesTagSet"): {"invalid": "InvalidTagException"},
+    ("codedeploy", "tagFilters"): {"invalid": "InvalidTagFilterException"},
+    ("codedeploy", "triggerConfigurations"): {"invalid": "InvalidTriggerConfigException"},
+    ("codedeploy", "autoRollbackConfiguration"): {"invalid": "InvalidAutoRollbackConfigException"},
+    ("codedeploy", "alarmConfiguration"): {"invalid": "InvalidAlarmConfigException"},
+    ("codedeploy", "overrideAlarmConfiguration"): {"invalid": "InvalidAlarmConfigException"},
+    ("codedeploy", "outdatedInstancesStrategy"): {"invalid": "InvalidInputException"},
+    ("codedeploy", "deploymentStyle"): {"invalid": "InvalidDeploymentStyleException"},
+    ("codedeploy", "blueGreenDeploymentConfiguration"): {
+        "invalid": "InvalidBlueGreenDeploymentConfigurationException"
+    },
+    ("codedeploy", "ec2DeploymentOptions"): {
+        "invalid": "InvalidAutoScalingGroupProcessToSuspendException"
+    },
+    ("codedeploy", "minimumHealthyHosts"): {"invalid": "InvalidMinimumHealthyHostValueException"},
+    ("codedeploy", "trafficRoutingConfig"): {
+        "invalid": "InvalidTrafficRoutingConfigurationException"
+    },
+    ("codedeploy", "zonalConfig"): {"invalid": "InvalidZonalDeploymentConfigurationException"},
+    ("codedeploy", "deployed"): {"invalid": "InvalidDeployedStateFilterException"},
+    ("codedeploy", "targetInstances"): {"invalid": "InvalidTargetInstancesException"},
+    ("codedeploy", "includeOnlyStatuses"): {"invalid": "InvalidDeploymentStatusException"},
+    ("codedeploy", "instanceStatusFilter"): {"invalid": "InvalidInstanceStatusException"},
+    ("codedeploy", "instanceTypeFilter"): {"invalid": "InvalidInstanceTypeException"},
+    ("codedeploy", "targetFilters"): {"invalid": "InvalidTargetFilterNameException"},
+    ("codedeploy", "tags"): {"required": "TagRequiredException"},
+    ("codedeploy", "Tags"): {"required": "TagRequiredException"},
+    ("codedeploy", "TagKeys"): {"required": "TagRequiredException"},
+    ("codedeploy", "instanceNames"): {"required": "InstanceNameRequiredException"},
+    ("codedeploy", "applicationNames"): {"required": "ApplicationNameRequiredException"},
+    ("codedeploy", "deploymentGroupNames"): {"required": "DeploymentGroupNameRequiredException"},
+    ("codedeploy", "deploymentIds"): {"required": "DeploymentIdRequiredException"},
+    ("codedeploy", "instanceIds"): {"required": "InstanceIdRequiredException"},
+    ("codedeploy", "targetIds"): {"required": "DeploymentTargetIdRequiredException"},
 }
 
 
@@ -299,6 +343,11 @@ def error_code_for(spec: ApiSpec, operation: OperationModel, violation: Violatio
     for candidate in candidates:
         if candidate in declared:
             return candidate
+    # A member nested in a structure whose error the service names after the structure.
+    root = violation.path.split(".", 1)[0]
+    enclosing = _MEMBER_ERRORS.get((spec.model_name, root), {}).get("invalid")
+    if root != violation.member and enclosing is not None and enclosing in declared:
+        return enclosing
     return spec.validation_error
 
 

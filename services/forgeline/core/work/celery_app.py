@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 CORE_TASK_MODULES: list[str] = [
     "forgeline.core.work.jobs",
     "forgeline.core.work.reaper",
+    # Webhook deliveries: any service with triggers queues them.
+    "forgeline.core.webhooks",
 ]
 
 RUN_JOB_TASK = "forgeline.run_job"

@@ -1,11 +1,13 @@
-"""Webhook delivery for repository triggers whose destination is an http(s) URL.
+"""Webhook delivery for triggers whose destination is an http(s) URL (CodeCommit's
+repository triggers, CodeDeploy's deployment group triggers).
 
 A delivery is a POST of the JSON document AWS hands to a trigger's SNS topic or Lambda
-function (`{"Records": [...]}`), signed so the receiver can tell it came from this
-installation: `X-Forgeline-Signature: sha256=<hex HMAC-SHA256 of the body>`, keyed by
-the repository's webhook secret (see services/forgeline/codecommit/triggers.py for where it lives).
+function, signed so the receiver can tell it came from this installation:
+`X-Forgeline-Signature: sha256=<hex HMAC-SHA256 of the body>`, keyed by a secret of the
+trigger's owner (a repository's webhook secret: services/forgeline/codecommit/triggers.py).
 
-Deliveries run as background jobs (kind `repo.deliver_webhook`): the body and headers
+Deliveries run as background jobs (kind `repo.deliver_webhook`, named when only
+repositories had them): the body and headers
 are fixed when the job is enqueued, so a retry sends the very same bytes, and the
 worker needs no secret. Network errors, timeouts, 408, 429 and 5xx answers are retried
 with a growing pause; any other answer is final. Only the configured URL is contacted:

@@ -1,0 +1,1 @@
+"""Typed stubs for the CloudWatch API, generated from botocore."""

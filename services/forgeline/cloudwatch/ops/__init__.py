@@ -1,0 +1,1 @@
+"""The CloudWatch operations Forgeline implements, one mixin per topic."""

@@ -1,0 +1,1 @@
+"""Typed stubs for the CodeDeployCommands API, generated from its own model."""

@@ -1,0 +1,1 @@
+"""CodeDeploy's API handlers, one mixin per resource (composed in codedeploy/api.py)."""

@@ -1,0 +1,1 @@
+"""CodeDeploy's tables: one module per resource."""
