@@ -130,10 +130,15 @@ class ForgelineServer:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
+        self.end_processes()
+        databases.drop_database(self.database_url)
+
+    def end_processes(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """End the server's processes (SIGKILL: as a crash would); its state stays."""
         for process in reversed(self.processes):
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+                    os.killpg(process.pid, sig)
         for process in self.processes:
             try:
                 process.wait(timeout=15)
@@ -142,7 +147,6 @@ class ForgelineServer:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
         self.processes.clear()
-        databases.drop_database(self.database_url)
 
     # -- clients ---------------------------------------------------------------------
     @property

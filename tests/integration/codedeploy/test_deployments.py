@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import signal
 import stat
 import threading
 import uuid
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from forgeline.core.events import EventReader, to_eventbridge
 from tests.integration.codedeploy.fleet import (
     FleetAgent,
     fleet,
@@ -186,6 +188,28 @@ def test_half_at_a_time_installs_the_service_on_every_host(server, codedeploy, h
     assert group_info["deploymentGroupInfo"]["lastSuccessfulDeployment"]["deploymentId"] == (
         deployment_id
     )
+
+    reader = EventReader(f"test-{deployment_id}", server.database_url)
+    events = []
+    while batch := reader.read(limit=1000, source="aws.codedeploy"):
+        events += [
+            to_eventbridge(e) for e in batch if e.detail.get("deploymentId") == deployment_id
+        ]
+    deployment_states = [
+        e["detail"]["state"]
+        for e in events
+        if e["detail-type"] == "CodeDeploy Deployment State-change Notification"
+    ]
+    assert deployment_states == ["START", "SUCCESS"]
+    instance_states = sorted(
+        (e["detail"]["instanceId"], e["detail"]["state"])
+        for e in events
+        if e["detail-type"] == "CodeDeploy Instance State-change Notification"
+    )
+    assert instance_states == sorted(
+        (host.name, state) for host in hosts for state in ("START", "SUCCESS")
+    )
+    assert all(e["detail"]["application"] == APP for e in events)
 
 
 def test_failed_validation_rolls_back_to_the_last_good_revision(server, codedeploy, hosts):
@@ -395,3 +419,25 @@ def test_group_triggers_deliver_signed_webhooks(server, codedeploy, hosts):
         assert message["eventTriggerName"] == "to-chat"
         events.append(headers["X-Forgeline-Event"])
     assert sorted(events) == ["DeploymentStart", "DeploymentSuccess"] + ["InstanceSuccess"] * 4
+
+
+def test_a_server_killed_mid_deployment_loses_nothing(server, codedeploy, hosts):
+    name = group(codedeploy, "web", "CodeDeployDefault.OneAtATime")
+    deployment_id = deploy(codedeploy, name, release(server, "v10", slow_hook=2))
+    wait_until(
+        lambda: (
+            codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"][
+                "deploymentOverview"
+            ]["Succeeded"]
+            >= 1
+        ),
+        60,
+        what="the first host to be done",
+    )
+    server.end_processes(signal.SIGKILL)
+    server.start()
+    client = server.client("codedeploy")
+    info = finished(client, deployment_id)
+    assert info["status"] == "Succeeded", info
+    assert info["deploymentOverview"]["Succeeded"] == 4
+    assert all(host.answer() == "hello-service v10" for host in hosts)
