@@ -40,8 +40,15 @@ ensure_docker() {
   echo "dockerd did not start; see /var/log/forgeline-dockerd.log" >&2; return 1
 }
 
-# Debian packages some tests drive for real: HAProxy (the production front door) and
-# debootstrap (build images, and the worker image's base when no registry is reachable).
+# HAProxy 2.6+ (Debian's package, in /usr/sbin): the production front door and the traffic
+# proxy CodeDeploy drives (services/forgeline/codedeploy/traffic/).
+ensure_haproxy() {
+  if command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; then return 0; fi
+  ensure_debian_packages haproxy
+}
+
+# Debian packages some tests drive for real, e.g. debootstrap (build images, and the worker
+# image's base when no registry is reachable).
 ensure_debian_packages() {
   local missing=()
   for package in "$@"; do
