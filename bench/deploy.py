@@ -26,6 +26,7 @@ command's time goes (from the same rows) follows the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -56,13 +57,17 @@ from deploy_fleet import (  # noqa: E402
 )
 
 APP = "bench"
+ALL, ONE = "AllAtOnce", "OneAtATime"
 BUCKET = "bench-releases"
 ROLE = "arn:aws:iam::123456789012:role/CodeDeployBench"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POLL_SECONDS = 0.025
-# A command counts as queued "while the agent waited" when its host's previous command
-# finished at least this long before: the agent is back in its long poll by then.
+# A host's first command of a deployment counts as queued "while the agent waited" when
+# the host's previous command finished at least this long before: the agent is back in its
+# long poll by then.
 IDLE_GAP_SECONDS = 0.25
+# The pause before each measured deployment (not part of its time).
+SETTLE_SECONDS = 0.5
 
 TARGET_NOOP_SECONDS = 3.0
 TARGET_OVERHEAD_PER_HOST = 0.5
@@ -123,6 +128,8 @@ class Releases:
         self.s3 = server.client("s3")
         self.s3.create_bucket(Bucket=BUCKET)
         self.codedeploy.create_application(applicationName=APP, computePlatform="Server")
+        # The round trips of the GetDeployment polls made while deployments ran.
+        self.busy_round_trips: list[float] = []
 
     def group(self, name: str, config: str, tag: tuple[str, str]) -> str:
         self.codedeploy.create_deployment_group(
@@ -152,7 +159,9 @@ class Releases:
             applicationName=APP, deploymentGroupName=group, revision=revision
         )["deploymentId"]
         while True:
+            asked = time.perf_counter()
             info = self.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+            self.busy_round_trips.append(time.perf_counter() - asked)
             status = info["status"]
             if status == "Succeeded":
                 return deployment_id, time.perf_counter() - started
@@ -216,25 +225,37 @@ def deployment_rows(server: BenchServer) -> dict[str, dict[str, Any]]:
 
 
 def delivery_latencies(
-    commands: list[dict[str, Any]], measured: set[str]
+    commands: list[dict[str, Any]], deployment_ids: set[str]
 ) -> tuple[list[float], list[float]]:
-    """Seconds from queued to handed out of the measured deployments' commands:
-    (queued while the agent waited in a poll, queued by the host's own completion)."""
+    """Seconds from queued to handed out of these deployments' commands:
+    (queued while the agent waited in a poll, queued by the host's own completion).
+
+    A host's later commands in a deployment are queued by its own completion of the one
+    before, before the agent polls again. Its first one was queued by something else (the
+    start, another host finishing): the agent was waiting if its previous command, of an
+    earlier deployment, had finished well before."""
     finished_by_host: dict[str, list[dt.datetime]] = {}
-    for command in commands:
+    first_of_host: dict[tuple[str, str], dict[str, Any]] = {}
+    for command in sorted(commands, key=lambda c: c["created_at"]):
         if command["completed_at"] is not None:
             finished_by_host.setdefault(command["host_identifier"], []).append(
                 command["completed_at"]
             )
-    waiting, chained = [], []
+        first_of_host.setdefault((command["deployment_id"], command["host_identifier"]), command)
+    waiting: list[float] = []
+    chained: list[float] = []
     for command in commands:
-        if command["deployment_id"] not in measured or command["handed_out_at"] is None:
+        if command["deployment_id"] not in deployment_ids or command["handed_out_at"] is None:
             continue
         created = command["created_at"]
-        before = [t for t in finished_by_host.get(command["host_identifier"], []) if t <= created]
         latency = (command["handed_out_at"] - created).total_seconds()
-        idle = not before or (created - max(before)).total_seconds() >= IDLE_GAP_SECONDS
-        (waiting if idle else chained).append(latency)
+        if first_of_host[(command["deployment_id"], command["host_identifier"])] is not command:
+            chained.append(latency)
+            continue
+        before = [t for t in finished_by_host.get(command["host_identifier"], []) if t <= created]
+        if not before or (created - max(before)).total_seconds() >= IDLE_GAP_SECONDS:
+            waiting.append(latency)
+
     return waiting, chained
 
 
@@ -253,7 +274,6 @@ def breakdown(
     """Where a deployment's time goes, per command and per deployment (seconds)."""
     phases: dict[str, list[float]] = {
         "CreateDeployment -> first command queued (start job)": [],
-        "queued -> handed out (all commands)": [],
         "handed out -> acknowledged (spec fetch + ack)": [],
         "acknowledged -> completed (run + report)": [],
         "last command completed -> deployment complete": [],
@@ -280,8 +300,11 @@ def breakdown(
             )
         for command in own:
             for name, later, earlier in (
-                ("queued -> handed out (all commands)", "handed_out_at", "created_at"),
-                ("handed out -> acknowledged (spec fetch + ack)", "acknowledged_at", "handed_out_at"),
+                (
+                    "handed out -> acknowledged (spec fetch + ack)",
+                    "acknowledged_at",
+                    "handed_out_at",
+                ),
                 ("acknowledged -> completed (run + report)", "completed_at", "acknowledged_at"),
             ):
                 value = _seconds(command[later], command[earlier])
@@ -318,16 +341,42 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def run(args: argparse.Namespace, folder: Path) -> None:
-    table = Table()
-    hook = args.hook_seconds
+@dataclasses.dataclass
+class LocalFigures:
+    noop_wall: float  # seconds, `forgeline deploy-local` of the no-op bundle
+    hook_overhead: float  # seconds, of the hook bundle, minus the hook's own run time
 
+
+@dataclasses.dataclass
+class FleetFigures:
+    noop_all: list[float] = dataclasses.field(default_factory=list)  # wall seconds
+    hook_overheads: list[float] = dataclasses.field(default_factory=list)  # per host
+    noop_overheads: list[float] = dataclasses.field(default_factory=list)  # per host
+    round_trip: float = 0.0  # an idle GetDeployment
+    busy_round_trip: float = 0.0  # GetDeployment while deployments ran
+    # Measured deployment id -> its rollout (AllAtOnce / OneAtATime).
+    measured: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Measured deployment id -> epoch seconds at which the client saw it Succeeded.
+    seen: dict[str, float] = dataclasses.field(default_factory=dict)
+    commands: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    deployments: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def of(self, rollout: str) -> set[str]:
+        return {d for d, kind in self.measured.items() if kind == rollout}
+
+
+def measure_local(args: argparse.Namespace, folder: Path) -> LocalFigures:
     print("baseline: forgeline deploy-local (one host, no server) ...", flush=True)
-    local_noop = deploy_local(folder, noop_bundle("local"), args.runs)
-    local_hook = deploy_local(folder, sleeping_hook_bundle("local", hook), args.runs)
-    local_noop_wall = statistics.median(wall for wall, _ in local_noop)
-    local_hook_overhead = statistics.median(wall - own for wall, own in local_hook)
+    noop = deploy_local(folder, noop_bundle("local"), args.runs)
+    hook = deploy_local(folder, sleeping_hook_bundle("local", args.hook_seconds), args.runs)
+    return LocalFigures(
+        noop_wall=statistics.median(wall for wall, _ in noop),
+        hook_overhead=statistics.median(wall - own for wall, own in hook),
+    )
 
+
+def measure_fleet(args: argparse.Namespace, folder: Path) -> FleetFigures:
+    figures = FleetFigures()
     pg = args.pg_admin_url if args.backend == "postgres" else None
     with running_server(folder / "server", pg_admin_url=pg) as server:
         releases = Releases(server)
@@ -339,13 +388,14 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         ]
         print(f"registering and starting {args.agents} agents ...", flush=True)
         with fleet(server, folder / "fleet", hosts) as agents:
-            measured: set[str] = set()
-            seen: dict[str, float] = {}
 
-            def timed(group: str, bundle: bytes) -> tuple[str, float]:
+            def timed(group: str, rollout: str, bundle: bytes) -> tuple[str, float]:
+                # Every agent idle in its long poll first: the first command of each host
+                # is then delivered to a waiting agent (figure 3).
+                time.sleep(SETTLE_SECONDS)
                 deployment_id, seconds = releases.deploy(group, bundle)
-                measured.add(deployment_id)
-                seen[deployment_id] = time.time()
+                figures.measured[deployment_id] = rollout
+                figures.seen[deployment_id] = time.time()
                 return deployment_id, seconds
 
             # The first deployment of a group has no previous revision (ApplicationStop is
@@ -353,83 +403,109 @@ def run(args: argparse.Namespace, folder: Path) -> None:
             print("warm-up deployments ...", flush=True)
             warm_id, _ = releases.deploy(everyone, noop_bundle("warm-all"))
             releases.deploy(some, noop_bundle("warm-some"))
+            figures.round_trip = get_deployment_round_trip(releases.codedeploy, warm_id)
+            releases.busy_round_trips.clear()
 
             print(f"1. no-op, AllAtOnce, {args.agents} agents x {args.runs} ...", flush=True)
-            noop_all = [timed(everyone, noop_bundle(f"all-{n}"))[1] for n in range(args.runs)]
+            for n in range(args.runs):
+                figures.noop_all.append(timed(everyone, ALL, noop_bundle(f"all-{n}"))[1])
 
-            print(f"2. OneAtATime, {args.hosts} agents, {hook} s hook ...", flush=True)
-            hook_overheads = []
+            hook = args.hook_seconds
+            print(f"2. OneAtATime, {args.hosts} agents, {hook} s hook, then no-op ...", flush=True)
             for n in range(args.one_at_a_time_runs):
-                deployment_id, seconds = timed(some, sleeping_hook_bundle(f"some-{n}", hook))
+                bundle = sleeping_hook_bundle(f"one-{n}", hook)
+                deployment_id, seconds = timed(some, ONE, bundle)
                 own = hook_seconds(agents, deployment_id)
-                hook_overheads.append((seconds - own) / args.hosts)
-            noop_overheads = [
-                timed(some, noop_bundle(f"some-noop-{n}"))[1] / args.hosts
-                for n in range(args.one_at_a_time_runs)
-            ]
+                figures.hook_overheads.append((seconds - own) / args.hosts)
+            for n in range(args.one_at_a_time_runs):
+                seconds = timed(some, ONE, noop_bundle(f"one-noop-{n}"))[1]
+                figures.noop_overheads.append(seconds / args.hosts)
+            figures.busy_round_trip = statistics.median(releases.busy_round_trips)
 
-            round_trip = get_deployment_round_trip(releases.codedeploy, warm_id)
-        commands = command_rows(server)
-        deployments = deployment_rows(server)
+        figures.commands = command_rows(server)
+        figures.deployments = deployment_rows(server)
+    return figures
 
-    waiting, chained = delivery_latencies(commands, measured)
-    noop_median = statistics.median(noop_all)
+
+def figures_table(args: argparse.Namespace, local: LocalFigures, results: FleetFigures) -> Table:
+    table = Table()
+    noop = statistics.median(results.noop_all)
     table.add(
-        f"1. no-op AllAtOnce to {args.agents} agents, median of {len(noop_all)}",
+        f"1. no-op AllAtOnce to {args.agents} agents, median of {len(results.noop_all)}",
         f"<= {TARGET_NOOP_SECONDS:.0f} s",
-        f"{noop_median:.2f} s (best {min(noop_all):.2f})",
-        f"deploy-local {local_noop_wall:.2f} s",
-        f"{noop_median / local_noop_wall:.1f}x",
-        noop_median <= TARGET_NOOP_SECONDS,
+        f"{noop:.2f} s (best {min(results.noop_all):.2f})",
+        f"deploy-local {local.noop_wall:.2f} s",
+        f"{noop / local.noop_wall:.1f}x",
+        noop <= TARGET_NOOP_SECONDS,
     )
-    hook_overhead = statistics.median(hook_overheads)
+    hooked = statistics.median(results.hook_overheads)
     table.add(
-        f"2. OneAtATime {args.hosts} hosts, {hook} s hook: overhead/host",
+        f"2. OneAtATime {args.hosts} hosts, {args.hook_seconds} s hook: overhead/host",
         f"<= {ms(TARGET_OVERHEAD_PER_HOST)}",
-        f"{ms(hook_overhead)} (best {ms(min(hook_overheads))})",
-        f"deploy-local {ms(local_hook_overhead)}",
-        f"{hook_overhead / local_hook_overhead:.1f}x",
-        hook_overhead <= TARGET_OVERHEAD_PER_HOST,
+        f"{ms(hooked)} (best {ms(min(results.hook_overheads))})",
+        f"deploy-local {ms(local.hook_overhead)}",
+        f"{hooked / local.hook_overhead:.1f}x",
+        hooked <= TARGET_OVERHEAD_PER_HOST,
     )
-    noop_overhead = statistics.median(noop_overheads)
+    bare = statistics.median(results.noop_overheads)
     table.add(
         f"   OneAtATime {args.hosts} hosts, no-op: overhead/host",
         f"<= {ms(TARGET_OVERHEAD_PER_HOST)}",
-        f"{ms(noop_overhead)} (best {ms(min(noop_overheads))})",
-        f"deploy-local {ms(local_noop_wall)}",
-        f"{noop_overhead / local_noop_wall:.1f}x",
-        noop_overhead <= TARGET_OVERHEAD_PER_HOST,
+        f"{ms(bare)} (best {ms(min(results.noop_overheads))})",
+        f"deploy-local {ms(local.noop_wall)}",
+        f"{bare / local.noop_wall:.1f}x",
+        bare <= TARGET_OVERHEAD_PER_HOST,
     )
+    waiting, chained = delivery_latencies(results.commands, set(results.measured))
+    baseline = f"GetDeployment {ms(results.round_trip)}"
     if waiting:
         p95 = percentile(waiting, 0.95)
         table.add(
             f"3. delivery to a waiting agent, p95 of {len(waiting)}",
             f"<= {ms(TARGET_DELIVERY_P95)}",
             f"{ms(p95)} (median {ms(statistics.median(waiting))}, max {ms(max(waiting))})",
-            f"GetDeployment {ms(round_trip)}",
-            f"{p95 / round_trip:.1f}x",
+            baseline,
+            f"{p95 / results.round_trip:.1f}x",
             p95 <= TARGET_DELIVERY_P95,
         )
     if chained:
+        p95 = percentile(chained, 0.95)
         table.add(
             f"   queued by its host's own completion, p95 of {len(chained)}",
             "(agent's turn)",
-            f"{ms(percentile(chained, 0.95))} (median {ms(statistics.median(chained))}, "
-            f"max {ms(max(chained))})",
-            f"GetDeployment {ms(round_trip)}",
-            f"{percentile(chained, 0.95) / round_trip:.1f}x",
+            f"{ms(p95)} (median {ms(statistics.median(chained))}, max {ms(max(chained))})",
+            baseline,
+            f"{p95 / results.round_trip:.1f}x",
         )
-    print()
-    print(f"backend: {args.backend}; {os.cpu_count()} cores; poll every {ms(POLL_SECONDS)}")
-    table.print()
-    print()
+    return table
+
+
+def where_the_time_goes(args: argparse.Namespace, results: FleetFigures) -> None:
     print("where the time goes (median / p95 / max over the measured deployments):")
-    for name, values in breakdown(commands, deployments, measured, seen):
+    phases = breakdown(results.commands, results.deployments, set(results.measured), results.seen)
+    for rollout, woken in ((ALL, f"{args.agents} agents at once"), (ONE, "one agent")):
+        waiting, _ = delivery_latencies(results.commands, results.of(rollout))
+        phases.append((f"queued -> handed out to a waiting agent, {woken}", waiting))
+    for name, values in phases:
         if values:
             print(
-                f"  {name:<56} {ms(statistics.median(values)):>8} "
+                f"  {name:<60} {ms(statistics.median(values)):>8} "
                 f"{ms(percentile(values, 0.95)):>8} {ms(max(values)):>8}  (n={len(values)})"
             )
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
+    local = measure_local(args, folder)
+    results = measure_fleet(args, folder)
+    print()
+    print(
+        f"backend: {args.backend}; {os.cpu_count()} cores; GetDeployment polled every "
+        f"{ms(POLL_SECONDS)}; its round trip: {ms(results.round_trip)} idle (the latency "
+        f"baseline), {ms(results.busy_round_trip)} median while deployments ran"
+    )
+    figures_table(args, local, results).print()
+    print()
+    where_the_time_goes(args, results)
 
 
 def main() -> None:
@@ -439,7 +515,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=10, help="agents for the AllAtOnce runs")
     parser.add_argument("--hosts", type=int, default=5, help="agents for the OneAtATime runs")
     parser.add_argument("--runs", type=int, default=3, help="no-op AllAtOnce repetitions")
-    parser.add_argument("--one-at-a-time-runs", type=int, default=1)
+    parser.add_argument("--one-at-a-time-runs", type=int, default=2)
     parser.add_argument("--hook-seconds", type=float, default=0.5)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)

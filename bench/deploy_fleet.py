@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +236,7 @@ def register(server: BenchServer, workdir: Path, name: str, tags: Mapping[str, s
 
 @contextlib.contextmanager
 def fleet(
-    server: BenchServer, root: Path, hosts: list[tuple[str, Mapping[str, str]]]
+    server: BenchServer, root: Path, hosts: Sequence[tuple[str, Mapping[str, str]]]
 ) -> Iterator[list[FleetAgent]]:
     """Registered and running agents, one per (name, tags); stopped on the way out."""
     agents = [register(server, root / name, name, tags) for name, tags in hosts]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -27,6 +28,17 @@ from forgeline.core.protocol.catalog import new_botocore_session
 from tests.support import databases
 
 FORGELINE = [sys.executable, "-m", "forgeline.cli"]
+
+
+@functools.cache
+def botocore_services() -> frozenset[str]:
+    return frozenset(boto3.session.Session().get_available_services())
+
+
+@functools.cache
+def own_models_session() -> boto3.session.Session:
+    """A session that also knows the models botocore lacks (CodeDeploy's agent commands)."""
+    return boto3.session.Session(botocore_session=new_botocore_session())
 
 
 def free_port() -> int:
@@ -167,8 +179,9 @@ class ForgelineServer:
         **config: Any,
     ) -> Any:
         key, secret = credentials or self.admin_credentials()
-        # A session that also knows the models botocore lacks (CodeDeploy's agent commands).
-        session = boto3.session.Session(botocore_session=new_botocore_session())
+        # boto3's default session for botocore's own services: one session, so one class
+        # per error (`client.exceptions.X` of any client matches what another raises).
+        session = boto3 if service in botocore_services() else own_models_session()
         return session.client(
             service,
             endpoint_url=self.url,

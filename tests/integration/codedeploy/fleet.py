@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.support.paths import REPO_ROOT
 from tests.support.server import FORGELINE, ForgelineServer, free_port
 
@@ -116,6 +118,10 @@ def register(server: ForgelineServer, workdir: Path, name: str, tags: dict[str, 
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+    # Back to a restarted server within a second, well inside the tests' silence limit.
+    settings = yaml.safe_load(config.read_text())
+    settings["poll"]["backoff_max_seconds"] = 1.0
+    config.write_text(yaml.safe_dump(settings))
     return FleetAgent(name=name, workdir=workdir, port=free_port(), config=config)
 
 

@@ -10,6 +10,7 @@ answers, its fan-out, so a command queued here rings the server's waiting polls)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import shutil
 import ssl
@@ -26,13 +27,13 @@ import pytest
 import redis
 
 from forgeline.codedeploy.agent import pkcs7
-from forgeline.codedeploy.commands import queue, signing
+from forgeline.codedeploy.commands import handout, queue, signing
 from forgeline.codedeploy.orchestrator.rollout import MinimumHealthyHosts
 from forgeline.codedeploy.orchestrator.state import new_deployment
 from forgeline.codedeploy.tables.deployments import Deployment, HostCommand, new_deployment_id
 from forgeline.core.auth import keys
 from forgeline.core.auth.tables import AccessKey
-from forgeline.core.db import dispose_engines, session_scope
+from forgeline.core.db import dispose_engines, session_scope, utcnow
 from forgeline.core.events.fanout import close_fanouts
 from forgeline.core.lifecycle import server_key
 from forgeline.core.settings import Settings, get_settings, reset_settings_cache
@@ -349,6 +350,24 @@ def test_one_command_at_a_time_and_a_completion_frees_the_host(
     assert response.json()["HostCommand"]["HostCommandIdentifier"] == second
     assert returned_at() - completed <= 0.2, f"{returned_at() - completed:.3f} s"
     assert command_row(first).status == "Succeeded"
+
+
+def test_a_command_whose_handout_was_lost_is_handed_out_again(
+    make_agent: Callable[..., Agent],
+) -> None:
+    agent = make_agent()
+    (first,) = enqueue(agent, "DownloadBundle")
+    assert agent.poll().json()["HostCommand"]["HostCommandIdentifier"] == first
+    # The answer never reached the agent (say the server died as it went out): no ack.
+    assert agent.poll().json() == {}  # soon after, the command still counts as running
+    with session_scope() as session:
+        row = session.get(HostCommand, first)
+        assert row is not None
+        row.handed_out_at = utcnow() - dt.timedelta(seconds=handout.UNACKNOWLEDGED_SECONDS + 1)
+    again = agent.poll().json()["HostCommand"]
+    assert again["HostCommandIdentifier"] == first
+    assert agent.ack(first) == {"CommandStatus": "InProgress"}
+    assert agent.poll().json() == {}  # acknowledged: never handed out a third time
 
 
 def test_waiting_polls_do_not_hold_the_api_threads(

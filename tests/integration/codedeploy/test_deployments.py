@@ -438,6 +438,8 @@ def test_a_server_killed_mid_deployment_loses_nothing(server, codedeploy, hosts)
     server.start()
     client = server.client("codedeploy")
     info = finished(client, deployment_id)
-    assert info["status"] == "Succeeded", info
+    assert info["status"] == "Succeeded", json.dumps(
+        [info, targets(client, deployment_id)], default=str, indent=1
+    )
     assert info["deploymentOverview"]["Succeeded"] == 4
     assert all(host.answer() == "hello-service v10" for host in hosts)

@@ -70,11 +70,15 @@ def test_credentials_file_is_private_and_works_with_the_aws_cli(forgeline):
     )
     assert "cli-repo" in listed.stdout
     unimplemented = subprocess.run(
-        [*base, "deploy", "list-applications"], env=env, capture_output=True, text=True, timeout=60
+        [*base, "codepipeline", "list-pipelines"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert unimplemented.returncode != 0
     assert "NotImplementedException" in unimplemented.stderr
-    assert "ListApplications" in unimplemented.stderr
+    assert "ListPipelines" in unimplemented.stderr
     forgeline.client("codecommit").delete_repository(repositoryName="cli-repo")
 
 

@@ -1,5 +1,6 @@
-"""The agent's loop: poll for a command, fetch its deployment specification, acknowledge it,
-run it, report it complete. One command at a time.
+"""The agent's loop: poll for a command, fetch its deployment's specification (once per
+deployment: it never changes), acknowledge the command, run it, report it complete. One
+command at a time.
 
 - The server holds a poll open until it has a command (long poll), so a ready command
   arrives at once and an idle agent costs one open request.
@@ -13,6 +14,7 @@ run it, report it complete. One command at a time.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -47,6 +49,9 @@ log = logging.getLogger("forgeline.agent")
 DEPLOYMENT_SYSTEM = "CodeDeploy"
 # How often a running command is reported alive (well inside the server's silence limit).
 PROGRESS_INTERVAL_SECONDS = 10.0
+# Verified specifications kept per deployment execution: a deployment's specification never
+# changes, so its seven lifecycle commands need one fetch (and signature check), not seven.
+KEPT_SPECIFICATIONS = 8
 
 
 class _StopPolling(BaseException):
@@ -138,6 +143,7 @@ class Agent:
         self.tracker = CommandTracker(Layout(config.root_dir).ongoing_dir)
         self.stopping = threading.Event()
         self._polling = False
+        self._specs: collections.OrderedDict[str, DeploymentSpec] = collections.OrderedDict()
 
     @classmethod
     def from_config(cls, config: AgentConfig) -> Agent:
@@ -273,18 +279,26 @@ class Agent:
             thread.join()
 
     def _specification(self, command: HostCommand) -> tuple[DeploymentSpec | None, str | None]:
+        execution = command.deployment_execution_id
+        kept = self._specs.get(execution)
+        if kept is not None:
+            self._specs.move_to_end(execution)
+            return kept, None
         system, envelope_format, payload = self.client.get_deployment_specification(
-            command.deployment_execution_id, self.config.host_identifier
+            execution, self.config.host_identifier
         )
         if system != DEPLOYMENT_SYSTEM:
             return None, f"deployment system {system!r} is not {DEPLOYMENT_SYSTEM}"
         try:
-            return (
-                open_envelope(envelope_format, payload, signer_certificate=self.signer_certificate),
-                None,
+            spec = open_envelope(
+                envelope_format, payload, signer_certificate=self.signer_certificate
             )
         except SpecError as exc:
             return None, str(exc)
+        self._specs[execution] = spec
+        while len(self._specs) > KEPT_SPECIFICATIONS:
+            self._specs.popitem(last=False)
+        return spec, None
 
     def _complete(self, command_id: str, result: CommandResult) -> None:
         try:

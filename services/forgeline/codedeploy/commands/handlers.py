@@ -140,7 +140,10 @@ class CommandOperations:
         self, ctx: RequestContext, params: shapes.PutHostCommandAcknowledgementInput
     ) -> shapes.PutHostCommandAcknowledgementOutput:
         with session_scope() as session:
-            command = _reported_command(session, ctx, params["HostCommandIdentifier"])
+            # Locked (deployment first): its listeners advance the deployment.
+            command = _reported_command(
+                session, ctx, params["HostCommandIdentifier"], for_update=True
+            )
             if command.status in FINAL_COMMAND_STATUSES:
                 # Finished or cancelled: the agent skips it.
                 return {"CommandStatus": command.status}
@@ -193,11 +196,19 @@ def _reported_command(
 ) -> HostCommand:
     """The caller's command, once the report is recorded as the agent's heartbeat.
 
-    The host's heartbeat row is written before the command's row is touched, as a poll
-    does: one lock order for every call of a host, so two of them cannot deadlock."""
+    Locks are taken in one order everywhere: the host's heartbeat row (as a poll does),
+    then the command's deployment (as the driver, StopDeployment and the timers do before
+    they cancel commands), then the command. A report that locked its command first could
+    deadlock with a stop cancelling it."""
     require_registered(session, ctx)
     heartbeats.record_report(session, ctx.account_id, ctx.region, ctx.principal_arn)
-    return require_own_command(session, ctx, command_id, for_update=for_update)
+    command = require_own_command(session, ctx, command_id)
+    if for_update:
+        session.execute(
+            select(Deployment.id).where(Deployment.id == command.deployment_id).with_for_update()
+        )
+        session.refresh(command, with_for_update=True)
+    return command
 
 
 def deployment_facts(deployment: Deployment) -> DeploymentFacts:

@@ -2,12 +2,17 @@
 
 AWS's agent keeps polling while a command runs, so the server alone keeps a host to one
 command at a time: none is handed out while another of the host's commands is InProgress.
-Handing one out marks it InProgress in the same transaction.
+Handing one out marks it InProgress in the same transaction. A command handed out but
+never acknowledged for UNACKNOWLEDGED_SECONDS is handed out again: the answer to the poll
+was lost (a server stopped before it went out, a connection cut), and an agent acknowledges
+within moments of receiving a command.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, select
+import datetime as dt
+
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.commands import heartbeats
@@ -18,6 +23,8 @@ from forgeline.core.db import utcnow
 # DeploymentExecutionId: four parts, as the command service's ids have them; the last is
 # the deployment's id.
 _EXECUTION_PREFIX = "codedeploy"
+
+UNACKNOWLEDGED_SECONDS = 15.0
 
 
 def execution_id(account_id: str, region: str, deployment_id: str) -> str:
@@ -47,7 +54,17 @@ def has_ready_command(session: Session, account_id: str, region: str, host_ident
     """Whether a command could be handed out now (a cheap read before taking the lock)."""
     pending = exists().where(*_host_commands(account_id, region, host_identifier, PENDING))
     running = exists().where(*_host_commands(account_id, region, host_identifier, IN_PROGRESS))
-    return bool(session.scalar(select(pending & ~running)))
+    lost = exists().where(
+        *_host_commands(account_id, region, host_identifier, IN_PROGRESS), _lost_handout()
+    )
+    return bool(session.scalar(select((pending & ~running) | lost)))
+
+
+def _lost_handout() -> ColumnElement[bool]:
+    cutoff = utcnow() - dt.timedelta(seconds=UNACKNOWLEDGED_SECONDS)
+    return HostCommand.acknowledged_at.is_(None) & or_(
+        HostCommand.handed_out_at.is_(None), HostCommand.handed_out_at < cutoff
+    )
 
 
 def take_next(
@@ -58,13 +75,19 @@ def take_next(
     Records the poll first: on Postgres that locks the host's heartbeat row, so two polls
     of one host decide one after the other (on SQLite writers are serialized anyway)."""
     heartbeats.record_poll(session, account_id, region, host_identifier)
-    running = session.scalar(
-        select(HostCommand.id)
+    running = session.scalars(
+        select(HostCommand)
         .where(*_host_commands(account_id, region, host_identifier, IN_PROGRESS))
         .limit(1)
-    )
+    ).first()
     if running is not None:
-        return None
+        lost = session.scalar(
+            select(HostCommand.id).where(HostCommand.id == running.id, _lost_handout())
+        )
+        if lost is None:
+            return None
+        running.handed_out_at = utcnow()  # the same command again
+        return running
     command = session.scalars(
         select(HostCommand)
         .where(*_host_commands(account_id, region, host_identifier, PENDING))

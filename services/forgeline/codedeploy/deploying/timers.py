@@ -54,8 +54,16 @@ def tick_due(now: dt.datetime | None = None) -> int:
     return len(due)
 
 
-def fail_silent_agents(silence_seconds: float, now: dt.datetime | None = None) -> int:
-    """Time out instances whose command is out to an agent that stopped calling."""
+def fail_silent_agents(
+    silence_seconds: float,
+    now: dt.datetime | None = None,
+    *,
+    watching_since: dt.datetime | None = None,
+) -> int:
+    """Time out instances whose command is out to an agent that stopped calling.
+
+    Silence is counted from `watching_since` at the earliest (when this watcher started):
+    while the server was down no agent could call, and that is not the agent's fault."""
     moment = now or utcnow()
     with session_scope(readonly=True) as session:
         out = session.scalars(
@@ -69,6 +77,8 @@ def fail_silent_agents(silence_seconds: float, now: dt.datetime | None = None) -
                 session, command.account_id, command.region, command.host_identifier
             )
             since = heard or command.handed_out_at or command.created_at
+            if watching_since is not None:
+                since = max(since, watching_since)
             if (moment - since).total_seconds() > silence_seconds:
                 silent.append((command.deployment_id, command.instance_name))
     for deployment_id, instance_name in silent:
@@ -84,6 +94,7 @@ class TimerWatch:
         self.settings = settings
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="codedeploy-timers", daemon=True)
+        self._started_at = utcnow()
 
     def start(self) -> None:
         self._thread.start()
@@ -97,7 +108,10 @@ class TimerWatch:
         while not self._stop.wait(INTERVAL_SECONDS):
             try:
                 tick_due()
-                fail_silent_agents(self.settings.codedeploy_agent_silence_seconds)
+                fail_silent_agents(
+                    self.settings.codedeploy_agent_silence_seconds,
+                    watching_since=self._started_at,
+                )
             except Exception:
                 logger.exception("deployment timers failed; retrying next interval")
 
