@@ -251,12 +251,23 @@ def test_custom_host_count_keeps_three_healthy(server, codedeploy, hosts):
     codedeploy.create_deployment_config(
         deploymentConfigName=config, minimumHealthyHosts={"type": "HOST_COUNT", "value": 3}
     )
-    name = group(codedeploy, "web", config, autoRollbackConfiguration={"enabled": False})
-    deployment_id = deploy(codedeploy, name, release(server, "v4"))
+    name = group(
+        codedeploy,
+        "web",
+        "CodeDeployDefault.AllAtOnce",
+        autoRollbackConfiguration={"enabled": False},
+    )
+    # The deployment's own configuration overrides the group's.
+    deployment_id = deploy(codedeploy, name, release(server, "v4"), deploymentConfigName=config)
+    with pytest.raises(ClientError) as in_use:
+        codedeploy.delete_deployment_config(deploymentConfigName=config)
+    assert in_use.value.response["Error"]["Code"] == "DeploymentConfigInUseException"
     info = finished(codedeploy, deployment_id)
     assert info["status"] == "Succeeded", info
+    assert info["deploymentConfigName"] == config
     assert most_at_once(targets(codedeploy, deployment_id)) == 1
     assert all(host.answer() == "hello-service v4" for host in hosts)
+    codedeploy.delete_deployment_config(deploymentConfigName=config)  # finished: free to go
 
 
 def test_stop_with_rollback_returns_the_fleet_to_the_last_good_revision(server, codedeploy, hosts):

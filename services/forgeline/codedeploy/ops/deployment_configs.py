@@ -11,8 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from forgeline.codedeploy import arns, configs
 from forgeline.codedeploy.generated import errors, shapes
 from forgeline.codedeploy.ops.lookups import require_config
+from forgeline.codedeploy.orchestrator.state import FINAL_STATUSES
 from forgeline.codedeploy.tables.deployment_configs import DeploymentConfig
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
+from forgeline.codedeploy.tables.deployments import Deployment
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope, utcnow
@@ -121,6 +123,19 @@ class DeploymentConfigOperations:
                 raise errors.DeploymentConfigInUseException(
                     f"The deployment configuration {name} is still used by deployment group "
                     f"{user}; give that group another configuration first."
+                )
+            running = session.scalars(
+                select(Deployment.id).where(
+                    Deployment.account_id == ctx.account_id,
+                    Deployment.region == ctx.region,
+                    Deployment.deployment_config_name == name,
+                    Deployment.deployment_status.not_in(FINAL_STATUSES),
+                )
+            ).first()
+            if running is not None:
+                raise errors.DeploymentConfigInUseException(
+                    f"The deployment configuration {name} is in use by deployment {running}, "
+                    "which has not finished."
                 )
             tagging.delete_all_tags(
                 session, arns.deployment_config_arn(ctx.region, ctx.account_id, name)
