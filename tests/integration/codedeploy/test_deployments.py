@@ -54,8 +54,9 @@ LIFECYCLE = [
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForgelineServer]:
     env = {
         "FORGELINE_TLS_PORT": str(free_port()),
-        # A killed agent is noticed within seconds, not minutes.
+        # A killed agent is noticed within seconds, not minutes (silence plus a poll's wait).
         "FORGELINE_CODEDEPLOY_AGENT_SILENCE_SECONDS": "4",
+        "FORGELINE_CODEDEPLOY_POLL_SECONDS": "2",
     }
     server = ForgelineServer(tmp_path_factory.mktemp("deployments"), extra_env=env)
     try:

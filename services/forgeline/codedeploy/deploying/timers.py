@@ -59,11 +59,14 @@ def fail_silent_agents(
     now: dt.datetime | None = None,
     *,
     watching_since: dt.datetime | None = None,
+    poll_seconds: float = 0.0,
 ) -> int:
     """Time out instances whose command is out to an agent that stopped calling.
 
     Silence is counted from `watching_since` at the earliest (when this watcher started):
-    while the server was down no agent could call, and that is not the agent's fault."""
+    while the server was down no agent could call, and that is not the agent's fault. A
+    poll is recorded when it starts and may wait `poll_seconds` for a command: the agent
+    is heard until its poll would have answered."""
     moment = now or utcnow()
     with session_scope(readonly=True) as session:
         out = session.scalars(
@@ -76,7 +79,9 @@ def fail_silent_agents(
             heard = heartbeats.last_heard(
                 session, command.account_id, command.region, command.host_identifier
             )
-            since = heard or command.handed_out_at or command.created_at
+            since = command.handed_out_at or command.created_at
+            if heard is not None:
+                since = max(since, heard + dt.timedelta(seconds=poll_seconds))
             if watching_since is not None:
                 since = max(since, watching_since)
             if (moment - since).total_seconds() > silence_seconds:
@@ -111,6 +116,7 @@ class TimerWatch:
                 fail_silent_agents(
                     self.settings.codedeploy_agent_silence_seconds,
                     watching_since=self._started_at,
+                    poll_seconds=self.settings.codedeploy_poll_seconds,
                 )
             except Exception:
                 logger.exception("deployment timers failed; retrying next interval")
