@@ -2,7 +2,7 @@
 
 1. StartBuild -> the first buildspec command running:
    Docker runner, against a bare `docker run --rm forgeline/tiny:latest true`
-   (target: median at most 2x); host-process runner (target: median at most 150 ms).
+   (target: median at most 1.2x, with builds isolated); host-process runner (target: median at most 150 ms).
 2. StartBuild -> SUCCEEDED visible in BatchGetBuilds, one-command build on the busybox
    image, against the same bare `docker run` (target: median at most 3x).
 3. A line printed by a build -> readable through GetLogEvents (target: p95 at most 500 ms).
@@ -10,8 +10,10 @@
    -- wall time beyond (sum of the builds' own run times / slots), relative to it -- is at
    most 10%.
 
-"The first command running" is the log event of the command's first output line: the
-writer stamps it when the runner hands it the output, so it is when the command printed.
+"The first command running" is the moment the build's shell starts the command: the
+`[Container] <UTC time with microseconds> Running command echo go` line, whose time the
+shell inside the build container writes just before it runs the command. (A log event's
+own timestamp is when its batch was stored, up to a tenth of a second later.)
 
     python bench/build.py [--runs 10] [--builds 50] [--skip-host]
 """
@@ -19,6 +21,7 @@ writer stamps it when the runner hands it the output, so it is when the command 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import subprocess
@@ -86,36 +89,65 @@ def wait_complete(codebuild: Any, build_id: str, poll: float = 0.005) -> dict[st
         time.sleep(poll)
 
 
-def first_line_time(logs: Any, build: dict[str, Any], text: str) -> float:
-    """Epoch seconds at which the build printed `text` (its log event's timestamp)."""
+def command_start_time(logs: Any, build: dict[str, Any], command: str) -> float:
+    """Epoch seconds at which the build's shell started COMMAND (its Running command line)."""
     events = logs.get_log_events(
         logGroupName=build["logs"]["groupName"],
         logStreamName=build["logs"]["streamName"],
         startFromHead=True,
     )["events"]
+    suffix = f" Running command {command}"
     for event in events:
-        if event["message"] == text:
-            return float(event["timestamp"]) / 1000.0
-    raise RuntimeError(f"{text!r} not in the log of {build['id']}")
+        message = event["message"]
+        if message.startswith("[Container] ") and message.endswith(suffix):
+            stamp = message[len("[Container] ") : -len(suffix)]
+            when = dt.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f")
+            return when.replace(tzinfo=dt.UTC).timestamp()
+    raise RuntimeError(f"no Running command {command!r} in the log of {build['id']}")
+
+
+def wait_engine_idle(timeout: float = 30.0) -> None:
+    """Wait until the last build's container is gone and the worker's prepared network
+    namespaces are back: a start is then measured on an idle engine, as the bare
+    `docker run` baseline is."""
+    import docker
+
+    from forgeline.codebuild.runners.base import BUILD_ID_LABEL
+    from forgeline.codebuild.runners.netns_pool import DEFAULT_POOL_SIZE, HOLDER_LABEL
+
+    api = docker.from_env().api
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        builds = api.containers(all=True, filters={"label": BUILD_ID_LABEL})
+        holders = api.containers(filters={"label": HOLDER_LABEL, "status": "running"})
+        if not builds and len(holders) >= DEFAULT_POOL_SIZE:
+            time.sleep(0.1)
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the engine did not settle after the last build")
 
 
 def start_to_first_command(
-    forgeline: ForgelineServer, runs: int
+    forgeline: ForgelineServer, runs: int, *, idle: bool
 ) -> tuple[list[float], list[float]]:
-    """(StartBuild -> first command, StartBuild -> SUCCEEDED visible), in seconds."""
+    """(StartBuild -> first command, StartBuild -> SUCCEEDED visible), in seconds; IDLE:
+    each build starts once the previous one is torn down, else right after it is visible
+    as done (its container is still being removed then)."""
     codebuild = forgeline.client("codebuild")
     logs = forgeline.client("logs")
     name = project(codebuild, f"bench-{time.time_ns()}", ONE_COMMAND)
     wait_complete(codebuild, codebuild.start_build(projectName=name)["build"]["id"])  # warm
     to_first, to_done = [], []
     for _ in range(runs):
+        if idle:
+            wait_engine_idle()
         asked = time.time()
         started = time.perf_counter()
         build_id = codebuild.start_build(projectName=name)["build"]["id"]
         build = wait_complete(codebuild, build_id)
         to_done.append(time.perf_counter() - started)
         assert build["buildStatus"] == "SUCCEEDED", build["phases"]
-        to_first.append(first_line_time(logs, build, "go") - asked)
+        to_first.append(command_start_time(logs, build, "echo go") - asked)
     return to_first, to_done
 
 
@@ -212,12 +244,18 @@ def main() -> None:
     print(f"bare `docker run --rm {IMAGE} true`: {bare * 1000:.0f} ms (median of {args.runs})")
 
     with server("docker") as forgeline:
-        to_first, to_done = start_to_first_command(forgeline, args.runs)
+        to_first, to_done = start_to_first_command(forgeline, args.runs, idle=True)
         first = statistics.median(to_first)
         done = statistics.median(to_done)
         print(
-            f"docker runner: StartBuild -> first command {first * 1000:.0f} ms median "
-            f"= {first / bare:.2f}x bare docker run (target <= 2x)"
+            f"docker runner, isolated: StartBuild -> first command {first * 1000:.0f} ms "
+            f"median = {first / bare:.2f}x bare docker run (target <= 1.2x)"
+        )
+        back_to_back, _ = start_to_first_command(forgeline, args.runs, idle=False)
+        print(
+            "docker runner, isolated, back to back (the last build's container still being "
+            f"removed): StartBuild -> first command {statistics.median(back_to_back) * 1000:.0f}"
+            f" ms median = {statistics.median(back_to_back) / bare:.2f}x bare docker run"
         )
         print(
             f"docker runner: StartBuild -> SUCCEEDED visible {done * 1000:.0f} ms median "
@@ -240,7 +278,7 @@ def main() -> None:
 
     if not args.skip_host:
         with server("host") as forgeline:
-            to_first, _ = start_to_first_command(forgeline, args.runs)
+            to_first, _ = start_to_first_command(forgeline, args.runs, idle=False)
             first = statistics.median(to_first)
             print(
                 f"host runner: StartBuild -> first command {first * 1000:.0f} ms median "

@@ -35,6 +35,7 @@ from forgeline.codebuild.build_steps import BuildSnapshot, WorkspaceSteps, build
 from forgeline.codebuild.engine import BuildRun
 from forgeline.codebuild.phases import FAILED, QUEUED, TIMED_OUT, PhaseContext, phase_from_json
 from forgeline.codebuild.runners import choose_runner
+from forgeline.codebuild.runners.select import close_runners
 from forgeline.codebuild.tables.builds import Build
 from forgeline.core.db import get_sessionmaker, is_postgres, utcnow
 from forgeline.core.settings import Settings, builds_root, get_settings
@@ -373,6 +374,7 @@ def shutdown_all(timeout: float = 15.0) -> None:
         slots = list(_slots.values())
     for entry in slots:
         entry.shutdown(timeout)
+    close_runners()
 
 
 def start_watching(settings: Settings) -> None:

@@ -39,6 +39,7 @@ from forgeline.codebuild.runners.base import (
 )
 from forgeline.codebuild.runners.docker_network import BuildNetworks
 from forgeline.codebuild.runners.netns_forward import Forwarder
+from forgeline.codebuild.runners.netns_pool import DEFAULT_POOL_SIZE, Holder, NamespacePool
 
 log = logging.getLogger("forgeline.build.runners")
 
@@ -130,7 +131,10 @@ class DockerRunner:
     not_enforced: tuple[str, ...] = ()
 
     def __init__(
-        self, client_factory: Callable[[], Any] | None = None, ping_timeout: float = 2.0
+        self,
+        client_factory: Callable[[], Any] | None = None,
+        ping_timeout: float = 2.0,
+        prepared_namespaces: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self._client_factory = client_factory
         self._ping_timeout = ping_timeout
@@ -138,6 +142,7 @@ class DockerRunner:
         self._client_lock = threading.Lock()
         self._privileged_refused = False
         self._networks = BuildNetworks()
+        self.namespaces = NamespacePool(self._networks.open_way_in, prepared_namespaces)
 
     # The client is shared by every session of this runner (its connection pool is
     # thread-safe); made lazily so constructing a runner never touches the engine.
@@ -155,6 +160,10 @@ class DockerRunner:
                         raise _EngineUnreachable(str(exc)) from exc
                     raise
             return self._client
+
+    def close(self) -> None:
+        """Remove the network namespaces prepared for builds that will not come."""
+        self.namespaces.close()
 
     def _api_if_reachable(self) -> Any:
         """The engine's API, or None when no engine answers (nothing to clean up then)."""
@@ -225,16 +234,30 @@ class DockerRunner:
         privilege: dict[str, Any] = {}
         if spec.privileged:
             privilege = _GRANTABLE if self._privileged_refused else {"privileged": True}
-        try:
-            container_id = self._start(api, spec, root_in_runner, mounts, privilege, network_mode)
-        except _CapabilitiesRefused:
-            # The engine itself runs without some capabilities (a sandboxed host), so
-            # --privileged cannot start: grant every capability it can give instead.
-            self._privileged_refused = True
-            log.warning("privileged containers refused by the engine; granting %s", _GRANTABLE)
-            container_id = self._start(api, spec, root_in_runner, mounts, _GRANTABLE, network_mode)
-        forwarder = None
+        holder = None
         if spec.network == NETWORK_ISOLATED:
+            holder = self.namespaces.take(
+                api, network_mode, tuple(spec.server_endpoints), spec.image
+            )
+        container_id = None
+        if holder is not None:
+            try:
+                container_id = self._start_privileged_if_granted(
+                    api, spec, root_in_runner, mounts, privilege, holder.joining_mode
+                )
+            except RunnerError:
+                # The holder died meanwhile: make a namespace the slow way instead.
+                log.warning("joining a prepared network namespace failed; making one")
+                self.namespaces.release(api, holder)
+                holder = None
+        if container_id is None:
+            container_id = self._start_privileged_if_granted(
+                api, spec, root_in_runner, mounts, privilege, network_mode
+            )
+        forwarder = None
+        if holder is not None:
+            forwarder = holder.forwarder
+        elif spec.network == NETWORK_ISOLATED:
             try:
                 forwarder = self._networks.open_way_in(api, container_id, spec.server_endpoints)
             except docker.errors.DockerException as exc:
@@ -242,7 +265,9 @@ class DockerRunner:
                 raise RunnerError(
                     f"Unable to inspect the build container: {_explain(exc)}"
                 ) from None
-        session = DockerSession(api, container_id, spec, root_in_runner, mount_paths, forwarder)
+        session = DockerSession(
+            api, container_id, spec, root_in_runner, mount_paths, forwarder, holder, self.namespaces
+        )
         if forwarder is None and spec.network == NETWORK_ISOLATED and spec.server_endpoints:
             shown = ", ".join(f"{host}:{port}" for host, port, _, _ in spec.server_endpoints)
             session.notes = (
@@ -251,6 +276,24 @@ class DockerRunner:
                 "clones and API calls to this server from the build will fail.",
             )
         return session
+
+    def _start_privileged_if_granted(
+        self,
+        api: Any,
+        spec: RunSpec,
+        root_in_runner: str,
+        mounts: list[Any],
+        privilege: dict[str, Any],
+        network_mode: str,
+    ) -> str:
+        try:
+            return self._start(api, spec, root_in_runner, mounts, privilege, network_mode)
+        except _CapabilitiesRefused:
+            # The engine itself runs without some capabilities (a sandboxed host), so
+            # --privileged cannot start: grant every capability it can give instead.
+            self._privileged_refused = True
+            log.warning("privileged containers refused by the engine; granting %s", _GRANTABLE)
+            return self._start(api, spec, root_in_runner, mounts, _GRANTABLE, network_mode)
 
     def _start(
         self,
@@ -346,9 +389,14 @@ class DockerSession:
         root_in_runner: str,
         mount_paths: Mapping[str, str],
         forwarder: Forwarder | None = None,
+        holder: Holder | None = None,
+        namespaces: NamespacePool | None = None,
     ) -> None:
         self._api = api
         self.container_id = container_id
+        # The container whose network namespace this build joined: removed after the build.
+        self._holder = holder
+        self._namespaces = namespaces
         # The way in to this server (isolated builds); its listening sockets would keep the
         # container's network namespace alive, so it closes with the session.
         self._forwarder = forwarder
@@ -446,7 +494,11 @@ class DockerSession:
         try:
             self._close_way_in()
         finally:
-            _remove_quietly(self._api, self.container_id)
+            try:
+                _remove_quietly(self._api, self.container_id)
+            finally:
+                if self._holder is not None and self._namespaces is not None:
+                    self._namespaces.release(self._api, self._holder)
 
     def _close_way_in(self) -> None:
         with self._lock:

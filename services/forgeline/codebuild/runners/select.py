@@ -91,6 +91,16 @@ def describe_build_network(settings: Any, bridges: bool | None) -> tuple[str, bo
     return line, False
 
 
+def close_runners() -> None:
+    """Release what the chosen runners hold between builds (the process is stopping)."""
+    with _choices_lock:
+        chosen = [runner for runner, _ in _choices.values()]
+    for runner in chosen:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            close()
+
+
 def reset_runner_choice() -> None:
     with _choices_lock:
         _choices.clear()
