@@ -194,13 +194,23 @@ def test_only_listener_changes_change_the_fingerprint() -> None:
 # Layout and options.
 
 
-def test_layout_refuses_paths_haproxy_would_misread_or_sockets_cannot_hold() -> None:
+def test_layout_refuses_paths_haproxy_would_misread() -> None:
     with pytest.raises(InvalidTrafficConfig, match="may hold only"):
         ProxyLayout(Path("/srv/my data/traffic"))
     with pytest.raises(InvalidTrafficConfig, match="may hold only"):
         ProxyLayout(Path("/srv/a,b/traffic"))
-    with pytest.raises(InvalidTrafficConfig, match="longer than 107 bytes"):
-        ProxyLayout(Path("/srv/" + "d" * 100))
+
+
+def test_sockets_too_deep_for_haproxy_go_to_a_short_directory_named_after_it() -> None:
+    shallow = ProxyLayout(Path("/srv/forgeline/traffic"))
+    assert shallow.runtime_socket == Path("/srv/forgeline/traffic/runtime.sock")
+    deep = ProxyLayout(Path("/srv/" + "d" * 90 + "/traffic"))
+    assert deep.runtime_socket.parent == deep.master_socket.parent
+    assert deep.runtime_socket.parent.name.startswith("forgeline-traffic-")
+    assert len(str(deep.runtime_socket)) <= 97  # HAProxy's limit for a socket path
+    # The same directory always finds the same sockets; another finds others.
+    assert ProxyLayout(Path("/srv/" + "d" * 90 + "/traffic")).runtime_socket == deep.runtime_socket
+    assert ProxyLayout(Path("/srv/" + "e" * 90 + "/traffic")).runtime_socket != deep.runtime_socket
 
 
 def test_options_refuse_nonsense() -> None:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from forgeline.cli import admin, agent, git, images, logs, tables
+from forgeline.cli import admin, agent, git, images, logs, tables, traffic
 from forgeline.cli.boundary import RootGroup
 from forgeline.core.service_names import SERVICE_NAMES
 
@@ -127,6 +127,7 @@ for command in (
     images.build_local,
     agent.agent_group,
     agent.deploy_local,
+    traffic.traffic_group,
     logs.logs_group,
     tables.codegen,
     tables.coverage,

@@ -60,9 +60,11 @@ MANIFEST = ServiceManifest(
         # An alarm's state value changed (SetAlarmState), inside the transaction recording it.
         Hook("alarm_state_changed", "forgeline.cloudwatch.alarm_state:ALARM_STATE_LISTENERS"),
     ),
-    # Starting deployments (a job) and feeding their timers (a watcher beside each worker).
+    # Starting deployments and their traffic steps (jobs), and feeding their timers (a
+    # watcher beside each worker).
     task_modules=(
         "forgeline.codedeploy.deploying.starting",
+        "forgeline.codedeploy.deploying.traffic_steps",
         "forgeline.codedeploy.deploying.timers",
     ),
     subscriptions=(

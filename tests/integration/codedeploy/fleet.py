@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,16 @@ from tests.support.server import FORGELINE, ForgelineServer, free_port
 
 REGION = "us-east-1"
 EXAMPLE = REPO_ROOT / "examples" / "hello-service"
+# The lifecycle events of an in-place deployment, in AWS's order.
+LIFECYCLE = [
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+]
 
 
 def https_url(server: ForgelineServer) -> str:
@@ -174,3 +185,35 @@ def wait_until(
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
         time.sleep(interval)
+
+
+def upload_release(
+    server: ForgelineServer, bucket: str, version: str, **options: Any
+) -> dict[str, Any]:
+    """The example service answering VERSION, uploaded to BUCKET: an S3 revision."""
+    key = f"hello/{version}-{uuid.uuid4().hex[:6]}.zip"
+    etag = server.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=hello_bundle(version, **options)
+    )["ETag"]
+    return {
+        "revisionType": "S3",
+        "s3Location": {"bucket": bucket, "key": key, "bundleType": "zip", "eTag": etag},
+    }
+
+
+def finished(codedeploy: Any, deployment_id: str, timeout: float = 120) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        info = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        return info if info["status"] in ("Succeeded", "Failed", "Stopped") else None
+
+    return wait_until(done, timeout, what=f"deployment {deployment_id} to finish")
+
+
+def targets(codedeploy: Any, deployment_id: str) -> dict[str, dict[str, Any]]:
+    ids = codedeploy.list_deployment_targets(deploymentId=deployment_id)["targetIds"]
+    if not ids:
+        return {}  # not started yet
+    found = codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=ids)
+    return {
+        t["instanceTarget"]["targetId"]: t["instanceTarget"] for t in found["deploymentTargets"]
+    }

@@ -27,9 +27,12 @@ from botocore.exceptions import ClientError
 
 from forgeline.core.events import EventReader, to_eventbridge
 from tests.integration.codedeploy.fleet import (
+    LIFECYCLE,
     FleetAgent,
+    finished,
     fleet,
-    hello_bundle,
+    targets,
+    upload_release,
     wait_until,
 )
 from tests.support.server import ForgelineServer, free_port
@@ -39,15 +42,6 @@ pytestmark = pytest.mark.db("postgres")
 APP = "hello"
 BUCKET = "hello-releases"
 ROLE = "arn:aws:iam::123456789012:role/CodeDeployRole"
-LIFECYCLE = [
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-]
 
 
 @pytest.fixture(scope="module")
@@ -104,38 +98,13 @@ def group(codedeploy: Any, name: str, config: str, **extra: Any) -> str:
 
 
 def release(server: ForgelineServer, version: str, **options: Any) -> dict[str, Any]:
-    key = f"hello/{version}-{uuid.uuid4().hex[:6]}.zip"
-    etag = server.client("s3").put_object(
-        Bucket=BUCKET, Key=key, Body=hello_bundle(version, **options)
-    )["ETag"]
-    return {
-        "revisionType": "S3",
-        "s3Location": {"bucket": BUCKET, "key": key, "bundleType": "zip", "eTag": etag},
-    }
+    return upload_release(server, BUCKET, version, **options)
 
 
 def deploy(codedeploy: Any, group_name: str, revision: dict[str, Any], **extra: Any) -> str:
     return codedeploy.create_deployment(
         applicationName=APP, deploymentGroupName=group_name, revision=revision, **extra
     )["deploymentId"]
-
-
-def finished(codedeploy: Any, deployment_id: str, timeout: float = 120) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        info = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-        return info if info["status"] in ("Succeeded", "Failed", "Stopped") else None
-
-    return wait_until(done, timeout, what=f"deployment {deployment_id} to finish")
-
-
-def targets(codedeploy: Any, deployment_id: str) -> dict[str, dict[str, Any]]:
-    ids = codedeploy.list_deployment_targets(deploymentId=deployment_id)["targetIds"]
-    if not ids:
-        return {}  # not started yet
-    found = codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=ids)
-    return {
-        t["instanceTarget"]["targetId"]: t["instanceTarget"] for t in found["deploymentTargets"]
-    }
 
 
 def most_at_once(instances: dict[str, dict[str, Any]]) -> int:

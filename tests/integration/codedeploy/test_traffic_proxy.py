@@ -202,7 +202,6 @@ def haproxy_binary() -> str:
 
 @pytest.fixture
 def proxy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # A short path: the proxy's unix sockets must fit 107 bytes.
     return tmp_path_factory.mktemp("tp")
 
 
@@ -593,3 +592,20 @@ def test_rendered_configurations_pass_haproxy_s_own_check(haproxy_binary, proxy_
     path.write_text(render(model, layout))
 
     HaproxyProcess(layout, binary=haproxy_binary).check_config(path)
+
+
+def test_a_directory_too_deep_for_haproxy_sockets_still_serves(
+    haproxy_binary, backend, tmp_path
+) -> None:
+    deep = tmp_path / ("nested-" * 8) / "traffic"
+    proxy = TrafficProxy(deep, haproxy_binary=haproxy_binary)
+    assert proxy.layout.runtime_socket.parent != deep  # moved to a short private directory
+    try:
+        port = free_port()
+        proxy.ensure_target_group("web", port)
+        proxy.register("web", "blue", backend("blue").address)
+        assert get(port)[1] == "blue"
+        folder = proxy.layout.runtime_socket.parent
+        assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+    finally:
+        proxy.stop()

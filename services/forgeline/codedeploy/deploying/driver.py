@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.commands.queue import cancel_commands, enqueue_command
-from forgeline.codedeploy.deploying import notifications
+from forgeline.codedeploy.deploying import notifications, traffic_steps
 from forgeline.codedeploy.deploying.creation import record_outcome, start_rollback
 from forgeline.codedeploy.orchestrator import effects as fx
 from forgeline.codedeploy.orchestrator.events import Event, ServerStepDone
@@ -105,9 +105,10 @@ def _perform(
     if isinstance(effect, fx.SendCommand):
         enqueue_command(session, deployment, effect.instance_id, effect.lifecycle_event)
     elif isinstance(effect, fx.RunServerStep):
-        # In-place deployments here have no load balancer to take the instance out of or
-        # put back in: the step is done at once. (Traffic control attaches a proxy.)
-        return [ServerStepDone(effect.instance_id, effect.lifecycle_event)]
+        if not state.options.target_groups:
+            # No load balancer to take the instance out of or put back in: done at once.
+            return [ServerStepDone(effect.instance_id, effect.lifecycle_event)]
+        traffic_steps.enqueue_step(session, deployment, effect.instance_id, effect.lifecycle_event)
     elif isinstance(effect, fx.CancelCommands):
         cancel_commands(session, deployment.id, effect.instance_id)
     elif isinstance(effect, fx.InstanceChanged):

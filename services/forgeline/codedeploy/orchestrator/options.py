@@ -30,6 +30,58 @@ AGENT_PICKUP_TIMEOUT_SECONDS = 3600
 EVENT_RUN_TIMEOUT_SECONDS = 3600 + 300
 
 
+# BlueGreenDeploymentConfiguration's actions.
+CONTINUE_DEPLOYMENT = "CONTINUE_DEPLOYMENT"
+STOP_DEPLOYMENT = "STOP_DEPLOYMENT"
+TERMINATE = "TERMINATE"
+KEEP_ALIVE = "KEEP_ALIVE"
+DISCOVER_EXISTING = "DISCOVER_EXISTING"
+
+
+@dataclass(frozen=True)
+class BlueGreenOptions:
+    """When traffic moves to the replacement (green) instances, and what becomes of the
+    original (blue) ones (the group's blueGreenDeploymentConfiguration)."""
+
+    # CONTINUE_DEPLOYMENT: reroute once green is installed; STOP_DEPLOYMENT: wait for
+    # ContinueDeployment (READY_WAIT) up to ready_wait_minutes, then fail.
+    ready_action: str = CONTINUE_DEPLOYMENT
+    ready_wait_minutes: int = 0
+    # TERMINATE: retire blue after termination_wait_minutes; KEEP_ALIVE: keep it.
+    terminate_action: str = KEEP_ALIVE
+    termination_wait_minutes: int = 0
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "readyAction": self.ready_action,
+            "readyWaitMinutes": self.ready_wait_minutes,
+            "terminateAction": self.terminate_action,
+            "terminationWaitMinutes": self.termination_wait_minutes,
+        }
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> BlueGreenOptions:
+        return cls(
+            ready_action=str(data["readyAction"]),
+            ready_wait_minutes=int(data["readyWaitMinutes"]),
+            terminate_action=str(data["terminateAction"]),
+            termination_wait_minutes=int(data["terminationWaitMinutes"]),
+        )
+
+    @classmethod
+    def from_configuration(
+        cls, configuration: shapes.BlueGreenDeploymentConfiguration
+    ) -> BlueGreenOptions:
+        ready = configuration.get("deploymentReadyOption") or {}
+        termination = configuration.get("terminateBlueInstancesOnDeploymentSuccess") or {}
+        return cls(
+            ready_action=ready.get("actionOnTimeout", CONTINUE_DEPLOYMENT),
+            ready_wait_minutes=int(ready.get("waitTimeInMinutes", 0)),
+            terminate_action=termination.get("action", KEEP_ALIVE),
+            termination_wait_minutes=int(termination.get("terminationWaitTimeInMinutes", 0)),
+        )
+
+
 @dataclass(frozen=True)
 class DeploymentOptions:
     deployment_type: str = IN_PLACE
@@ -42,6 +94,10 @@ class DeploymentOptions:
     alarm_names: tuple[str, ...] = ()
     agent_pickup_timeout_seconds: int = AGENT_PICKUP_TIMEOUT_SECONDS
     event_run_timeout_seconds: int = EVENT_RUN_TIMEOUT_SECONDS
+    # The load balancer's target groups (loadBalancerInfo) BlockTraffic and AllowTraffic
+    # take instances out of and put back in.
+    target_groups: tuple[str, ...] = ()
+    blue_green: BlueGreenOptions = BlueGreenOptions()
 
     def rolls_back_on(self, event: str) -> bool:
         return self.auto_rollback_enabled and event in self.auto_rollback_events
@@ -58,6 +114,8 @@ class DeploymentOptions:
             "alarmNames": list(self.alarm_names),
             "agentPickupTimeoutSeconds": self.agent_pickup_timeout_seconds,
             "eventRunTimeoutSeconds": self.event_run_timeout_seconds,
+            "targetGroups": list(self.target_groups),
+            "blueGreen": self.blue_green.to_document(),
         }
 
     @classmethod
@@ -73,6 +131,10 @@ class DeploymentOptions:
             alarm_names=tuple(data["alarmNames"]),
             agent_pickup_timeout_seconds=int(data["agentPickupTimeoutSeconds"]),
             event_run_timeout_seconds=int(data["eventRunTimeoutSeconds"]),
+            target_groups=tuple(data.get("targetGroups", ())),
+            blue_green=BlueGreenOptions.from_document(data["blueGreen"])
+            if "blueGreen" in data
+            else BlueGreenOptions(),
         )
 
 
@@ -104,4 +166,24 @@ def resolve_options(
         alarm_names=tuple(alarm["name"] for alarm in alarms.get("alarms", ()) if "name" in alarm),
         agent_pickup_timeout_seconds=agent_pickup_timeout_seconds,
         event_run_timeout_seconds=event_run_timeout_seconds,
+        target_groups=target_group_names(
+            cast(shapes.LoadBalancerInfo, group.get("loadBalancerInfo") or {})
+        ),
+        blue_green=BlueGreenOptions.from_configuration(
+            cast(
+                shapes.BlueGreenDeploymentConfiguration,
+                group.get("blueGreenDeploymentConfiguration") or {},
+            )
+        ),
     )
+
+
+def target_group_names(info: shapes.LoadBalancerInfo) -> tuple[str, ...]:
+    """The target groups a deployment moves instances between: the classic load balancers
+    (elbInfoList) and the target groups (targetGroupInfoList) alike, each named once."""
+    names: list[str] = []
+    for entry in (*info.get("elbInfoList", ()), *info.get("targetGroupInfoList", ())):
+        name = entry.get("name")
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)

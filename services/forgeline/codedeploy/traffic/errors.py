@@ -14,7 +14,10 @@ class InvalidTrafficConfig(TrafficError, ValueError):
 
 class UnknownTargetGroup(TrafficError, LookupError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"target group {name!r} does not exist: create it first")
+        super().__init__(
+            f"target group {name!r} does not exist: create it first (forgeline traffic "
+            f"target-group create --name {name} --port PORT)"
+        )
         self.name = name
 
 

@@ -4,7 +4,10 @@
 - haproxy.pid: the master process's id;
 - haproxy.log: HAProxy's own messages (start, reload and their failures);
 - master.sock: the master CLI (reload, show proc);
-- runtime.sock: the runtime API, level admin (servers, weights, states);
+- runtime.sock: the runtime API, level admin (servers, weights, states). HAProxy takes
+  socket paths of at most 97 bytes: where the directory is too deep for that, both sockets
+  live in /tmp/forgeline-traffic-<digest of the directory>/ instead (private to its owner);
+  every process sharing the directory finds them there;
 - server-state: servers' live state, saved just before a reload and read by the new
   worker, so a drained or failed member stays so across it;
 - state.json: the desired model, the truth the proxy returns to after a restart;
@@ -15,14 +18,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from forgeline.codedeploy.traffic.errors import InvalidTrafficConfig
 
-# A unix socket path must fit sockaddr_un's sun_path (108 bytes with its terminating NUL).
-MAX_SOCKET_PATH = 107
+# A unix socket path must fit sockaddr_un's sun_path (108 bytes with its terminating NUL),
+# and HAProxy binds at "<path>.<pid>.tmp" first: it takes at most 97 bytes.
+MAX_SOCKET_PATH = 97
+# Not tempfile.gettempdir(): every process sharing the directory must agree, whatever TMPDIR.
+SHORT_SOCKET_ROOT = Path("/tmp")
 # Paths go into haproxy.cfg and onto the `-S path,mode,600` argument: keep them to
 # characters neither reads specially.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+@=-]+")
@@ -40,12 +49,28 @@ class ProxyLayout:
                 f"traffic proxy directory {str(directory)!r} may hold only letters, digits and "
                 "'_./+@=-' (HAProxy reads spaces, commas, quotes and '#' specially)"
             )
-        for socket in (self.master_socket, self.runtime_socket):
-            if len(str(socket).encode()) > MAX_SOCKET_PATH:
-                raise InvalidTrafficConfig(
-                    f"socket path {str(socket)!r} is longer than {MAX_SOCKET_PATH} bytes, the "
-                    "limit of unix sockets: use a shorter traffic proxy directory"
-                )
+
+    @property
+    def socket_directory(self) -> Path:
+        """The directory, unless its socket paths would be too long for HAProxy."""
+        if len(str(self.directory / "runtime.sock").encode()) <= MAX_SOCKET_PATH:
+            return self.directory
+        digest = hashlib.sha256(str(self.directory).encode()).hexdigest()[:16]
+        return SHORT_SOCKET_ROOT / f"forgeline-traffic-{digest}"
+
+    def prepare_socket_directory(self) -> None:
+        """Make the short socket directory, refusing one another user could have planted."""
+        folder = self.socket_directory
+        if folder == self.directory:
+            return
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise InvalidTrafficConfig(
+                f"{folder} (where the proxy's sockets go, as the traffic proxy directory "
+                f"{self.directory} is too deep for them) is not a private directory of this "
+                "user: remove it, or use a shorter data directory"
+            )
 
     @property
     def config_file(self) -> Path:
@@ -61,11 +86,11 @@ class ProxyLayout:
 
     @property
     def master_socket(self) -> Path:
-        return self.directory / "master.sock"
+        return self.socket_directory / "master.sock"
 
     @property
     def runtime_socket(self) -> Path:
-        return self.directory / "runtime.sock"
+        return self.socket_directory / "runtime.sock"
 
     @property
     def server_state_file(self) -> Path:

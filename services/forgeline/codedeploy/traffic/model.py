@@ -43,6 +43,8 @@ MAX_WEIGHT = 256  # HAProxy's largest server weight
 DEFAULT_WEIGHT = 1
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
+MAX_DRAIN_SECONDS = 3600  # the longest deregistration delay AWS allows
+DEFAULT_DEREGISTRATION_DELAY_SECONDS = 300.0  # ELB's default
 
 # HAProxy identifiers (proxy and server names) allow letters, digits, '-', '_', '.' and
 # ':'. The first character is kept alphanumeric so a name never reads as an option.
@@ -95,6 +97,19 @@ def validate_state(member: str, state: object) -> str:
         )
     assert isinstance(state, str)
     return state
+
+
+def validate_drain_seconds(drain_seconds: object) -> float:
+    if (
+        isinstance(drain_seconds, bool)
+        or not isinstance(drain_seconds, int | float)
+        or not math.isfinite(drain_seconds)
+        or not 0 <= drain_seconds <= MAX_DRAIN_SECONDS
+    ):
+        raise InvalidTrafficConfig(
+            f"drain time must be from 0 to {MAX_DRAIN_SECONDS} seconds (got {drain_seconds!r})"
+        )
+    return float(drain_seconds)
 
 
 def _ip_literal(what: str, text: str) -> str:
@@ -235,10 +250,18 @@ class TargetGroup:
     bind_address: str = DEFAULT_BIND_ADDRESS
     health_check: HealthCheck | None = None
     members: tuple[Member, ...] = field(default=())
+    # How long a deregistered member keeps its requests (ELB's deregistration delay);
+    # BlockTraffic waits for it. Changing it needs no reload.
+    deregistration_delay_seconds: float = DEFAULT_DEREGISTRATION_DELAY_SECONDS
 
     def __post_init__(self) -> None:
         validate_name("target group", self.name)
         validate_port(f"port of target group {self.name!r}", self.port)
+        object.__setattr__(
+            self,
+            "deregistration_delay_seconds",
+            validate_drain_seconds(self.deregistration_delay_seconds),
+        )
         object.__setattr__(
             self, "bind_address", _ip_literal("bind address", str(self.bind_address))
         )
@@ -280,6 +303,7 @@ class TargetGroup:
         document = self.listener()
         del document["name"]
         document["members"] = {m.name: m.to_document() for m in self.members}
+        document["deregistrationDelaySeconds"] = self.deregistration_delay_seconds
         return document
 
     @classmethod
@@ -293,6 +317,9 @@ class TargetGroup:
             members=tuple(
                 Member.from_document(member_name, member)
                 for member_name, member in document.get("members", {}).items()
+            ),
+            deregistration_delay_seconds=document.get(
+                "deregistrationDelaySeconds", DEFAULT_DEREGISTRATION_DELAY_SECONDS
             ),
         )
 

@@ -183,16 +183,17 @@ class HaproxyProcess:
     def check_config(self, path: Path) -> None:
         """`haproxy -c`: refuse a configuration before it reaches the running process."""
         result = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(path)],
+            [self.binary, "-c", "-f", str(path)],
             capture_output=True,
             text=True,
             timeout=30,
             check=False,
         )
         if result.returncode != 0:
+            output = (result.stderr + result.stdout).splitlines()
+            alerts = [line for line in output if "[ALERT]" in line] or output
             raise ProxyStartFailed(
-                f"HAProxy rejects the configuration {path}: "
-                f"{(result.stderr or result.stdout).strip()}"
+                f"HAProxy rejects the configuration {path}: " + " ".join(alerts).strip()
             )
 
     # Starting, reloading, stopping.

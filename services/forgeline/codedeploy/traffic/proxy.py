@@ -17,7 +17,6 @@ next Forgeline adopts it and reconciles it with the model.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import time
@@ -34,6 +33,7 @@ from forgeline.codedeploy.traffic.errors import (
 from forgeline.codedeploy.traffic.layout import ProxyLayout
 from forgeline.codedeploy.traffic.model import (
     DEFAULT_BIND_ADDRESS,
+    DEFAULT_DEREGISTRATION_DELAY_SECONDS,
     DEFAULT_WEIGHT,
     DRAIN,
     MAINT,
@@ -43,6 +43,7 @@ from forgeline.codedeploy.traffic.model import (
     Member,
     ProxyModel,
     TargetGroup,
+    validate_drain_seconds,
 )
 from forgeline.codedeploy.traffic.process import HaproxyProcess
 from forgeline.codedeploy.traffic.reconcile import (
@@ -57,7 +58,6 @@ from forgeline.codedeploy.traffic.reconcile import (
 from forgeline.codedeploy.traffic.runtime import RuntimeClient
 from forgeline.codedeploy.traffic.store import StateStore, write_atomically
 
-MAX_DRAIN_SECONDS = 3600  # the longest deregistration delay AWS allows
 # How long a removed member may keep connections HAProxy is closing before `del server`
 # gives up.
 _DELETE_PATIENCE_SECONDS = 5.0
@@ -92,17 +92,12 @@ class Deregistration:
     waited_seconds: float
 
 
-def _validate_drain_seconds(drain_seconds: object) -> float:
-    if (
-        isinstance(drain_seconds, bool)
-        or not isinstance(drain_seconds, int | float)
-        or not math.isfinite(drain_seconds)
-        or not 0 <= drain_seconds <= MAX_DRAIN_SECONDS
-    ):
-        raise InvalidTrafficConfig(
-            f"drain time must be from 0 to {MAX_DRAIN_SECONDS} seconds (got {drain_seconds!r})"
-        )
-    return float(drain_seconds)
+def _delay(wanted: float | None, current: TargetGroup | None) -> float:
+    if wanted is not None:
+        return wanted
+    if current is not None:
+        return current.deregistration_delay_seconds
+    return DEFAULT_DEREGISTRATION_DELAY_SECONDS
 
 
 def _port_is_free(address: str, port: int) -> bool:
@@ -160,10 +155,12 @@ class TrafficProxy:
         *,
         bind_address: str | None = None,
         health_check: HealthCheck | None = None,
+        deregistration_delay_seconds: float | None = None,
     ) -> TargetGroup:
         """A target group listening on `port` with exactly this health check (none when not
-        given); an existing group keeps its members. Only a new group, a new port or a new
-        health check reloads HAProxy; asking again for what exists changes nothing."""
+        given); an existing group keeps its members (and its deregistration delay unless one
+        is given). Only a new group, a new port or a new health check reloads HAProxy;
+        asking again for what exists changes nothing."""
         with self._locked():
             model = self.store.load()
             current = model.group(name) if model.has_group(name) else None
@@ -173,6 +170,7 @@ class TrafficProxy:
                 bind_address or (current.bind_address if current else self.bind_address),
                 health_check,
                 current.members if current else (),
+                _delay(deregistration_delay_seconds, current),
             )
             wanted = model.with_group(group)
             if wanted != model:
@@ -213,7 +211,7 @@ class TrafficProxy:
     def deregister(self, target_group: str, member: str, *, drain_seconds: float) -> Deregistration:
         """Take a member out (BlockTraffic): no new request goes to it at once; the ones it
         has get up to `drain_seconds` to finish, then it is removed."""
-        drain = _validate_drain_seconds(drain_seconds)
+        drain = validate_drain_seconds(drain_seconds)
         with self._locked():
             model = self.store.load()
             group = model.group(target_group)

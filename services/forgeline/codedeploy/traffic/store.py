@@ -36,6 +36,7 @@ class StateStore:
 
     def prepare(self) -> None:
         self.layout.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.layout.prepare_socket_directory()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
