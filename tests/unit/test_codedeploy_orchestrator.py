@@ -612,13 +612,6 @@ def test_a_minimum_the_fleet_cannot_meet_fails_before_touching_an_instance():
     assert w.deployment_statuses == ["Failed"]
 
 
-def test_blue_green_is_refused_clearly_until_it_is_built():
-    w = world(ONE_AT_A_TIME, deployment_type="BLUE_GREEN")
-    w.start("host-0")
-    assert w.state.status == "Failed"
-    assert w.state.error is not None and "BLUE_GREEN" in w.state.error.message
-
-
 # ---------------------------------------------------------------- idempotence
 
 

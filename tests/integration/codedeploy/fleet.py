@@ -151,10 +151,16 @@ def fleet(
             agent.stop_service()
 
 
-def hello_bundle(version: str, *, validate_exit: int | None = None, slow_hook: float = 0) -> bytes:
+def hello_bundle(
+    version: str,
+    *,
+    validate_exit: int | None = None,
+    slow_hook: float = 0,
+    after_allow_exit: int | None = None,
+) -> bytes:
     """The example service as a zip bundle, answering `version`; optionally with a
-    ValidateService that fails with `validate_exit`, or a BeforeInstall that takes
-    `slow_hook` seconds."""
+    ValidateService that fails with `validate_exit`, a BeforeInstall that takes
+    `slow_hook` seconds, or an AfterAllowTraffic hook that exits `after_allow_exit`."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in sorted(EXAMPLE.rglob("*")):
@@ -168,11 +174,20 @@ def hello_bundle(version: str, *, validate_exit: int | None = None, slow_hook: f
                 data = f"#!/bin/sh\necho 'validation refused'\nexit {validate_exit}\n".encode()
             if relative == "scripts/before_install.sh" and slow_hook:
                 data += f"sleep {slow_hook}\n".encode()
-            info = zipfile.ZipInfo(relative)
-            info.create_system = 3
-            info.external_attr = (path.stat().st_mode & 0o777 | 0o100000) << 16
-            archive.writestr(info, data)
+            if relative == "appspec.yml" and after_allow_exit is not None:
+                data += b"  AfterAllowTraffic:\n    - location: scripts/after_allow.sh\n"
+            _add(archive, relative, data, path.stat().st_mode)
+        if after_allow_exit is not None:
+            script = f"#!/bin/sh\necho 'after allow traffic'\nexit {after_allow_exit}\n"
+            _add(archive, "scripts/after_allow.sh", script.encode(), 0o755)
     return buffer.getvalue()
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (mode & 0o777 | 0o100000) << 16
+    archive.writestr(info, data)
 
 
 def wait_until(

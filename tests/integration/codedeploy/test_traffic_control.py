@@ -11,18 +11,13 @@ Run once, on the suite's Postgres pass (as the other fleet tests).
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from forgeline.codedeploy.traffic.proxy import TrafficProxy
 from tests.integration.codedeploy.fleet import (
     LIFECYCLE,
     FleetAgent,
@@ -31,7 +26,14 @@ from tests.integration.codedeploy.fleet import (
     targets,
     upload_release,
 )
-from tests.support.server import FORGELINE, ForgelineServer, free_port
+from tests.integration.codedeploy.traffic_support import (
+    Load,
+    answers_through,
+    create_target_group,
+    server_with_proxy,
+)
+from tests.integration.codedeploy.traffic_support import members as proxy_members
+from tests.support.server import ForgelineServer
 
 pytestmark = pytest.mark.db("postgres")
 
@@ -53,39 +55,14 @@ WITH_TRAFFIC = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForgelineServer]:
-    env = {"FORGELINE_TLS_PORT": str(free_port()), "FORGELINE_CODEDEPLOY_POLL_SECONDS": "2"}
-    server = ForgelineServer(tmp_path_factory.mktemp("traffic-control"), extra_env=env)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        TrafficProxy(Path(server.env["FORGELINE_DATA_DIR"]) / "traffic").stop()
+    with server_with_proxy(tmp_path_factory.mktemp("traffic-control")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def proxy_port(server: ForgelineServer) -> int:
     """The target group the deployment group names, made with the operator's command."""
-    port = free_port()
-    made = subprocess.run(
-        [
-            *FORGELINE,
-            "traffic",
-            "target-group",
-            "create",
-            "--name",
-            TARGET_GROUP,
-            "--port",
-            str(port),
-            "--deregistration-delay",
-            "1",
-        ],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    return port
+    return create_target_group(server, TARGET_GROUP)
 
 
 @pytest.fixture(scope="module")
@@ -120,45 +97,8 @@ def hosts(
         yield agents
 
 
-class Load:
-    """GETs through the proxy, one after another, counting answers and failures."""
-
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/"
-        self.answers: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as reply:
-                    self.answers[reply.read().decode().strip()] += 1
-            except Exception as exc:  # every kind of failure counts
-                self.failures.append(repr(exc))
-            time.sleep(0.005)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
-def answers_through(port: int, count: int) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    for _ in range(count):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
-            seen[reply.read().decode().strip()] += 1
-    return seen
-
-
 def members(server: ForgelineServer) -> set[str]:
-    proxy = TrafficProxy(Path(server.env["FORGELINE_DATA_DIR"]) / "traffic")
-    return {member.name for member in proxy.members(TARGET_GROUP)}
+    return proxy_members(server, TARGET_GROUP)
 
 
 def deploy(server: ForgelineServer, codedeploy: Any, version: str, **options: Any) -> str:

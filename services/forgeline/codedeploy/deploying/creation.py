@@ -8,6 +8,7 @@ the job (starting.py) picks its instances and starts it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -26,6 +27,7 @@ from forgeline.codedeploy.orchestrator.state import (
 from forgeline.codedeploy.tables.applications import Application
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
 from forgeline.codedeploy.tables.deployments import Deployment, new_deployment_id
+from forgeline.codedeploy.tables.instances import OnPremisesInstance
 from forgeline.core.db import utcnow
 from forgeline.core.settings import get_settings
 from forgeline.core.work.jobs import enqueue
@@ -59,6 +61,8 @@ def create(
     creator: str = "user",
     rollback_of: Deployment | None = None,
     instance_names: list[str] | None = None,
+    instance_labels: dict[str, str] | None = None,
+    run_hooks: bool = True,
 ) -> Deployment:
     settings = get_settings()
     options = resolve_options(
@@ -67,6 +71,8 @@ def create(
         agent_pickup_timeout_seconds=settings.codedeploy_agent_pickup_timeout_seconds,
         event_run_timeout_seconds=settings.codedeploy_event_run_timeout_seconds,
     )
+    if not run_hooks:
+        options = replace(options, run_hooks=False)
     minimum = config.minimum_healthy_hosts or configs.MinimumHealthyHosts("HOST_COUNT", 0)
     deployment_id = _unused_id(session)
     state = new_deployment(
@@ -100,6 +106,8 @@ def create(
     payload: dict[str, Any] = {"deploymentId": deployment_id}
     if instance_names is not None:
         payload["instanceNames"] = instance_names
+    if instance_labels:
+        payload["instanceLabels"] = instance_labels
     enqueue(session, START_JOB, payload)
     return deployment
 
@@ -143,6 +151,12 @@ def start_rollback(session: Session, failed: Deployment, reason: str) -> Deploym
     group = session.get(DeploymentGroup, failed.deployment_group_id)
     application = session.get(Application, failed.application_id)
     last_good = _last_successful(session, group) if group is not None else None
+    traffic_only = last_good is None and _labelled(failed)
+    if traffic_only:
+        # Blue/green: Blue still runs its revision, so the way back needs no earlier
+        # success in the group; with no known-good revision to run hooks from, it only
+        # moves traffic (the failed revision's hooks are not run again).
+        last_good = failed
     if group is None or application is None or last_good is None:
         failed.rollback_info = {"rollbackMessage": NO_ROLLBACK_TARGET}
         return None
@@ -160,7 +174,10 @@ def start_rollback(session: Session, failed: Deployment, reason: str) -> Deploym
     request = cast(shapes.CreateDeploymentInput, dict(failed.request))
     request["revision"] = cast(shapes.RevisionLocation, last_good.revision)
     request.pop("description", None)
-    names = [instance["instanceId"] for instance in failed.state.get("instances", [])]
+    instances = failed.state.get("instances", [])
+    names = [instance["instanceId"] for instance in instances]
+    # A blue/green rollback lets traffic back to the same Blue set and away from Green.
+    labels = {i["instanceId"]: i["label"] for i in instances if i.get("label")}
     rollback = create(
         session,
         application=application,
@@ -171,6 +188,8 @@ def start_rollback(session: Session, failed: Deployment, reason: str) -> Deploym
         creator=ROLLBACK_CREATOR,
         rollback_of=failed,
         instance_names=names,
+        instance_labels=labels,
+        run_hooks=not traffic_only,
     )
     failed.rollback_info = {
         "rollbackDeploymentId": rollback.id,
@@ -179,8 +198,28 @@ def start_rollback(session: Session, failed: Deployment, reason: str) -> Deploym
     return rollback
 
 
+def _labelled(deployment: Deployment) -> bool:
+    return any(i.get("label") for i in deployment.state.get("instances", []))
+
+
 def _last_successful(session: Session, group: DeploymentGroup) -> Deployment | None:
     last = group.last_successful_deployment
     if not last:
         return None
     return session.get(Deployment, last["deploymentId"])
+
+
+def retire_instances(session: Session, deployment: Deployment, names: tuple[str, ...]) -> None:
+    """Blue/green TERMINATE: the original instances are deregistered, as AWS terminates the
+    original EC2 instances; their agents then get no more work and the group stops
+    selecting them. (The hosts themselves keep running: Forgeline does not own them.)"""
+    now = utcnow()
+    for instance in session.scalars(
+        select(OnPremisesInstance).where(
+            OnPremisesInstance.account_id == deployment.account_id,
+            OnPremisesInstance.region == deployment.region,
+            OnPremisesInstance.name.in_(names),
+            OnPremisesInstance.deregistered_at.is_(None),
+        )
+    ):
+        instance.deregistered_at = now

@@ -18,7 +18,11 @@ from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.commands.queue import cancel_commands, enqueue_command
 from forgeline.codedeploy.deploying import notifications, traffic_steps
-from forgeline.codedeploy.deploying.creation import record_outcome, start_rollback
+from forgeline.codedeploy.deploying.creation import (
+    record_outcome,
+    retire_instances,
+    start_rollback,
+)
 from forgeline.codedeploy.orchestrator import effects as fx
 from forgeline.codedeploy.orchestrator.events import Event, ServerStepDone
 from forgeline.codedeploy.orchestrator.machine import advance
@@ -119,5 +123,7 @@ def _perform(
         record_outcome(session, deployment, state)
     elif isinstance(effect, fx.StartRollback):
         start_rollback(session, deployment, effect.reason)
+    elif isinstance(effect, fx.RetireInstances):
+        retire_instances(session, deployment, effect.instance_ids)
     # SetTimer needs nothing more: `_save` keeps the earliest timer in `wake_at`.
     return []

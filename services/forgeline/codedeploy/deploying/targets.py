@@ -9,7 +9,8 @@ whose ApplicationStop (and block-traffic) scripts its agent runs first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,17 +21,26 @@ from forgeline.codedeploy.orchestrator.state import FINAL_STATUSES
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
 from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
 from forgeline.codedeploy.tables.instances import OnPremisesInstance
-from forgeline.codedeploy.tag_matching import matching_instances
+from forgeline.codedeploy.tag_matching import (
+    any_filter_matches,
+    matching_instances,
+    tag_set_matches,
+)
 
 _SUCCEEDED = "Succeeded"
 _FAILED = "Failed"
 
 
 def group_instances(
-    session: Session, group: DeploymentGroup, names: Iterable[str] | None = None
+    session: Session,
+    group: DeploymentGroup,
+    names: Iterable[str] | None = None,
+    *,
+    all_registered: bool = False,
 ) -> list[OnPremisesInstance]:
     """The registered on-premises instances the group's tags select (or, for a rollback,
-    the named ones the failed deployment reached that are still registered)."""
+    the named ones the failed deployment reached that are still registered; or, with
+    ALL_REGISTERED, every registered instance of the group's account and region)."""
     instances = session.scalars(
         select(OnPremisesInstance)
         .where(
@@ -43,11 +53,37 @@ def group_instances(
     if names is not None:
         wanted = set(names)
         return [instance for instance in instances if instance.name in wanted]
+    if all_registered:
+        return list(instances)
     return matching_instances(group.document, instances)
 
 
+def replacement_instances(
+    session: Session, group: DeploymentGroup, target_instances: Mapping[str, Any]
+) -> list[OnPremisesInstance]:
+    """Blue/green DISCOVER_EXISTING: the registered instances the deployment's
+    targetInstances (tagFilters or ec2TagSet, matched against on-premises tags) select."""
+    filters = target_instances.get("tagFilters") or []
+    tag_set = (target_instances.get("ec2TagSet") or {}).get("ec2TagSetList") or []
+    if not filters and not tag_set:
+        return []
+    instances = group_instances(session, group, names=None, all_registered=True)
+    return [
+        instance
+        for instance in instances
+        if (
+            tag_set_matches(tag_set, instance.tags)
+            if tag_set
+            else any_filter_matches(filters, instance.tags)
+        )
+    ]
+
+
 def instance_specs(
-    session: Session, deployment: Deployment, instances: list[OnPremisesInstance]
+    session: Session,
+    deployment: Deployment,
+    instances: list[OnPremisesInstance],
+    labels: Mapping[str, str] | None = None,
 ) -> list[InstanceSpec]:
     history = _last_outcomes(session, deployment, [instance.name for instance in instances])
     specs = []
@@ -58,6 +94,7 @@ def instance_specs(
                 instance_id=instance.name,
                 health=_health(last, deployment.revision),
                 has_previous_revision=has_previous,
+                label=(labels or {}).get(instance.name),
             )
         )
     return specs

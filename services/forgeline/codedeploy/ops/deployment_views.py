@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from forgeline.codedeploy import arns
 from forgeline.codedeploy.generated import shapes
+from forgeline.codedeploy.orchestrator.blue_green import TERMINATING
 from forgeline.codedeploy.orchestrator.state import DeploymentState, LifecycleEventState
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
 from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
@@ -38,7 +39,8 @@ def deployment_info(deployment: Deployment, group: DeploymentGroup | None) -> sh
         "deploymentStyle": document.get("deploymentStyle") or _DEFAULT_STYLE,
         "fileExistsBehavior": request.get("fileExistsBehavior", "DISALLOW"),
         "computePlatform": document.get("computePlatform", "Server"),
-        "instanceTerminationWaitTimeStarted": False,
+        # A blue/green deployment waiting to retire its original instances.
+        "instanceTerminationWaitTimeStarted": state.phase == TERMINATING,
     }
     rollback = request.get("autoRollbackConfiguration") or document.get("autoRollbackConfiguration")
     if rollback:
@@ -48,6 +50,8 @@ def deployment_info(deployment: Deployment, group: DeploymentGroup | None) -> sh
             info[member] = request[member]  # type: ignore[literal-required]
     if document.get("loadBalancerInfo"):
         info["loadBalancerInfo"] = document["loadBalancerInfo"]
+    if document.get("blueGreenDeploymentConfiguration"):
+        info["blueGreenDeploymentConfiguration"] = document["blueGreenDeploymentConfiguration"]
     if deployment.start_time is not None:
         info["startTime"] = deployment.start_time
     if deployment.complete_time is not None:

@@ -9,7 +9,7 @@ Creating one only records it (status Created) and queues its start; the driver
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -26,6 +26,10 @@ from forgeline.codedeploy.ops.lookups import (
     require_config,
     require_deployment_group,
 )
+from forgeline.codedeploy.orchestrator.blue_green import TERMINATING, WAITING_READY
+from forgeline.codedeploy.orchestrator.events import ContinueRequested
+from forgeline.codedeploy.orchestrator.lifecycle import READY_WAIT, TERMINATION_WAIT
+from forgeline.codedeploy.orchestrator.options import BLUE_GREEN
 from forgeline.codedeploy.orchestrator.state import FINAL_STATUSES
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
 from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
@@ -117,6 +121,7 @@ class DeploymentOperations:
                     f"deploys to {application.compute_platform}."
                 )
             _check_overrides(params)
+            _check_blue_green(group.document, params)
             active = creation.active_deployment(session, group)
             if active is not None:
                 raise errors.DeploymentLimitExceededException(
@@ -241,17 +246,7 @@ class DeploymentOperations:
         wait_type = params.get("deploymentWaitType", "READY_WAIT")
         if wait_type not in ("READY_WAIT", "TERMINATION_WAIT"):
             raise errors.InvalidDeploymentWaitTypeException(f"Unknown wait type {wait_type}.")
-        with session_scope(readonly=True) as session:
-            deployment = _require(session, ctx, params.get("deploymentId"))
-            if deployment.deployment_status in FINAL_STATUSES:
-                raise errors.DeploymentAlreadyCompletedException(
-                    f"The deployment {deployment.id} has already completed."
-                )
-            # Only blue/green deployments wait (for traffic to be rerouted, or before the
-            # original instances are terminated); an in-place one never is Ready.
-            raise errors.DeploymentIsNotInReadyStateException(
-                f"The deployment {deployment.id} is not in the Ready state."
-            )
+        _continue(ctx, params.get("deploymentId"), wait_type)
 
     def skip_wait_time_for_instance_termination(
         self, ctx: RequestContext, params: shapes.SkipWaitTimeForInstanceTerminationInput
@@ -262,10 +257,12 @@ class DeploymentOperations:
                 raise errors.DeploymentAlreadyCompletedException(
                     f"The deployment {deployment.id} has already completed."
                 )
-            raise errors.UnsupportedActionForDeploymentTypeException(
-                "Only blue/green deployments wait before terminating instances; "
-                f"{deployment.id} is an in-place deployment."
-            )
+            if driver.state_of(deployment).options.deployment_type != BLUE_GREEN:
+                raise errors.UnsupportedActionForDeploymentTypeException(
+                    "Only blue/green deployments wait before terminating instances; "
+                    f"{deployment.id} is an in-place deployment."
+                )
+        _continue(ctx, params.get("deploymentId"), TERMINATION_WAIT)
 
     # -- instances and targets ------------------------------------------------------------
     def get_deployment_instance(
@@ -477,3 +474,46 @@ def _check_overrides(params: shapes.CreateDeploymentInput) -> None:
             raise errors.AlarmsLimitExceededException("At most 10 alarms can be configured.")
         if alarms.get("enabled") and not names:
             raise errors.InvalidAlarmConfigException("Alarms are enabled but none is named.")
+
+
+def _continue(ctx: RequestContext, deployment_id: str | None, wait_type: str) -> None:
+    """ContinueDeployment / SkipWaitTimeForInstanceTermination: a blue/green deployment in
+    the wait named goes on; any other answers as AWS does."""
+    with session_scope() as session:
+        found = _require(session, ctx, deployment_id)
+        deployment = driver.lock(session, found.id)
+        assert deployment is not None
+        state = driver.state_of(deployment)
+        if state.finished:
+            raise errors.DeploymentAlreadyCompletedException(
+                f"The deployment {deployment.id} has already completed."
+            )
+        waiting = {READY_WAIT: WAITING_READY, TERMINATION_WAIT: TERMINATING}[wait_type]
+        if state.options.deployment_type != BLUE_GREEN or state.phase != waiting:
+            # Only blue/green deployments wait (for traffic to be rerouted, or before the
+            # original instances are terminated); an in-place one never is Ready.
+            raise errors.DeploymentIsNotInReadyStateException(
+                f"The deployment {deployment.id} is not waiting "
+                f"({'Ready for traffic' if wait_type == READY_WAIT else 'to terminate its original instances'})."
+            )
+        driver.apply(session, deployment, ContinueRequested(wait_type))
+
+
+def _check_blue_green(group: Mapping[str, Any], params: shapes.CreateDeploymentInput) -> None:
+    style = group.get("deploymentStyle") or {}
+    if style.get("deploymentType") != BLUE_GREEN:
+        return
+    configuration = group.get("blueGreenDeploymentConfiguration") or {}
+    provisioning = (configuration.get("greenFleetProvisioningOption") or {}).get("action")
+    if provisioning == "COPY_AUTO_SCALING_GROUP":
+        raise errors.InvalidAutoScalingGroupException(
+            "COPY_AUTO_SCALING_GROUP copies an Amazon EC2 Auto Scaling group, which this server "
+            "does not have: use greenFleetProvisioningOption DISCOVER_EXISTING and name the "
+            "replacement instances with targetInstances (tags of registered instances)."
+        )
+    target = params.get("targetInstances") or {}
+    if not (target.get("tagFilters") or (target.get("ec2TagSet") or {}).get("ec2TagSetList")):
+        raise errors.InvalidTargetInstancesException(
+            "A blue/green deployment of a group with DISCOVER_EXISTING needs targetInstances "
+            "(tagFilters or ec2TagSet) naming the replacement instances."
+        )

@@ -73,6 +73,14 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class RetireInstances:
+    """Blue/green: the original instances are done with (TERMINATE): the driver
+    deregisters them, as AWS terminates the original EC2 instances."""
+
+    instance_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StartRollback:
     """Create the rollback deployment (the group's last successful revision, carrying
     rollbackInfo) because of this AutoRollbackEvent, if there is a revision to go back to."""
@@ -89,4 +97,5 @@ Effect = (
     | DeploymentChanged
     | Finished
     | StartRollback
+    | RetireInstances
 )

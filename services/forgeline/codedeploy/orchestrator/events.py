@@ -71,6 +71,13 @@ class ServerStepFailed:
 
 
 @dataclass(frozen=True)
+class ContinueRequested:
+    """ContinueDeployment (or SkipWaitTimeForInstanceTermination, as TERMINATION_WAIT)."""
+
+    wait_type: str  # DeploymentWaitType: READY_WAIT or TERMINATION_WAIT
+
+
+@dataclass(frozen=True)
 class AgentTimedOut:
     """The instance's command went unanswered past its deadline."""
 
@@ -114,4 +121,5 @@ Event = (
     | AlarmTripped
     | AlarmPollFailed
     | Tick
+    | ContinueRequested
 )

@@ -30,6 +30,7 @@ from forgeline.codedeploy.orchestrator.effects import (
     Effect,
     Finished,
     InstanceChanged,
+    RetireInstances,
     RunServerStep,
     SendCommand,
     SetTimer,
@@ -50,6 +51,7 @@ from forgeline.codedeploy.orchestrator.machine import Transition, advance
 from forgeline.codedeploy.orchestrator.state import (
     FAILED,
     IN_PROGRESS,
+    READY,
     SKIPPED,
     SUCCEEDED,
     DeploymentState,
@@ -90,6 +92,7 @@ class InMemoryDeploymentWorld:
         self.deployment_statuses: list[str] = []
         self.instance_statuses: list[tuple[str, str]] = []
         self.rollbacks: list[str] = []
+        self.retired: list[str] = []
         self.finished: Finished | None = None
         self.start_order: list[str] = []
         self.peak_in_flight = 0
@@ -209,6 +212,8 @@ class InMemoryDeploymentWorld:
             self.finished = effect
         elif isinstance(effect, StartRollback):
             self.rollbacks.append(effect.reason)
+        elif isinstance(effect, RetireInstances):
+            self.retired.extend(effect.instance_ids)
 
     def _track_instance(self, instance_id: str, status: str) -> None:
         self.instance_statuses.append((instance_id, status))
@@ -216,7 +221,7 @@ class InMemoryDeploymentWorld:
             self.start_order.append(instance_id)
             self._in_flight.add(instance_id)
             self.peak_in_flight = max(self.peak_in_flight, len(self._in_flight))
-        elif status in (SUCCEEDED, FAILED, SKIPPED):
+        elif status in (SUCCEEDED, FAILED, SKIPPED, READY):
             self._in_flight.discard(instance_id)
 
     # ------------------------------------------------------------ reading the result

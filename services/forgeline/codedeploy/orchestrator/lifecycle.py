@@ -45,9 +45,9 @@ ALLOW_TEST_TRAFFIC = "AllowTestTraffic"
 AFTER_ALLOW_TEST_TRAFFIC = "AfterAllowTestTraffic"
 
 # Blue/green instance labels (the model's TargetLabel) and waits (DeploymentWaitType).
-BLUE = "Blue"
-GREEN = "Green"
 TargetLabel = Literal["Blue", "Green"]
+BLUE: TargetLabel = "Blue"
+GREEN: TargetLabel = "Green"
 READY_WAIT = "READY_WAIT"
 TERMINATION_WAIT = "TERMINATION_WAIT"
 

@@ -45,6 +45,7 @@ from forgeline.codedeploy.orchestrator.events import (
     CommandAcknowledged,
     CommandFailed,
     CommandSucceeded,
+    ContinueRequested,
     Enqueued,
     Event,
     InstanceSpec,
@@ -61,6 +62,7 @@ from forgeline.codedeploy.orchestrator.lifecycle import (
     in_place_steps,
 )
 from forgeline.codedeploy.orchestrator.options import (
+    BLUE_GREEN,
     DEPLOYMENT_FAILURE,
     DEPLOYMENT_STOP_ON_ALARM,
     DEPLOYMENT_STOP_ON_REQUEST,
@@ -106,7 +108,7 @@ def advance(state: DeploymentState, event: Event, now: datetime) -> Transition:
     """The deployment after ``event`` at ``now``, and what the driver must do about it."""
     if state.finished:
         return Transition(state)
-    run = _Run(state, now)
+    run = _run_class(state)(state, now)
     if isinstance(event, Enqueued):
         run.enqueue()
     elif isinstance(event, Start):
@@ -132,10 +134,21 @@ def advance(state: DeploymentState, event: Event, now: datetime) -> Transition:
         run.alarm_tripped(event.alarm_names)
     elif isinstance(event, AlarmPollFailed):
         run.alarm_poll_failed(event.message)
+    elif isinstance(event, ContinueRequested):
+        run.continue_requested(event.wait_type)
     return Transition(run.state, tuple(run.effects))
 
 
-class _Run:
+def _run_class(state: DeploymentState) -> type[Run]:
+    if state.options.deployment_type == BLUE_GREEN:
+        # Imported here: the blue/green run builds on this module's Run.
+        from forgeline.codedeploy.orchestrator.blue_green import BlueGreenRun
+
+        return BlueGreenRun
+    return Run
+
+
+class Run:
     """One transition in the making: the state so far and the effects it owes."""
 
     def __init__(self, state: DeploymentState, now: datetime) -> None:
@@ -163,7 +176,7 @@ class _Run:
             self.state,
             plan=plan,
             start_time=self.now,
-            instances=tuple(_new_instance(spec, steps) for spec in ordered),
+            instances=tuple(new_instance(spec, steps) for spec in ordered),
         )
         if options.deployment_type != IN_PLACE:
             self._fail_before_start(messages.unsupported_error(options.deployment_type))
@@ -243,7 +256,9 @@ class _Run:
                 return
             event = instance.events[index]
             step = in_place_step(event.name)
-            if step.uses_previous_revision and not instance.has_previous_revision:
+            no_scripts = step.uses_previous_revision and not instance.has_previous_revision
+            no_hooks = step.performer is Performer.AGENT and not self.state.options.run_hooks
+            if no_scripts or no_hooks:
                 self._put_event(instance_id, index, replace(event, status=SKIPPED))
                 continue
             if step.performer is Performer.SERVER:
@@ -346,6 +361,9 @@ class _Run:
         self._fail_instance(instance_id, CAUSE_AGENT_SILENT)
         self._schedule()
 
+    def continue_requested(self, wait_type: str) -> None:
+        """ContinueDeployment: an in-place deployment never waits (the API refuses it)."""
+
     def tick(self) -> None:
         due = [timer for timer in self.state.timers if timer.at <= self.now]
         for timer in due:
@@ -445,7 +463,7 @@ class _Run:
         )
 
 
-def _new_instance(spec: InstanceSpec, steps: tuple[LifecycleStep, ...]) -> InstanceState:
+def new_instance(spec: InstanceSpec, steps: tuple[LifecycleStep, ...]) -> InstanceState:
     return InstanceState(
         instance_id=spec.instance_id,
         health=spec.health,

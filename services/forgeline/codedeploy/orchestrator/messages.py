@@ -18,6 +18,7 @@ NO_INSTANCES = "NO_INSTANCES"
 MANUAL_STOP = "MANUAL_STOP"
 ALARM_ACTIVE = "ALARM_ACTIVE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+TIMEOUT = "TIMEOUT"
 
 # LifecycleErrorCode for failures no script reported.
 UNKNOWN_ERROR = "UnknownError"
@@ -61,6 +62,15 @@ def alarm_poll_error(reason: str) -> ErrorInfo:
         ALARM_ACTIVE,
         "The deployment was stopped because the state of its alarms could not be read "
         f"(ignorePollAlarmFailure is false): {reason}",
+    )
+
+
+def ready_wait_expired() -> ErrorInfo:
+    return ErrorInfo(
+        TIMEOUT,
+        "The replacement instances were ready, but no ContinueDeployment (READY_WAIT) came "
+        "within the deployment group's deploymentReadyOption.waitTimeInMinutes, so traffic "
+        "was not rerouted (actionOnTimeout STOP_DEPLOYMENT).",
     )
 
 

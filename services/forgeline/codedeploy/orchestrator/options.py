@@ -98,6 +98,9 @@ class DeploymentOptions:
     # take instances out of and put back in.
     target_groups: tuple[str, ...] = ()
     blue_green: BlueGreenOptions = BlueGreenOptions()
+    # False for a blue/green rollback with no known-good revision to run hooks from: it
+    # only moves traffic back (its agents' events are Skipped).
+    run_hooks: bool = True
 
     def rolls_back_on(self, event: str) -> bool:
         return self.auto_rollback_enabled and event in self.auto_rollback_events
@@ -116,6 +119,7 @@ class DeploymentOptions:
             "eventRunTimeoutSeconds": self.event_run_timeout_seconds,
             "targetGroups": list(self.target_groups),
             "blueGreen": self.blue_green.to_document(),
+            "runHooks": self.run_hooks,
         }
 
     @classmethod
@@ -135,6 +139,7 @@ class DeploymentOptions:
             blue_green=BlueGreenOptions.from_document(data["blueGreen"])
             if "blueGreen" in data
             else BlueGreenOptions(),
+            run_hooks=bool(data.get("runHooks", True)),
         )
 
 

@@ -237,6 +237,8 @@ class DeploymentState:
     complete_time: datetime | None = None
     # The AutoRollbackEvent a rollback was asked for with, once it was.
     rollback_reason: str | None = None
+    # Where a blue/green deployment stands (blue_green.py); None for in-place ones.
+    phase: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -276,6 +278,7 @@ class DeploymentState:
             "startTime": _iso(self.start_time),
             "completeTime": _iso(self.complete_time),
             "rollbackReason": self.rollback_reason,
+            "phase": self.phase,
         }
 
     @classmethod
@@ -301,6 +304,7 @@ class DeploymentState:
             start_time=_time(data.get("startTime")),
             complete_time=_time(data.get("completeTime")),
             rollback_reason=data.get("rollbackReason"),
+            phase=data.get("phase"),
         )
 
 
