@@ -211,26 +211,60 @@ def test_loopback_down_is_a_clear_error(bare_namespace: int) -> None:
     assert _forwarder_threads() == []
 
 
+_FETCH = (
+    "import sys, urllib.request as u\n"
+    "try: print(u.urlopen(sys.argv[1], timeout=5).read().decode())\n"
+    "except OSError as e: print('FAILED', e)\n"
+)
+
+
+def _fetch_inside(namespace: int, url: str) -> str:
+    cmd = ["nsenter", "-t", str(namespace), "-n", sys.executable, "-c", _FETCH, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def _loopback_up(namespace: int) -> None:
+    subprocess.run(
+        ["nsenter", "-t", str(namespace), "-n", "ip", "link", "set", "lo", "up"], check=True
+    )
+
+
 def test_forwards_in_any_namespace(bare_namespace: int, http_port: int) -> None:
     """Not Docker-specific: a plain namespace with its loopback up behaves the same."""
-    subprocess.run(
-        ["nsenter", "-t", str(bare_namespace), "-n", "ip", "link", "set", "lo", "up"], check=True
-    )
-    fetch = (
-        "import sys, urllib.request as u\n"
-        "try: print(u.urlopen(sys.argv[1], timeout=5).read().decode())\n"
-        "except OSError as e: print('FAILED', e)\n"
-    )
-
-    def inside(url: str) -> str:
-        cmd = ["nsenter", "-t", str(bare_namespace), "-n", sys.executable, "-c", fetch, url]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
-
+    _loopback_up(bare_namespace)
     with forward_into(bare_namespace, [("127.0.0.1", http_port, "127.0.0.1", http_port)]):
-        assert inside(f"http://127.0.0.1:{http_port}/hello") == "forwarded hello"
-        assert inside(f"http://127.0.0.1:{REDIS_PORT}/").startswith("FAILED")
-    assert inside(f"http://127.0.0.1:{http_port}/hello").startswith("FAILED")
+        assert _fetch_inside(bare_namespace, f"http://127.0.0.1:{http_port}/hello") == (
+            "forwarded hello"
+        )
+        assert _fetch_inside(bare_namespace, f"http://127.0.0.1:{REDIS_PORT}/").startswith("FAILED")
+    assert _fetch_inside(bare_namespace, f"http://127.0.0.1:{http_port}/hello").startswith("FAILED")
     assert _forwarder_threads() == []
+
+
+def test_a_request_sent_before_the_upstream_connects_is_not_lost(
+    bare_namespace: int, http_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some Pythons (Debian's 3.11.2) start reading a new transport although its protocol
+    paused it in connection_made: the client's request then arrives before the upstream
+    connection exists. Here reading is never paused and the upstream comes 0.3 s late."""
+    import asyncio.selector_events
+
+    from forgeline.codebuild.runners import netns_forward
+
+    transport = asyncio.selector_events._SelectorSocketTransport
+    monkeypatch.setattr(transport, "pause_reading", lambda self: None)
+    connect = netns_forward._Accepted._connect_upstream
+
+    async def late(self: netns_forward._Accepted) -> None:
+        await asyncio.sleep(0.3)
+        await connect(self)
+
+    monkeypatch.setattr(netns_forward._Accepted, "_connect_upstream", late)
+    _loopback_up(bare_namespace)
+    with forward_into(bare_namespace, [("127.0.0.1", http_port, "127.0.0.1", http_port)]):
+        assert _fetch_inside(bare_namespace, f"http://127.0.0.1:{http_port}/hello") == (
+            "forwarded hello"
+        )
 
 
 # --- from inside a real build container -----------------------------------------------------

@@ -50,6 +50,8 @@ _LISTEN_BACKLOG = 128
 _WRITE_BUFFER_HIGH = 1 << 20
 DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# What a container's side may send before its upstream connection is made (see _Accepted).
+_EARLY_BYTES_LIMIT = 1024 * 1024
 
 
 class NetnsForwardError(RuntimeError):
@@ -357,7 +359,39 @@ class _Relay:
 
 
 class _Accepted(_Side):
-    """The container's side: held paused until its upstream connection is made."""
+    """The container's side: held paused until its upstream connection is made.
+
+    Some Pythons (Debian's 3.11.2 among them) start reading a new transport even when its
+    protocol paused it in connection_made, so bytes can arrive before the upstream is
+    there: they are kept (up to _EARLY_BYTES_LIMIT) and sent first once it is, and an early
+    EOF is passed on then too. Dropping them lost the request and hung the client.
+    """
+
+    def __init__(self, relay: _Relay) -> None:
+        super().__init__(relay)
+        self.early: list[bytes] = []
+        self.early_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None:
+            super().data_received(data)
+            return
+        self.early.append(data)
+        self.early_bytes += len(data)
+        if self.early_bytes > _EARLY_BYTES_LIMIT and self.transport is not None:
+            log.warning(
+                "forwarder for pid %s: more than %d bytes before the upstream connected; "
+                "dropping the connection",
+                self.relay.forwarder.pid,
+                _EARLY_BYTES_LIMIT,
+            )
+            self.transport.abort()
+
+    def eof_received(self) -> bool:
+        if self.peer is None:
+            self.got_eof = True
+            return True  # passed on once the upstream is connected
+        return super().eof_received()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -412,6 +446,11 @@ class _Accepted(_Side):
             upstream.transport.close()
             return
         self.peer = upstream
+        for chunk in self.early:
+            upstream.transport.write(chunk)
+        self.early.clear()
+        if self.got_eof and upstream.transport.can_write_eof():
+            upstream.transport.write_eof()
         assert self.transport is not None
         self.transport.resume_reading()
 
