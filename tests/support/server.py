@@ -90,6 +90,10 @@ class ForgelineServer:
             # One server process unless a test asks for more: the suite starts many servers
             # on few cores. The default layout below keeps the default (one per core).
             self.env["FORGELINE_WORKERS"] = "1"
+            # Nor namespaces made ahead of builds (two containers per server, one more per
+            # build, minutes over the suite): the sandbox and pool tests ask for them, and
+            # the default layout keeps them.
+            self.env["FORGELINE_BUILD_PREPARED_NAMESPACES"] = "0"
         else:
             assert data_dir == cwd / ".forgeline", "the default data directory is cwd/.forgeline"
             del self.env["FORGELINE_DATA_DIR"]

@@ -438,7 +438,8 @@ def compose_run(
         build_id,
         phases,
         steps,
-        choose_runner(settings),
+        # One build and gone: no namespaces made ahead for builds that will not come.
+        choose_runner(settings.model_copy(update={"build_prepared_namespaces": 0})),
         reporter,
         deadline=build_deadline(settings, snapshot),
         lease_lost=lease_lost,

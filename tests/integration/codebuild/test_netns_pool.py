@@ -191,3 +191,21 @@ def test_holders_of_dead_workers_are_swept(tiny_image: str, make_session, runner
         assert _wait_until(lambda: not _container_exists(leftover))
     finally:
         subprocess.run(["docker", "rm", "-f", leftover], capture_output=True)
+
+
+def test_with_none_prepared_each_build_makes_its_own(tiny_image: str, tmp_path: Path) -> None:
+    runner = DockerRunner(prepared_namespaces=0)
+    sessions = []
+    try:
+        for n in range(2):
+            root = tmp_path / f"b{n}"
+            root.mkdir()
+            spec = RunSpec(f"netns-pool-test:{uuid.uuid4()}", root, tiny_image, {"PATH": PATH})
+            sessions.append(runner.prepare(spec))
+            assert _network_mode(runner, sessions[-1]) == "none"
+        time.sleep(1)  # a fill, had one started, would have made a holder by now
+        assert runner.namespaces.ready() == []
+    finally:
+        for session in sessions:
+            session.cleanup()
+        runner.close()

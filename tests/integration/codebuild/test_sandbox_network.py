@@ -120,6 +120,8 @@ def _server(tmp_path_factory: Any, network: str) -> Iterator[ForgelineServer]:
         FORGELINE_BUILD_NETWORK=network,
         FORGELINE_TLS_PORT=str(free_port()),
         FORGELINE_BUILD_SLOTS="2",
+        # The default (the suite's servers turn it off): builds join prepared namespaces.
+        FORGELINE_BUILD_PREPARED_NAMESPACES="2",
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from forgeline.codebuild.runners.base import NETWORK_HOST, Runner
 from forgeline.codebuild.runners.docker_runner import DockerRunner, engine_address
 from forgeline.codebuild.runners.host_runner import HostRunner
+from forgeline.codebuild.runners.netns_pool import DEFAULT_POOL_SIZE
 from forgeline.codebuild.runners.server_endpoints import routed_urls, server_endpoints
 
 log = logging.getLogger("forgeline.build.runners")
@@ -108,10 +109,12 @@ def reset_runner_choice() -> None:
 
 def _choice(settings: Any) -> tuple[Runner, str]:
     wanted = str(getattr(settings, "build_runner", "auto"))
+    prepared = int(getattr(settings, "build_prepared_namespaces", DEFAULT_POOL_SIZE))
+    key = f"{wanted}/{prepared}"
     with _choices_lock:
-        if wanted not in _choices:
-            _choices[wanted] = _decide(wanted)
-        return _choices[wanted]
+        if key not in _choices:
+            _choices[key] = _decide(wanted, prepared)
+        return _choices[key]
 
 
 _REFUSING = (
@@ -120,7 +123,7 @@ _REFUSING = (
 )
 
 
-def _decide(wanted: str) -> tuple[Runner, str]:
+def _decide(wanted: str, prepared_namespaces: int) -> tuple[Runner, str]:
     if wanted == "host":
         return HostRunner(), (
             "FORGELINE_BUILD_RUNNER=host: builds run as plain processes of this machine, as "
@@ -128,11 +131,10 @@ def _decide(wanted: str) -> tuple[Runner, str]:
         )
     setting = "FORGELINE_BUILD_RUNNER=docker" if wanted == "docker" else "auto"
     engine = _docker_engine()
+    runner = DockerRunner(prepared_namespaces=prepared_namespaces)
     if engine is not None:
-        return DockerRunner(), f"{setting}: Docker engine {engine} answered"
-    return DockerRunner(), (
-        f"{setting}: no Docker engine answers at {engine_address()}; {_REFUSING}"
-    )
+        return runner, f"{setting}: Docker engine {engine} answered"
+    return runner, (f"{setting}: no Docker engine answers at {engine_address()}; {_REFUSING}")
 
 
 def _docker_engine() -> str | None:

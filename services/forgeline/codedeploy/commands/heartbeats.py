@@ -8,6 +8,8 @@ is what serializes two polls of one host deciding which command to hand out.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,8 +65,33 @@ def last_heard(
 ) -> dt.datetime | None:
     """The latest time the host's agent polled or reported; None if it never called."""
     row = session.get(AgentHeartbeat, (account_id, region, host_identifier))
-    if row is None:
-        return None
+    return None if row is None else _heard(row)
+
+
+HostKey = tuple[str, str, str]  # (account id, region, host identifier)
+
+
+def last_heard_of(session: Session, hosts: Iterable[HostKey]) -> dict[HostKey, dt.datetime]:
+    """`last_heard` for many hosts, one query per account and region (hosts that never
+    called are left out)."""
+    by_place: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for account_id, region, host_identifier in hosts:
+        by_place[(account_id, region)].add(host_identifier)
+    heard: dict[HostKey, dt.datetime] = {}
+    for (account_id, region), names in by_place.items():
+        rows = session.scalars(
+            select(AgentHeartbeat).where(
+                AgentHeartbeat.account_id == account_id,
+                AgentHeartbeat.region == region,
+                AgentHeartbeat.host_identifier.in_(sorted(names)),
+            )
+        )
+        for row in rows:
+            heard[(account_id, region, row.host_identifier)] = _heard(row)
+    return heard
+
+
+def _heard(row: AgentHeartbeat) -> dt.datetime:
     if row.last_report_at is None:
         return row.last_poll_at
     return max(row.last_poll_at, row.last_report_at)

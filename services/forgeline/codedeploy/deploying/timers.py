@@ -74,11 +74,12 @@ def fail_silent_agents(
                 HostCommand.status == IN_PROGRESS, HostCommand.cancelled_at.is_(None)
             )
         ).all()
+        heard_of = heartbeats.last_heard_of(
+            session, {(c.account_id, c.region, c.host_identifier) for c in out}
+        )
         silent = []
         for command in out:
-            heard = heartbeats.last_heard(
-                session, command.account_id, command.region, command.host_identifier
-            )
+            heard = heard_of.get((command.account_id, command.region, command.host_identifier))
             since = command.handed_out_at or command.created_at
             if heard is not None:
                 since = max(since, heard + dt.timedelta(seconds=poll_seconds))

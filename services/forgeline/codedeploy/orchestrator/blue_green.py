@@ -38,7 +38,7 @@ from forgeline.codedeploy.orchestrator.lifecycle import (
     TargetLabel,
     blue_green_steps,
 )
-from forgeline.codedeploy.orchestrator.machine import Run, new_instance
+from forgeline.codedeploy.orchestrator.machine import Run, new_instance, ordered_once
 from forgeline.codedeploy.orchestrator.options import (
     DEPLOYMENT_FAILURE,
     STOP_DEPLOYMENT,
@@ -48,7 +48,6 @@ from forgeline.codedeploy.orchestrator.rollout import (
     Outcome,
     Progress,
     RolloutPlan,
-    deployment_order,
 )
 from forgeline.codedeploy.orchestrator.state import (
     CREATED,
@@ -88,11 +87,8 @@ class BlueGreenRun(Run):
     def start(self, specs: tuple[InstanceSpec, ...]) -> None:
         if self.state.status not in (CREATED, QUEUED):
             return
-        unique: dict[str, InstanceSpec] = {}
-        for spec in specs:
-            unique.setdefault(spec.instance_id, spec)
         rollback = self.state.is_rollback
-        ordered = deployment_order(unique.values(), lambda spec: spec.health)
+        ordered = ordered_once(specs)
         instances = tuple(
             replace(
                 new_instance(spec, blue_green_steps(_label(spec), rollback=rollback)),

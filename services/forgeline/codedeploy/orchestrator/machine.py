@@ -166,10 +166,7 @@ class Run:
         if self.state.status not in (CREATED, QUEUED):
             return  # a repeated Start
         options = self.state.options
-        unique: dict[str, InstanceSpec] = {}
-        for spec in specs:
-            unique.setdefault(spec.instance_id, spec)  # an instance named twice runs once
-        ordered = deployment_order(unique.values(), lambda spec: spec.health)
+        ordered = ordered_once(specs)
         steps = in_place_steps(with_traffic_control=options.traffic_control)
         plan = RolloutPlan.for_fleet(self.state.minimum_healthy_hosts, len(ordered))
         self.state = replace(
@@ -461,6 +458,15 @@ class Run:
         self.state = replace(
             self.state, timers=tuple(t for t in self.state.timers if t.name != name)
         )
+
+
+def ordered_once(specs: tuple[InstanceSpec, ...]) -> list[InstanceSpec]:
+    """The instances in deployment order (by health class), each once: an instance named
+    twice runs once."""
+    unique: dict[str, InstanceSpec] = {}
+    for spec in specs:
+        unique.setdefault(spec.instance_id, spec)
+    return deployment_order(unique.values(), lambda spec: spec.health)
 
 
 def new_instance(spec: InstanceSpec, steps: tuple[LifecycleStep, ...]) -> InstanceState:
