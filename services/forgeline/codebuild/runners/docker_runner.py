@@ -37,6 +37,7 @@ from forgeline.codebuild.runners.base import (
     RunnerError,
     RunSpec,
 )
+from forgeline.codebuild.runners.containers import remove_quietly
 from forgeline.codebuild.runners.docker_network import BuildNetworks
 from forgeline.codebuild.runners.netns_forward import Forwarder
 from forgeline.codebuild.runners.netns_pool import DEFAULT_POOL_SIZE, Holder, NamespacePool
@@ -261,7 +262,7 @@ class DockerRunner:
             try:
                 forwarder = self._networks.open_way_in(api, container_id, spec.server_endpoints)
             except docker.errors.DockerException as exc:
-                _remove_quietly(api, container_id)
+                remove_quietly(api, container_id)
                 raise RunnerError(
                     f"Unable to inspect the build container: {_explain(exc)}"
                 ) from None
@@ -333,7 +334,7 @@ class DockerRunner:
         try:
             api.start(container_id)
         except docker.errors.DockerException as exc:
-            _remove_quietly(api, container_id)
+            remove_quietly(api, container_id)
             if privilege.get("privileged") and "apply caps" in _explain(exc):
                 raise _CapabilitiesRefused() from None
             self._networks.forget_network(network_mode)
@@ -347,7 +348,7 @@ class DockerRunner:
             return 0
         found = api.containers(all=True, filters={"label": f"{BUILD_ID_LABEL}={build_id}"})
         for container in found:
-            _remove_quietly(api, container["Id"])
+            remove_quietly(api, container["Id"])
         return len(found)
 
     def container_build_ids(self) -> set[str]:
@@ -375,7 +376,7 @@ class DockerRunner:
             if not build_id.startswith(build_id_prefix):
                 continue
             if build_ids_alive is None or build_id not in build_ids_alive:
-                _remove_quietly(api, container["Id"])
+                remove_quietly(api, container["Id"])
                 removed += 1
         return removed
 
@@ -495,7 +496,7 @@ class DockerSession:
             self._close_way_in()
         finally:
             try:
-                _remove_quietly(self._api, self.container_id)
+                remove_quietly(self._api, self.container_id)
             finally:
                 if self._holder is not None and self._namespaces is not None:
                     self._namespaces.release(self._api, self._holder)
@@ -505,18 +506,6 @@ class DockerSession:
             forwarder, self._forwarder = self._forwarder, None
         if forwarder is not None:
             forwarder.close()
-
-
-def _remove_quietly(api: Any, container_id: str) -> None:
-    docker = _docker_module()
-    try:
-        api.remove_container(container_id, force=True, v=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as exc:
-        # "removal already in progress" (two cleanups racing) is as good as done.
-        if exc.status_code != 409:
-            raise
 
 
 def _explain(exc: Exception) -> str:

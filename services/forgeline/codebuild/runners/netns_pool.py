@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from forgeline.codebuild.runners.containers import remove_quietly
 from forgeline.codebuild.runners.netns_forward import Forwarder
 
 log = logging.getLogger("forgeline.build.network")
@@ -108,7 +109,7 @@ class NamespacePool:
         try:
             if holder.forwarder is not None:
                 holder.forwarder.close()
-            _remove_quietly(api, holder.container_id)
+            remove_quietly(api, holder.container_id)
         finally:
             self._refill((holder.network_mode, holder.endpoints))
 
@@ -189,7 +190,7 @@ class NamespacePool:
             api.start(container_id)
         except docker.errors.DockerException as exc:
             # Most likely the image has no `sleep`: stop trying it.
-            _remove_quietly(api, container_id)
+            remove_quietly(api, container_id)
             with self._lock:
                 self._unusable_images.add(image)
                 if self._image == image:
@@ -200,7 +201,7 @@ class NamespacePool:
         try:
             holder.forwarder = self._open_way_in(api, container_id, endpoints)
         except Exception:
-            _remove_quietly(api, container_id)
+            remove_quietly(api, container_id)
             raise
         return holder
 
@@ -216,7 +217,7 @@ class NamespacePool:
             owner = str((container.get("Labels") or {}).get(HOLDER_LABEL, ""))
             owner_host, _, pid = owner.rpartition(":")
             if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
-                _remove_quietly(api, container["Id"])
+                remove_quietly(api, container["Id"])
 
 
 def _process_alive(pid: int) -> bool:
@@ -227,15 +228,3 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _remove_quietly(api: Any, container_id: str) -> None:
-    import docker
-
-    try:
-        api.remove_container(container_id, force=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as exc:
-        if exc.status_code != 409:  # removal already in progress
-            raise

@@ -251,18 +251,7 @@ class DeploymentOperations:
     def skip_wait_time_for_instance_termination(
         self, ctx: RequestContext, params: shapes.SkipWaitTimeForInstanceTerminationInput
     ) -> None:
-        with session_scope(readonly=True) as session:
-            deployment = _require(session, ctx, params.get("deploymentId"))
-            if deployment.deployment_status in FINAL_STATUSES:
-                raise errors.DeploymentAlreadyCompletedException(
-                    f"The deployment {deployment.id} has already completed."
-                )
-            if driver.state_of(deployment).options.deployment_type != BLUE_GREEN:
-                raise errors.UnsupportedActionForDeploymentTypeException(
-                    "Only blue/green deployments wait before terminating instances; "
-                    f"{deployment.id} is an in-place deployment."
-                )
-        _continue(ctx, params.get("deploymentId"), TERMINATION_WAIT)
+        _continue(ctx, params.get("deploymentId"), TERMINATION_WAIT, skipping_wait=True)
 
     # -- instances and targets ------------------------------------------------------------
     def get_deployment_instance(
@@ -476,9 +465,11 @@ def _check_overrides(params: shapes.CreateDeploymentInput) -> None:
             raise errors.InvalidAlarmConfigException("Alarms are enabled but none is named.")
 
 
-def _continue(ctx: RequestContext, deployment_id: str | None, wait_type: str) -> None:
-    """ContinueDeployment / SkipWaitTimeForInstanceTermination: a blue/green deployment in
-    the wait named goes on; any other answers as AWS does."""
+def _continue(
+    ctx: RequestContext, deployment_id: str | None, wait_type: str, *, skipping_wait: bool = False
+) -> None:
+    """ContinueDeployment / SkipWaitTimeForInstanceTermination (SKIPPING_WAIT): a blue/green
+    deployment in the wait named goes on; any other answers as AWS does."""
     with session_scope() as session:
         found = _require(session, ctx, deployment_id)
         deployment = driver.lock(session, found.id)
@@ -488,8 +479,14 @@ def _continue(ctx: RequestContext, deployment_id: str | None, wait_type: str) ->
             raise errors.DeploymentAlreadyCompletedException(
                 f"The deployment {deployment.id} has already completed."
             )
+        blue_green = state.options.deployment_type == BLUE_GREEN
+        if skipping_wait and not blue_green:
+            raise errors.UnsupportedActionForDeploymentTypeException(
+                "Only blue/green deployments wait before terminating instances; "
+                f"{deployment.id} is an in-place deployment."
+            )
         waiting = {READY_WAIT: WAITING_READY, TERMINATION_WAIT: TERMINATING}[wait_type]
-        if state.options.deployment_type != BLUE_GREEN or state.phase != waiting:
+        if not blue_green or state.phase != waiting:
             # Only blue/green deployments wait (for traffic to be rerouted, or before the
             # original instances are terminated); an in-place one never is Ready.
             raise errors.DeploymentIsNotInReadyStateException(

@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from forgeline.codedeploy.orchestrator import messages
-from forgeline.codedeploy.orchestrator.effects import RetireInstances, SetTimer
+from forgeline.codedeploy.orchestrator.effects import RetireInstances
 from forgeline.codedeploy.orchestrator.events import InstanceSpec
 from forgeline.codedeploy.orchestrator.lifecycle import (
     BEFORE_ALLOW_TRAFFIC,
@@ -60,7 +60,6 @@ from forgeline.codedeploy.orchestrator.state import (
     SUCCEEDED,
     ErrorInfo,
     InstanceState,
-    Timer,
 )
 
 # DeploymentState.phase values.
@@ -275,17 +274,6 @@ class BlueGreenRun(Run):
         events = tuple(replace(e, status=SKIPPED) if e.open else e for e in instance.events)
         self._replace_instance(replace(instance, events=events))
         self._set_instance_status(instance_id, SKIPPED)
-
-    def _set_named_timer(self, name: str, after: timedelta) -> None:
-        timer = Timer(name, self.now + after)
-        others = tuple(t for t in self.state.timers if t.name != name)
-        self.state = replace(self.state, timers=(*others, timer))
-        self.effects.append(SetTimer(timer.name, timer.at))
-
-    def _clear_named_timer(self, name: str) -> None:
-        self.state = replace(
-            self.state, timers=tuple(t for t in self.state.timers if t.name != name)
-        )
 
 
 def _took_part(instance: InstanceState, phase: str) -> bool:

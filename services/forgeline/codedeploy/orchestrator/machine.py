@@ -448,13 +448,18 @@ class Run:
         self._set_instance_status(instance_id, SKIPPED)
 
     def _set_timer(self, instance_id: str, seconds: int) -> None:
-        timer = Timer(_AGENT_TIMER + instance_id, self.now + timedelta(seconds=seconds))
-        others = tuple(t for t in self.state.timers if t.name != timer.name)
+        self._set_named_timer(_AGENT_TIMER + instance_id, timedelta(seconds=seconds))
+
+    def _clear_timer(self, instance_id: str) -> None:
+        self._clear_named_timer(_AGENT_TIMER + instance_id)
+
+    def _set_named_timer(self, name: str, after: timedelta) -> None:
+        timer = Timer(name, self.now + after)
+        others = tuple(t for t in self.state.timers if t.name != name)
         self.state = replace(self.state, timers=(*others, timer))
         self.effects.append(SetTimer(timer.name, timer.at))
 
-    def _clear_timer(self, instance_id: str) -> None:
-        name = _AGENT_TIMER + instance_id
+    def _clear_named_timer(self, name: str) -> None:
         self.state = replace(
             self.state, timers=tuple(t for t in self.state.timers if t.name != name)
         )
