@@ -84,6 +84,61 @@ def delete(name: str) -> None:
     proxy.remove_target_group(name)
 
 
+@traffic_group.group("member", cls=Group)
+def member_group() -> None:
+    """A target group's members: the backends that serve it (an instance, a Lambda
+    function's version, an ECS task definition)."""
+
+
+@member_group.command("register")
+@click.option("--target-group", required=True, help="The target group to serve.")
+@click.option(
+    "--name",
+    required=True,
+    help="The member's name: an instance name, a Lambda version number, or an ECS task "
+    "definition's family:revision.",
+)
+@click.option("--address", required=True, help="HOST:PORT the backend answers on.")
+@click.option(
+    "--weight",
+    type=click.IntRange(0, 256),
+    default=1,
+    show_default=True,
+    help="Its share of new requests relative to the others (0: none).",
+)
+def register_member(target_group: str, name: str, address: str, weight: int) -> None:
+    """Register a backend with a target group (or change its address or weight)."""
+    from forgeline.codedeploy.traffic.errors import TrafficError
+
+    proxy = _proxy()
+    try:
+        proxy.register(target_group, name, address, weight=weight)
+        groups = {group.name: group for group in proxy.target_groups()}
+    except TrafficError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(json.dumps(_describe(groups[target_group]), indent=2))
+
+
+@member_group.command("deregister")
+@click.option("--target-group", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--drain",
+    type=click.FloatRange(0, 3600),
+    default=0,
+    show_default=True,
+    help="Seconds its requests in flight may take to finish.",
+)
+def deregister_member(target_group: str, name: str, drain: float) -> None:
+    """Take a backend out of a target group."""
+    from forgeline.codedeploy.traffic.errors import TrafficError
+
+    try:
+        _proxy().deregister(target_group, name, drain_seconds=drain)
+    except TrafficError as exc:
+        raise CliError(str(exc)) from None
+
+
 @traffic_group.command("stop")
 def stop() -> None:
     """Stop the proxy (it keeps running when Forgeline stops); the next deployment that

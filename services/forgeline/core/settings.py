@@ -261,6 +261,27 @@ class Settings(BaseSettings):
         description="An instance fails when the agent running its command has not called "
         "(polled or reported progress) for this long: the agent is gone.",
     )
+    codedeploy_hook_routes: str = Field(
+        default="",
+        description="Where Lambda and ECS deployments' hook functions are invoked: JSON "
+        'mapping function names to URLs (`{"CheckBefore": "http://127.0.0.1:9001/"}`, '
+        '`"*"` for any other, `{function}` in its URL for the name), or the path of a file '
+        "holding it. Each URL is POSTed the hook's payload; the function answers with "
+        "PutLifecycleEventHookExecutionStatus.",
+    )
+    codedeploy_hook_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long a Lambda or ECS deployment waits for a hook function's "
+        "verdict before the hook fails (AWS: one hour).",
+    )
+    codedeploy_minute_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How many seconds a minute of a traffic-shifting deployment "
+        "configuration lasts (canary and linear intervals); shorten it to run a "
+        "`10 percent for 5 minutes` canary in seconds for tests and demos.",
+    )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     strict_output: bool = Field(
         default=False,

@@ -238,7 +238,7 @@ def test_reads_and_lists(deploy: Any, raw: Any) -> None:
             lifecycleEventHookExecutionId="hook-1",
             status="Succeeded",
         )
-        == "InvalidLifecycleEventHookExecutionIdException"
+        == "UnsupportedActionForDeploymentTypeException"
     )
 
 

@@ -22,9 +22,12 @@ def proxy_of(server: ForgelineServer) -> TrafficProxy:
 
 
 @contextlib.contextmanager
-def server_with_proxy(folder: Path) -> Iterator[ForgelineServer]:
+def server_with_proxy(
+    folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[ForgelineServer]:
     """A server whose agents poll every 2 s; its traffic proxy stops with it."""
     env = {"FORGELINE_TLS_PORT": str(free_port()), "FORGELINE_CODEDEPLOY_POLL_SECONDS": "2"}
+    env.update(extra_env or {})
     server = ForgelineServer(folder, extra_env=env)
     try:
         yield server.start()

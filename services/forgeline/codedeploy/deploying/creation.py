@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from forgeline.codedeploy import configs
 from forgeline.codedeploy.generated import shapes
 from forgeline.codedeploy.orchestrator import rollout
-from forgeline.codedeploy.orchestrator.options import resolve_options
+from forgeline.codedeploy.orchestrator.options import ShiftOptions, resolve_options
 from forgeline.codedeploy.orchestrator.state import (
     FINAL_STATUSES,
     SUCCEEDED,
@@ -73,6 +73,19 @@ def create(
     )
     if not run_hooks:
         options = replace(options, run_hooks=False)
+    if application.compute_platform in ("Lambda", "ECS"):
+        routing = config.traffic_routing or configs.ALL_AT_ONCE
+        options = replace(
+            options,
+            shift=ShiftOptions(
+                application.compute_platform,
+                routing.type,
+                routing.percentage,
+                routing.interval_minutes,
+                minute_seconds=settings.codedeploy_minute_seconds,
+                hook_timeout_seconds=settings.codedeploy_hook_timeout_seconds,
+            ),
+        )
     minimum = config.minimum_healthy_hosts or configs.MinimumHealthyHosts("HOST_COUNT", 0)
     deployment_id = _unused_id(session)
     state = new_deployment(
@@ -151,6 +164,10 @@ def start_rollback(session: Session, failed: Deployment, reason: str) -> Deploym
     group = session.get(DeploymentGroup, failed.deployment_group_id)
     application = session.get(Application, failed.application_id)
     last_good = _last_successful(session, group) if group is not None else None
+    if failed.state["options"].get("shift"):
+        # Lambda / ECS: the original version still has its backend; the way back is the
+        # failed deployment's own target with all traffic on the original.
+        last_good = failed
     traffic_only = last_good is None and _labelled(failed)
     if traffic_only:
         # Blue/green: Blue still runs its revision, so the way back needs no earlier

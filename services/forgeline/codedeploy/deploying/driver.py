@@ -17,7 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.commands.queue import cancel_commands, enqueue_command
-from forgeline.codedeploy.deploying import notifications, traffic_steps
+from forgeline.codedeploy.deploying import (
+    hook_calls,
+    notifications,
+    platform_traffic,
+    traffic_steps,
+)
 from forgeline.codedeploy.deploying.creation import (
     record_outcome,
     retire_instances,
@@ -109,6 +114,8 @@ def _perform(
     if isinstance(effect, fx.SendCommand):
         enqueue_command(session, deployment, effect.instance_id, effect.lifecycle_event)
     elif isinstance(effect, fx.RunServerStep):
+        if state.options.shift is not None:
+            return [platform_traffic.server_step(state, effect.lifecycle_event)]
         if not state.options.target_groups:
             # No load balancer to take the instance out of or put back in: done at once.
             return [ServerStepDone(effect.instance_id, effect.lifecycle_event)]
@@ -125,5 +132,9 @@ def _perform(
         start_rollback(session, deployment, effect.reason)
     elif isinstance(effect, fx.RetireInstances):
         retire_instances(session, deployment, effect.instance_ids)
+    elif isinstance(effect, fx.InvokeHook):
+        hook_calls.enqueue_invocation(session, deployment, effect)
+    elif isinstance(effect, fx.ShiftTraffic):
+        return [platform_traffic.shift(state, effect.weight)]
     # SetTimer needs nothing more: `_save` keeps the earliest timer in `wake_at`.
     return []

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.deploying import driver, reactions, targets
 from forgeline.codedeploy.deploying.creation import START_JOB
+from forgeline.codedeploy.deploying.platform_start import platform_start
 from forgeline.codedeploy.orchestrator.events import Start
 from forgeline.codedeploy.orchestrator.lifecycle import BLUE, GREEN
 from forgeline.codedeploy.orchestrator.options import BLUE_GREEN
@@ -52,6 +53,11 @@ def start_deployment(payload: dict[str, Any], heartbeat: Heartbeat) -> dict[str,
         if deployment is None or deployment.deployment_status != CREATED:
             return {"started": False}
         group = session.get(DeploymentGroup, deployment.deployment_group_id)
+        if group is not None and driver.state_of(deployment).options.shift is not None:
+            _record_use(session, deployment, group)
+            state = driver.apply(session, deployment, platform_start(session, deployment, group))
+            reactions.check_alarms_now(session, deployment, state)
+            return {"started": True, "instances": len(state.instances)}
         instances: list[OnPremisesInstance] = []
         labels: dict[str, str] | None = payload.get("instanceLabels")
         if group is not None:
@@ -76,9 +82,15 @@ def start_deployment(payload: dict[str, Any], heartbeat: Heartbeat) -> dict[str,
                 )
             )
         session.flush()
-        application = session.get(Application, deployment.application_id)
-        if application is not None and group is not None:
-            record_revision_use(session, application, deployment.revision, group, utcnow())  # type: ignore[arg-type]
+        if group is not None:
+            _record_use(session, deployment, group)
         state = driver.apply(session, deployment, Start(tuple(specs)))
         reactions.check_alarms_now(session, deployment, state)
         return {"started": True, "instances": len(specs)}
+
+
+def _record_use(session: Session, deployment: Deployment, group: DeploymentGroup) -> None:
+    """The revision's lastUsedTime and the group's use of it (GetApplicationRevision)."""
+    application = session.get(Application, deployment.application_id)
+    if application is not None:
+        record_revision_use(session, application, deployment.revision, group, utcnow())  # type: ignore[arg-type]

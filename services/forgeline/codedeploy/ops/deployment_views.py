@@ -9,7 +9,11 @@ from typing import Any, cast
 from forgeline.codedeploy import arns
 from forgeline.codedeploy.generated import shapes
 from forgeline.codedeploy.orchestrator.blue_green import TERMINATING
-from forgeline.codedeploy.orchestrator.state import DeploymentState, LifecycleEventState
+from forgeline.codedeploy.orchestrator.state import (
+    DeploymentState,
+    LifecycleEventState,
+    ShiftTarget,
+)
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
 from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
 
@@ -38,7 +42,9 @@ def deployment_info(deployment: Deployment, group: DeploymentGroup | None) -> sh
         "updateOutdatedInstancesOnly": bool(request.get("updateOutdatedInstancesOnly")),
         "deploymentStyle": document.get("deploymentStyle") or _DEFAULT_STYLE,
         "fileExistsBehavior": request.get("fileExistsBehavior", "DISALLOW"),
-        "computePlatform": document.get("computePlatform", "Server"),
+        "computePlatform": state.options.shift.compute_platform
+        if state.options.shift is not None
+        else "Server",
         # A blue/green deployment waiting to retire its original instances.
         "instanceTerminationWaitTimeStarted": state.phase == TERMINATING,
     }
@@ -85,7 +91,12 @@ def instance_summary(row: DeploymentInstance) -> shapes.InstanceSummary:
     return summary
 
 
-def deployment_target(row: DeploymentInstance) -> shapes.DeploymentTarget:
+def deployment_target(
+    row: DeploymentInstance, state: DeploymentState | None = None
+) -> shapes.DeploymentTarget:
+    shift = state.shift if state is not None else None
+    if shift is not None and shift.target_id == row.instance_name:
+        return _shift_target(row, shift, state.options.target_groups if state else ())
     target: shapes.InstanceTarget = {
         "deploymentId": row.deployment_id,
         "targetId": row.instance_name,
@@ -97,6 +108,55 @@ def deployment_target(row: DeploymentInstance) -> shapes.DeploymentTarget:
     if row.instance_label:
         target["instanceLabel"] = row.instance_label
     return {"deploymentTargetType": "InstanceTarget", "instanceTarget": target}
+
+
+def _shift_target(
+    row: DeploymentInstance, shift: ShiftTarget, target_groups: tuple[str, ...]
+) -> shapes.DeploymentTarget:
+    """A Lambda alias or ECS service being deployed, with where its traffic stands."""
+    common = {
+        "deploymentId": row.deployment_id,
+        "targetId": row.instance_name,
+        "targetArn": row.instance_arn,
+        "status": row.status,
+        "lastUpdatedAt": _aware(row.last_updated_at),
+        "lifecycleEvents": lifecycle_events(row),
+    }
+    if shift.platform == "Lambda":
+        function, _, alias = shift.target_id.partition(":")
+        lambda_target = cast(shapes.LambdaTarget, common)
+        lambda_target["lambdaFunctionInfo"] = {
+            "functionName": function,
+            "functionAlias": alias,
+            "currentVersion": shift.original,
+            "targetVersion": shift.replacement,
+            "targetVersionWeight": shift.weight / 100,
+        }
+        return {"deploymentTargetType": "LambdaTarget", "lambdaTarget": lambda_target}
+    ecs_target = cast(shapes.ECSTarget, common)
+    production: shapes.TargetGroupInfo = {"name": target_groups[0]} if target_groups else {}
+    task_sets: list[shapes.ECSTaskSet] = [
+        {
+            "identifer": shift.replacement,
+            "status": "PRIMARY" if shift.weight == 100 else "ACTIVE",
+            "trafficWeight": float(shift.weight),
+            "targetGroup": production,
+            "taskSetLabel": "Green",
+        }
+    ]
+    if shift.original:
+        task_sets.insert(
+            0,
+            {
+                "identifer": shift.original,
+                "status": "ACTIVE" if shift.weight == 100 else "PRIMARY",
+                "trafficWeight": float(100 - shift.weight),
+                "targetGroup": production,
+                "taskSetLabel": "Blue",
+            },
+        )
+    ecs_target["taskSetsInfo"] = task_sets
+    return {"deploymentTargetType": "ECSTarget", "ecsTarget": ecs_target}
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -27,10 +27,11 @@ from forgeline.codedeploy.ops.lookups import (
     require_deployment_group,
 )
 from forgeline.codedeploy.orchestrator.blue_green import TERMINATING, WAITING_READY
-from forgeline.codedeploy.orchestrator.events import ContinueRequested
+from forgeline.codedeploy.orchestrator.events import ContinueRequested, HookReported
 from forgeline.codedeploy.orchestrator.lifecycle import READY_WAIT, TERMINATION_WAIT
 from forgeline.codedeploy.orchestrator.options import BLUE_GREEN
-from forgeline.codedeploy.orchestrator.state import FINAL_STATUSES
+from forgeline.codedeploy.orchestrator.state import FINAL_STATUSES, DeploymentState
+from forgeline.codedeploy.orchestrator.traffic_shift import hook_event
 from forgeline.codedeploy.tables.deployment_groups import DeploymentGroup
 from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
 from forgeline.core.context import RequestContext
@@ -121,7 +122,9 @@ class DeploymentOperations:
                     f"deploys to {application.compute_platform}."
                 )
             _check_overrides(params)
-            _check_blue_green(group.document, params)
+            if application.compute_platform == "Server":
+                # Lambda and ECS groups are blue/green by nature and have no instances.
+                _check_blue_green(group.document, params)
             active = creation.active_deployment(session, group)
             if active is not None:
                 raise errors.DeploymentLimitExceededException(
@@ -319,7 +322,9 @@ class DeploymentOperations:
                 errors.DeploymentTargetIdRequiredException,
                 errors.DeploymentTargetDoesNotExistException,
             )
-            return {"deploymentTarget": views.deployment_target(row)}
+            deployment = session.get(Deployment, row.deployment_id)
+            state = DeploymentState.from_document(deployment.state) if deployment else None
+            return {"deploymentTarget": views.deployment_target(row, state)}
 
     def batch_get_deployment_targets(
         self, ctx: RequestContext, params: shapes.BatchGetDeploymentTargetsInput
@@ -336,7 +341,8 @@ class DeploymentOperations:
                 raise errors.DeploymentTargetDoesNotExistException(
                     f"The target {missing[0]} is not part of deployment {deployment.id}."
                 )
-            return {"deploymentTargets": [views.deployment_target(row) for row in found]}
+            state = DeploymentState.from_document(deployment.state)
+            return {"deploymentTargets": [views.deployment_target(row, state) for row in found]}
 
     def list_deployment_targets(
         self, ctx: RequestContext, params: shapes.ListDeploymentTargetsInput
@@ -365,18 +371,35 @@ class DeploymentOperations:
         self, ctx: RequestContext, params: shapes.PutLifecycleEventHookExecutionStatusInput
     ) -> shapes.PutLifecycleEventHookExecutionStatusOutput:
         status = params.get("status")
-        if status not in (None, "Succeeded", "Failed"):
+        if status not in ("Succeeded", "Failed"):
             raise errors.InvalidLifecycleEventHookExecutionStatusException(
-                "A hook's status can only be set to Succeeded or Failed."
+                f"A hook's status is set to Succeeded or Failed, not {status!r}."
             )
-        with session_scope(readonly=True) as session:
-            deployment = _require(session, ctx, params.get("deploymentId"))
-            # Hook executions (validation functions) belong to Lambda and ECS deployments;
-            # an in-place Server deployment's hooks are its agents' scripts.
-            raise errors.InvalidLifecycleEventHookExecutionIdException(
-                f"Deployment {deployment.id} has no lifecycle event hook execution "
-                f"{params.get('lifecycleEventHookExecutionId')!r}."
-            )
+        execution_id = params.get("lifecycleEventHookExecutionId") or ""
+        with session_scope() as session:
+            found = _require(session, ctx, params.get("deploymentId"))
+            deployment = driver.lock(session, found.id)
+            assert deployment is not None
+            state = driver.state_of(deployment)
+            if state.options.shift is None:
+                # A Server deployment's hooks are its agents' scripts.
+                raise errors.UnsupportedActionForDeploymentTypeException(
+                    f"Deployment {deployment.id} deploys to the Server compute platform: "
+                    "only Lambda and ECS deployments have lifecycle event hook executions."
+                )
+            event = hook_event(state, execution_id)
+            if event is None:
+                raise errors.InvalidLifecycleEventHookExecutionIdException(
+                    f"Deployment {deployment.id} has no lifecycle event hook execution "
+                    f"{execution_id!r}."
+                )
+            if event.status != "InProgress" or state.finished:
+                raise errors.LifecycleEventAlreadyCompletedException(
+                    f"The {event.name} lifecycle event of deployment {deployment.id} has "
+                    f"already ended ({event.status})."
+                )
+            driver.apply(session, deployment, HookReported(execution_id, status == "Succeeded"))
+        return {"lifecycleEventHookExecutionId": execution_id}
 
     @staticmethod
     def _page_names(

@@ -60,6 +60,7 @@ from forgeline.codedeploy.orchestrator.state import (
     SUCCEEDED,
     ErrorInfo,
     InstanceState,
+    ShiftTarget,
 )
 
 # DeploymentState.phase values.
@@ -83,7 +84,7 @@ class BlueGreenRun(Run):
 
     # ------------------------------------------------------------ start
 
-    def start(self, specs: tuple[InstanceSpec, ...]) -> None:
+    def start(self, specs: tuple[InstanceSpec, ...], shift: ShiftTarget | None = None) -> None:
         if self.state.status not in (CREATED, QUEUED):
             return
         rollback = self.state.is_rollback

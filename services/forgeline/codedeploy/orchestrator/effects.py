@@ -88,6 +88,24 @@ class StartRollback:
     reason: str
 
 
+@dataclass(frozen=True)
+class InvokeHook:
+    """Hand the hook function its payload ({DeploymentId, LifecycleEventHookExecutionId});
+    its verdict comes back as HookReported, a failure to deliver as HookInvocationFailed."""
+
+    lifecycle_event: str
+    function_name: str
+    hook_execution_id: str
+
+
+@dataclass(frozen=True)
+class ShiftTraffic:
+    """Give the replacement `weight` percent of the traffic (the original the rest), then
+    report TrafficShifted, or ServerStepFailed for the AllowTraffic event."""
+
+    weight: int
+
+
 Effect = (
     SendCommand
     | RunServerStep
@@ -98,4 +116,6 @@ Effect = (
     | Finished
     | StartRollback
     | RetireInstances
+    | InvokeHook
+    | ShiftTraffic
 )

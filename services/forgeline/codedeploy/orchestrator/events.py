@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from forgeline.codedeploy.orchestrator.rollout import HealthClass
-from forgeline.codedeploy.orchestrator.state import Diagnostics
+from forgeline.codedeploy.orchestrator.state import Diagnostics, ErrorInfo, ShiftTarget
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,38 @@ class Enqueued:
 @dataclass(frozen=True)
 class Start:
     instances: tuple[InstanceSpec, ...]
+    # Lambda and ECS: what traffic shifts on (the one instance is its target).
+    shift: ShiftTarget | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The deployment cannot start: its revision (a Lambda or ECS AppSpec) is unusable."""
+
+    error: ErrorInfo
+
+
+@dataclass(frozen=True)
+class HookReported:
+    """PutLifecycleEventHookExecutionStatus: a hook function's verdict."""
+
+    hook_execution_id: str
+    succeeded: bool
+
+
+@dataclass(frozen=True)
+class HookInvocationFailed:
+    """The hook function could not be handed its payload."""
+
+    lifecycle_event: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TrafficShifted:
+    """The replacement now takes `weight` percent of the traffic."""
+
+    weight: int
 
 
 @dataclass(frozen=True)
@@ -122,4 +154,8 @@ Event = (
     | AlarmPollFailed
     | Tick
     | ContinueRequested
+    | Refused
+    | HookReported
+    | HookInvocationFailed
+    | TrafficShifted
 )

@@ -30,10 +30,12 @@ from forgeline.codedeploy.orchestrator.effects import (
     Effect,
     Finished,
     InstanceChanged,
+    InvokeHook,
     RetireInstances,
     RunServerStep,
     SendCommand,
     SetTimer,
+    ShiftTraffic,
     StartRollback,
 )
 from forgeline.codedeploy.orchestrator.events import (
@@ -41,11 +43,14 @@ from forgeline.codedeploy.orchestrator.events import (
     CommandFailed,
     CommandSucceeded,
     Event,
+    HookInvocationFailed,
+    HookReported,
     InstanceSpec,
     ServerStepDone,
     ServerStepFailed,
     Start,
     Tick,
+    TrafficShifted,
 )
 from forgeline.codedeploy.orchestrator.machine import Transition, advance
 from forgeline.codedeploy.orchestrator.state import (
@@ -65,11 +70,13 @@ SCRIPT_FAILED = "ScriptFailed"
 
 @dataclass(frozen=True)
 class _Work:
-    """A command or server step the world still has to answer."""
+    """A command, server step, hook or traffic shift the world still has to answer."""
 
     instance_id: str
     lifecycle_event: str
     server: bool
+    hook: InvokeHook | None = None
+    shift: ShiftTraffic | None = None
 
 
 class InMemoryDeploymentWorld:
@@ -102,6 +109,12 @@ class InMemoryDeploymentWorld:
         self._server_failures: dict[tuple[str, str], str] = {}
         self._hangs: set[tuple[str, str]] = set()
         self._silent: set[str] = set()
+        # Lambda / ECS: hooks invoked and traffic shares applied, with the world's time.
+        self.hooks: list[InvokeHook] = []
+        self.shifts: list[tuple[datetime, int]] = []
+        self._hook_verdicts: dict[str, bool | None] = {}  # event -> False: Failed, None: hangs
+        self._unreachable_hooks: set[str] = set()
+        self._shift_failures: dict[int, str] = {}
 
     # ------------------------------------------------------------ scripting the agents
 
@@ -124,6 +137,22 @@ class InMemoryDeploymentWorld:
     def silence(self, instance_id: str) -> None:
         """The agent on ``instance_id`` takes up no further command (stopped, unreachable)."""
         self._silent.add(instance_id)
+
+    def fail_hook(self, event: str) -> None:
+        """The hook function of ``event`` reports Failed."""
+        self._hook_verdicts[event] = False
+
+    def silence_hook(self, event: str) -> None:
+        """The hook function of ``event`` takes its payload and never reports."""
+        self._hook_verdicts[event] = None
+
+    def unreachable_hook(self, event: str) -> None:
+        """The hook function of ``event`` cannot be invoked."""
+        self._unreachable_hooks.add(event)
+
+    def fail_shift(self, weight: int, message: str) -> None:
+        """Shifting the replacement's share to ``weight`` fails."""
+        self._shift_failures[weight] = message
 
     # ------------------------------------------------------------ driving
 
@@ -171,6 +200,17 @@ class InMemoryDeploymentWorld:
     def _answer(self, work: _Work) -> None:
         key = (work.instance_id, work.lifecycle_event)
         self.now += self.step
+        if work.hook is not None:
+            self._answer_hook(work.hook)
+            return
+        if work.shift is not None:
+            failure = self._shift_failures.get(work.shift.weight)
+            if failure is None:
+                self.shifts.append((self.now, work.shift.weight))
+                self.apply(TrafficShifted(work.shift.weight))
+            else:
+                self.apply(ServerStepFailed(work.instance_id, work.lifecycle_event, failure))
+            return
         if work.server:
             failure = self._server_failures.get(key)
             if failure is None:
@@ -189,6 +229,19 @@ class InMemoryDeploymentWorld:
             self.apply(CommandSucceeded(*key))
         else:
             self.apply(CommandFailed(*key, diagnostics))
+
+    def _answer_hook(self, hook: InvokeHook) -> None:
+        if hook.lifecycle_event in self._unreachable_hooks:
+            self.apply(
+                HookInvocationFailed(hook.lifecycle_event, f"{hook.function_name} is unreachable")
+            )
+            return
+        verdict = self._hook_verdicts.get(hook.lifecycle_event, True)
+        if verdict is not None:
+            self.apply(HookReported(hook.hook_execution_id, verdict))
+
+    def _target_id(self) -> str:
+        return self.state.instances[0].instance_id if self.state.instances else ""
 
     def _take(self, effect: Effect) -> None:
         self.effects.append(effect)
@@ -214,6 +267,12 @@ class InMemoryDeploymentWorld:
             self.rollbacks.append(effect.reason)
         elif isinstance(effect, RetireInstances):
             self.retired.extend(effect.instance_ids)
+        elif isinstance(effect, InvokeHook):
+            self.hooks.append(effect)
+            target = self._target_id()
+            self._queue.append(_Work(target, effect.lifecycle_event, server=False, hook=effect))
+        elif isinstance(effect, ShiftTraffic):
+            self._queue.append(_Work(self._target_id(), "AllowTraffic", server=True, shift=effect))
 
     def _track_instance(self, instance_id: str, status: str) -> None:
         self.instance_statuses.append((instance_id, status))

@@ -154,3 +154,18 @@ ECS_STEPS = (
     _hook(AFTER_ALLOW_TRAFFIC),
     _server(END),
 )
+
+# Rolling a Lambda or ECS deployment back moves the traffic back; no hook runs.
+_SHIFT_ROLLBACK_STEPS = (_server(START), _server(ALLOW_TRAFFIC), _server(END))
+_PLATFORM_STEPS = {"Lambda": LAMBDA_STEPS, "ECS": ECS_STEPS}
+_PLATFORM_BY_NAME = {step.name: step for steps in _PLATFORM_STEPS.values() for step in steps}
+
+
+def platform_steps(platform: str, *, rollback: bool = False) -> tuple[LifecycleStep, ...]:
+    """The events of a Lambda or ECS deployment (or its rollback), in run order."""
+    return _SHIFT_ROLLBACK_STEPS if rollback else _PLATFORM_STEPS[platform]
+
+
+def platform_step(name: str) -> LifecycleStep:
+    """The Lambda or ECS step of this event name (KeyError for one neither has)."""
+    return _PLATFORM_BY_NAME[name]

@@ -48,12 +48,16 @@ from forgeline.codedeploy.orchestrator.events import (
     ContinueRequested,
     Enqueued,
     Event,
+    HookInvocationFailed,
+    HookReported,
     InstanceSpec,
+    Refused,
     ServerStepDone,
     ServerStepFailed,
     Start,
     StopRequested,
     Tick,
+    TrafficShifted,
 )
 from forgeline.codedeploy.orchestrator.lifecycle import (
     LifecycleStep,
@@ -92,6 +96,7 @@ from forgeline.codedeploy.orchestrator.state import (
     ErrorInfo,
     InstanceState,
     LifecycleEventState,
+    ShiftTarget,
     Timer,
 )
 
@@ -112,7 +117,9 @@ def advance(state: DeploymentState, event: Event, now: datetime) -> Transition:
     if isinstance(event, Enqueued):
         run.enqueue()
     elif isinstance(event, Start):
-        run.start(event.instances)
+        run.start(event.instances, event.shift)
+    elif isinstance(event, Refused):
+        run.refuse(event.error)
     elif isinstance(event, CommandAcknowledged):
         run.acknowledge(event.instance_id, event.lifecycle_event)
     elif isinstance(event, CommandSucceeded):
@@ -136,12 +143,22 @@ def advance(state: DeploymentState, event: Event, now: datetime) -> Transition:
         run.alarm_poll_failed(event.message)
     elif isinstance(event, ContinueRequested):
         run.continue_requested(event.wait_type)
+    elif isinstance(event, HookReported):
+        run.hook_reported(event.hook_execution_id, event.succeeded)
+    elif isinstance(event, HookInvocationFailed):
+        run.hook_invocation_failed(event.lifecycle_event, event.message)
+    elif isinstance(event, TrafficShifted):
+        run.traffic_shifted(event.weight)
     return Transition(run.state, tuple(run.effects))
 
 
 def _run_class(state: DeploymentState) -> type[Run]:
+    # Imported here: these runs build on this module's Run.
+    if state.options.shift is not None:
+        from forgeline.codedeploy.orchestrator.traffic_shift import ShiftRun
+
+        return ShiftRun
     if state.options.deployment_type == BLUE_GREEN:
-        # Imported here: the blue/green run builds on this module's Run.
         from forgeline.codedeploy.orchestrator.blue_green import BlueGreenRun
 
         return BlueGreenRun
@@ -162,7 +179,7 @@ class Run:
         if self.state.status == CREATED:
             self._set_status(QUEUED)
 
-    def start(self, specs: tuple[InstanceSpec, ...]) -> None:
+    def start(self, specs: tuple[InstanceSpec, ...], shift: ShiftTarget | None = None) -> None:
         if self.state.status not in (CREATED, QUEUED):
             return  # a repeated Start
         options = self.state.options
@@ -184,6 +201,11 @@ class Run:
             return
         self._set_status(IN_PROGRESS)
         self._schedule()
+
+    def refuse(self, error: ErrorInfo) -> None:
+        if self.state.status in (CREATED, QUEUED):
+            self.state = replace(self.state, start_time=self.now)
+            self._fail_before_start(error)
 
     def _fail_before_start(self, error: ErrorInfo) -> None:
         for instance in self.state.instances:
@@ -360,6 +382,17 @@ class Run:
 
     def continue_requested(self, wait_type: str) -> None:
         """ContinueDeployment: an in-place deployment never waits (the API refuses it)."""
+
+    # Hook functions and traffic shifts belong to Lambda and ECS deployments
+    # (traffic_shift.py); a Server deployment has none to hear from.
+    def hook_reported(self, hook_execution_id: str, succeeded: bool) -> None:
+        """PutLifecycleEventHookExecutionStatus reached a deployment with no hooks."""
+
+    def hook_invocation_failed(self, lifecycle_event: str, message: str) -> None:
+        """A hook that a Server deployment never invoked."""
+
+    def traffic_shifted(self, weight: int) -> None:
+        """A shift that a Server deployment never asked for."""
 
     def tick(self) -> None:
         due = [timer for timer in self.state.timers if timer.at <= self.now]

@@ -83,6 +83,42 @@ class BlueGreenOptions:
 
 
 @dataclass(frozen=True)
+class ShiftOptions:
+    """How a Lambda or ECS deployment moves traffic (its config's trafficRoutingConfig)
+    and how long it waits on its hook functions."""
+
+    compute_platform: str  # Lambda or ECS
+    routing_type: str = "AllAtOnce"  # TrafficRoutingType
+    percentage: int | None = None
+    interval_minutes: int | None = None
+    # How long a routing config's minute lasts: 60 on AWS; shorter for tests and demos.
+    minute_seconds: float = 60.0
+    # AWS gives a hook function an hour to report its verdict.
+    hook_timeout_seconds: float = 3600.0
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "computePlatform": self.compute_platform,
+            "routingType": self.routing_type,
+            "percentage": self.percentage,
+            "intervalMinutes": self.interval_minutes,
+            "minuteSeconds": self.minute_seconds,
+            "hookTimeoutSeconds": self.hook_timeout_seconds,
+        }
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> ShiftOptions:
+        return cls(
+            compute_platform=str(data["computePlatform"]),
+            routing_type=str(data["routingType"]),
+            percentage=data.get("percentage"),
+            interval_minutes=data.get("intervalMinutes"),
+            minute_seconds=float(data["minuteSeconds"]),
+            hook_timeout_seconds=float(data["hookTimeoutSeconds"]),
+        )
+
+
+@dataclass(frozen=True)
 class DeploymentOptions:
     deployment_type: str = IN_PLACE
     traffic_control: bool = False
@@ -101,6 +137,8 @@ class DeploymentOptions:
     # False for a blue/green rollback with no known-good revision to run hooks from: it
     # only moves traffic back (its agents' events are Skipped).
     run_hooks: bool = True
+    # Lambda and ECS deployments (traffic_shift.py); None for Server ones.
+    shift: ShiftOptions | None = None
 
     def rolls_back_on(self, event: str) -> bool:
         return self.auto_rollback_enabled and event in self.auto_rollback_events
@@ -120,6 +158,7 @@ class DeploymentOptions:
             "targetGroups": list(self.target_groups),
             "blueGreen": self.blue_green.to_document(),
             "runHooks": self.run_hooks,
+            "shift": None if self.shift is None else self.shift.to_document(),
         }
 
     @classmethod
@@ -140,6 +179,7 @@ class DeploymentOptions:
             if "blueGreen" in data
             else BlueGreenOptions(),
             run_hooks=bool(data.get("runHooks", True)),
+            shift=ShiftOptions.from_document(data["shift"]) if data.get("shift") else None,
         )
 
 
@@ -185,9 +225,15 @@ def resolve_options(
 
 def target_group_names(info: shapes.LoadBalancerInfo) -> tuple[str, ...]:
     """The target groups a deployment moves instances between: the classic load balancers
-    (elbInfoList) and the target groups (targetGroupInfoList) alike, each named once."""
+    (elbInfoList) and the target groups (targetGroupInfoList) alike, each named once; an
+    ECS group's target group pair, production first."""
+    pairs = [
+        group
+        for pair in info.get("targetGroupPairInfoList", ())
+        for group in pair.get("targetGroups", ())
+    ]
     names: list[str] = []
-    for entry in (*info.get("elbInfoList", ()), *info.get("targetGroupInfoList", ())):
+    for entry in (*info.get("elbInfoList", ()), *info.get("targetGroupInfoList", ()), *pairs):
         name = entry.get("name")
         if name and name not in names:
             names.append(name)

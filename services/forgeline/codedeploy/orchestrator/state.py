@@ -214,6 +214,53 @@ class InstanceState:
 
 
 @dataclass(frozen=True)
+class ShiftTarget:
+    """What a Lambda or ECS deployment moves traffic on, from its AppSpec.
+
+    Lambda: the function's alias, shifting from `original` (CurrentVersion) to
+    `replacement` (TargetVersion). ECS: the service, from its current task definition to the
+    AppSpec's. `weight` is the replacement's share (percent) as last applied."""
+
+    platform: str  # Lambda or ECS
+    target_id: str  # Lambda: function:alias; ECS: cluster:service
+    original: str
+    replacement: str
+    hooks: tuple[tuple[str, str], ...] = ()  # (lifecycle event, function name)
+    # Makes the deployment's hook execution ids unguessable (hook_execution_id).
+    nonce: str = ""
+    weight: int = 0
+    shift_started: datetime | None = None  # when AllowTraffic began moving traffic
+
+    def hook_function(self, lifecycle_event: str) -> str | None:
+        return dict(self.hooks).get(lifecycle_event)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "targetId": self.target_id,
+            "original": self.original,
+            "replacement": self.replacement,
+            "hooks": [list(hook) for hook in self.hooks],
+            "nonce": self.nonce,
+            "weight": self.weight,
+            "shiftStarted": _iso(self.shift_started),
+        }
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> ShiftTarget:
+        return cls(
+            platform=str(data["platform"]),
+            target_id=str(data["targetId"]),
+            original=str(data["original"]),
+            replacement=str(data["replacement"]),
+            hooks=tuple((str(event), str(function)) for event, function in data["hooks"]),
+            nonce=str(data.get("nonce", "")),
+            weight=int(data["weight"]),
+            shift_started=_time(data.get("shiftStarted")),
+        )
+
+
+@dataclass(frozen=True)
 class Timer:
     """A moment the deployment must be woken at (with a Tick) to check a deadline."""
 
@@ -239,6 +286,8 @@ class DeploymentState:
     rollback_reason: str | None = None
     # Where a blue/green deployment stands (blue_green.py); None for in-place ones.
     phase: str | None = None
+    # What a Lambda or ECS deployment shifts traffic on (traffic_shift.py), once started.
+    shift: ShiftTarget | None = None
 
     @property
     def finished(self) -> bool:
@@ -279,6 +328,7 @@ class DeploymentState:
             "completeTime": _iso(self.complete_time),
             "rollbackReason": self.rollback_reason,
             "phase": self.phase,
+            "shift": None if self.shift is None else self.shift.to_document(),
         }
 
     @classmethod
@@ -305,6 +355,7 @@ class DeploymentState:
             complete_time=_time(data.get("completeTime")),
             rollback_reason=data.get("rollbackReason"),
             phase=data.get("phase"),
+            shift=ShiftTarget.from_document(data["shift"]) if data.get("shift") else None,
         )
 
 
