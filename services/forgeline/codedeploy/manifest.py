@@ -65,6 +65,7 @@ MANIFEST = ServiceManifest(
     task_modules=(
         "forgeline.codedeploy.deploying.starting",
         "forgeline.codedeploy.deploying.traffic_steps",
+        "forgeline.codedeploy.deploying.hook_calls",
         "forgeline.codedeploy.deploying.timers",
     ),
     subscriptions=(
