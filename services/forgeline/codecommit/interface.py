@@ -1,7 +1,8 @@
 """What other services may use of CodeCommit, and nothing more.
 
 CodeBuild builds from these repositories, starts webhook builds on their events, and
-gives a build a short-lived git credential. It imports this module only (the layout
+gives a build a short-lived git credential. CodePipeline's source action reads a branch's
+head commit and zips its tree. It imports this module only (the layout
 test checks), so CodeCommit's tables and modules can change behind it.
 """
 
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codecommit import git_auth
-from forgeline.codecommit.gitstore import BRANCH_PREFIX, ZERO_OID, RefChange, open_git
+from forgeline.codecommit.archive import CommitInfo, commit_info, zip_tree
+from forgeline.codecommit.gitstore import BRANCH_PREFIX, ZERO_OID, RefChange, branch_head, open_git
 from forgeline.codecommit.storage import repository_path
 from forgeline.codecommit.tables.git_credentials import GitCredential
 from forgeline.codecommit.tables.pull_requests import PullRequest
@@ -22,6 +24,10 @@ from forgeline.core.settings import Settings
 
 __all__ = [
     "BRANCH_PREFIX",
+    "CommitInfo",
+    "branch_head",
+    "commit_info",
+    "zip_tree",
     "ZERO_OID",
     "GitCredential",
     "RefChange",

@@ -59,6 +59,11 @@ MANIFEST = ServiceManifest(
         ),
         # An alarm's state value changed (SetAlarmState), inside the transaction recording it.
         Hook("alarm_state_changed", "forgeline.cloudwatch.alarm_state:ALARM_STATE_LISTENERS"),
+        # A deployment ended, inside the transaction recording its end.
+        Hook(
+            "deployment_finished",
+            "forgeline.codedeploy.deploying.creation:DEPLOYMENT_FINISHED_LISTENERS",
+        ),
     ),
     # Starting deployments and their traffic steps (jobs), and feeding their timers (a
     # watcher beside each worker).

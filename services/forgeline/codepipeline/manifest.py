@@ -1,4 +1,4 @@
-"""CodePipeline as the core sees it: the pipeline service (every operation answers 501 yet)."""
+"""CodePipeline as the core sees it: the pipeline service."""
 
 from __future__ import annotations
 
@@ -13,4 +13,12 @@ CODEPIPELINE = ApiSpec(
     package="codepipeline",
 )
 
-MANIFEST = ServiceManifest(name="codepipeline", service="pipeline", apis=(CODEPIPELINE,))
+MANIFEST = ServiceManifest(
+    name="codepipeline",
+    service="pipeline",
+    apis=(CODEPIPELINE,),
+    table_modules=(
+        "forgeline.codepipeline.tables.pipelines",
+        "forgeline.codepipeline.tables.executions",
+    ),
+)

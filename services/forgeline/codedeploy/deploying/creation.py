@@ -8,6 +8,7 @@ the job (starting.py) picks its instances and starts it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
@@ -38,6 +39,11 @@ NO_ROLLBACK_TARGET = (
     "Automatic rollback was not performed because the deployment group has no previous "
     "successful deployment to roll back to."
 )
+
+
+# Called inside the transaction that records a deployment's end (CodePipeline's Deploy
+# actions finish here).
+DEPLOYMENT_FINISHED_LISTENERS: list[Callable[[Session, Deployment], None]] = []
 
 
 def active_deployment(session: Session, group: DeploymentGroup) -> Deployment | None:
@@ -133,7 +139,14 @@ def _unused_id(session: Session) -> str:
 
 
 def record_outcome(session: Session, deployment: Deployment, state: DeploymentState) -> None:
-    """The deployment group remembers its last attempted (and last successful) deployment."""
+    """The deployment group remembers its last attempted (and last successful) deployment;
+    the services waiting on it hear of the outcome in the same transaction."""
+    _remember_outcome(session, deployment, state)
+    for listener in list(DEPLOYMENT_FINISHED_LISTENERS):
+        listener(session, deployment)
+
+
+def _remember_outcome(session: Session, deployment: Deployment, state: DeploymentState) -> None:
     group = session.get(DeploymentGroup, deployment.deployment_group_id)
     if group is None:
         return  # deleted while the deployment ran

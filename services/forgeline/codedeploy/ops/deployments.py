@@ -95,52 +95,8 @@ class DeploymentOperations:
     def create_deployment(
         self, ctx: RequestContext, params: shapes.CreateDeploymentInput
     ) -> shapes.CreateDeploymentOutput:
-        app_name = application_name_param(params.get("applicationName"))
-        group_name = deployment_group_name_param(params.get("deploymentGroupName"))
-        if len(params.get("description") or "") > MAX_DESCRIPTION:
-            raise errors.DescriptionTooLongException(
-                f"The description is longer than {MAX_DESCRIPTION} characters."
-            )
         with session_scope() as session:
-            application = require_application(session, ctx.account_id, ctx.region, app_name)
-            group = require_deployment_group(session, application, group_name, for_update=True)
-            revision = params.get("revision") or cast(
-                shapes.RevisionLocation | None, group.target_revision
-            )
-            if not revision:
-                raise errors.RevisionRequiredException(
-                    "A revision is required: name one, or deploy to a group with a target revision."
-                )
-            revision = revision_rules.normalize(revision)
-            revision_rules.check_platform(revision, application.compute_platform)
-            config_name = params.get("deploymentConfigName") or group.deployment_config_name
-            config = require_config(session, ctx.account_id, ctx.region, config_name)
-            if config.compute_platform != application.compute_platform:
-                raise errors.InvalidDeploymentConfigNameException(
-                    f"The deployment configuration {config_name} is for the "
-                    f"{config.compute_platform} compute platform; application {app_name} "
-                    f"deploys to {application.compute_platform}."
-                )
-            _check_overrides(params)
-            if application.compute_platform == "Server":
-                # Lambda and ECS groups are blue/green by nature and have no instances.
-                _check_blue_green(group.document, params)
-            active = creation.active_deployment(session, group)
-            if active is not None:
-                raise errors.DeploymentLimitExceededException(
-                    f"The Deployment Group '{group_name}' already has an active Deployment "
-                    f"'{active.id}'"
-                )
-            request = cast(shapes.CreateDeploymentInput, {**params, "revision": revision})
-            deployment = creation.create(
-                session,
-                application=application,
-                group=group,
-                config=config,
-                revision=revision,
-                request=request,
-                creator="user",
-            )
+            deployment = create_deployment_in(session, ctx, params)
             return {"deploymentId": deployment.id}
 
     def get_deployment(
@@ -421,6 +377,56 @@ class DeploymentOperations:
         if next_token:
             output["nextToken"] = next_token
         return output
+
+
+def create_deployment_in(
+    session: Session, ctx: RequestContext, params: shapes.CreateDeploymentInput
+) -> Deployment:
+    """CreateDeployment inside the caller's transaction (CodePipeline's Deploy action
+    records the deployment with its own state in the same one)."""
+    app_name = application_name_param(params.get("applicationName"))
+    group_name = deployment_group_name_param(params.get("deploymentGroupName"))
+    if len(params.get("description") or "") > MAX_DESCRIPTION:
+        raise errors.DescriptionTooLongException(
+            f"The description is longer than {MAX_DESCRIPTION} characters."
+        )
+    application = require_application(session, ctx.account_id, ctx.region, app_name)
+    group = require_deployment_group(session, application, group_name, for_update=True)
+    revision = params.get("revision") or cast(shapes.RevisionLocation | None, group.target_revision)
+    if not revision:
+        raise errors.RevisionRequiredException(
+            "A revision is required: name one, or deploy to a group with a target revision."
+        )
+    revision = revision_rules.normalize(revision)
+    revision_rules.check_platform(revision, application.compute_platform)
+    config_name = params.get("deploymentConfigName") or group.deployment_config_name
+    config = require_config(session, ctx.account_id, ctx.region, config_name)
+    if config.compute_platform != application.compute_platform:
+        raise errors.InvalidDeploymentConfigNameException(
+            f"The deployment configuration {config_name} is for the "
+            f"{config.compute_platform} compute platform; application {app_name} "
+            f"deploys to {application.compute_platform}."
+        )
+    _check_overrides(params)
+    if application.compute_platform == "Server":
+        # Lambda and ECS groups are blue/green by nature and have no instances.
+        _check_blue_green(group.document, params)
+    active = creation.active_deployment(session, group)
+    if active is not None:
+        raise errors.DeploymentLimitExceededException(
+            f"The Deployment Group '{group_name}' already has an active Deployment '{active.id}'"
+        )
+    request = cast(shapes.CreateDeploymentInput, {**params, "revision": revision})
+    deployment = creation.create(
+        session,
+        application=application,
+        group=group,
+        config=config,
+        revision=revision,
+        request=request,
+        creator="user",
+    )
+    return deployment
 
 
 def _one_instance(

@@ -1,0 +1,67 @@
+"""What other services may use of CodeDeploy, and nothing more.
+
+CodePipeline's Deploy action creates a deployment of a revision in the pipeline's artifact
+store and hears of its end through the `deployment_finished` hook (DEPLOYMENT_FINISHED_
+LISTENERS, subscribed in its manifest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from forgeline.codedeploy.generated import shapes
+from forgeline.codedeploy.ops.deployments import create_deployment_in
+from forgeline.codedeploy.tables.deployments import Deployment
+from forgeline.core.context import RequestContext
+
+__all__ = ["Deployment", "DeploymentOutcome", "create_pipeline_deployment", "outcome_of"]
+
+
+@dataclass(frozen=True)
+class DeploymentOutcome:
+    deployment_id: str
+    status: str  # the model's DeploymentStatus
+    error_message: str | None
+
+
+def create_pipeline_deployment(
+    session: Session,
+    account_id: str,
+    region: str,
+    application: str,
+    group: str,
+    bucket: str,
+    key: str,
+    description: str,
+) -> str:
+    """CreateDeployment of the zip at bucket/key, in the caller's transaction; raises
+    CodeDeploy's own errors. Returns the deployment id."""
+    ctx = RequestContext(
+        account_id=account_id,
+        region=region,
+        principal_arn=f"arn:aws:iam::{account_id}:role/codepipeline",
+        access_key_id=None,
+        service="codedeploy",
+        operation="CreateDeployment",
+    )
+    params: shapes.CreateDeploymentInput = {
+        "applicationName": application,
+        "deploymentGroupName": group,
+        "description": description,
+        "revision": {
+            "revisionType": "S3",
+            "s3Location": {"bucket": bucket, "key": key, "bundleType": "zip"},
+        },
+    }
+    return create_deployment_in(session, ctx, params).id
+
+
+def outcome_of(deployment: Deployment) -> DeploymentOutcome:
+    error = deployment.error_info or {}
+    return DeploymentOutcome(
+        deployment_id=deployment.id,
+        status=deployment.deployment_status,
+        error_message=error.get("message"),
+    )

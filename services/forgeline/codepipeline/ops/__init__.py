@@ -1,0 +1,1 @@
+"""CodePipeline's API handlers, one mixin per topic, composed in codepipeline/api.py."""

@@ -1,0 +1,1 @@
+"""CodePipeline's tables: pipelines with their versions, and executions."""
