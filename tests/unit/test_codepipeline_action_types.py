@@ -21,13 +21,13 @@ RUNNABLE = {
     ("Source", "AWS", "S3"),
     ("Build", "AWS", "CodeBuild"),
     ("Test", "AWS", "CodeBuild"),
-    ("Compute", "AWS", "Commands"),
     ("Deploy", "AWS", "CodeDeploy"),
     ("Deploy", "AWS", "S3"),
     ("Approval", "AWS", "Manual"),
-    ("Invoke", "AWS", "Lambda"),
 }
 REFUSED = {
+    ("Compute", "AWS", "Commands"),  # not run yet
+    ("Invoke", "AWS", "Lambda"),  # not run yet
     ("Source", "AWS", "CodeStarSourceConnection"),
     ("Source", "AWS", "ECR"),
     ("Source", "ThirdParty", "GitHub"),

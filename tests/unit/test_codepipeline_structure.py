@@ -4,10 +4,12 @@ broken rule raises AWS's error with a message that names what is wrong."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any, cast
 
 import pytest
 
+from forgeline.codepipeline import action_types
 from forgeline.codepipeline.generated import errors, shapes
 from forgeline.codepipeline.structure import CustomActionTypeInfo, validate_pipeline
 from forgeline.core.protocol.errors import AwsError
@@ -114,6 +116,15 @@ def rejected(declared: dict[str, Any], error: type[AwsError], **options: Any) ->
     return raised.value.message
 
 
+def run_as_supported(monkeypatch: pytest.MonkeyPatch, category: str, provider: str) -> None:
+    """Have the built-in type the checks look up count as one this server runs, for this test
+    only, so the rules of a type it does not run yet can still be tested."""
+    key = (category, "AWS", provider, "1")
+    shipped = action_types.find_builtin(*key)
+    assert shipped is not None, key
+    monkeypatch.setitem(action_types._BY_ID, key, dataclasses.replace(shipped, supported=True))
+
+
 def trigger(source_action: str = "Source", **git: Any) -> dict[str, Any]:
     return {
         "providerType": "CodeStarSourceConnection",
@@ -151,7 +162,9 @@ def test_minimal_v2_pipeline_with_variables_and_queued_mode_passes() -> None:
     )
 
 
-def test_a_full_v2_pipeline_passes() -> None:
+def test_a_full_v2_pipeline_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    run_as_supported(monkeypatch, "Compute", "Commands")
+    run_as_supported(monkeypatch, "Invoke", "Lambda")
     declared = pipeline(
         stage("Source", codecommit(namespace="SourceVariables")),
         stage(
@@ -509,7 +522,24 @@ def test_a_provider_this_server_cannot_run_is_refused_by_name() -> None:
     )
 
 
-def test_commands_is_refused_in_a_v1_pipeline() -> None:
+def test_commands_is_refused_by_name_while_this_server_cannot_run_it() -> None:
+    declared = minimal_v2()
+    declared["stages"][1]["actions"].append(commands())
+    message = rejected(declared, errors.InvalidActionDeclarationException)
+    assert "'Run' in stage 'Build' uses provider Commands, which this server cannot run" in message
+
+
+def test_lambda_is_refused_by_name_while_this_server_cannot_run_it() -> None:
+    declared = minimal_v2()
+    declared["stages"][1]["actions"].append(
+        action("Notify", "Invoke", "Lambda", configuration={"FunctionName": "notify"})
+    )
+    message = rejected(declared, errors.InvalidActionDeclarationException)
+    assert "'Notify' in stage 'Build' uses provider Lambda, which this server cannot run" in message
+
+
+def test_commands_is_refused_in_a_v1_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    run_as_supported(monkeypatch, "Compute", "Commands")
     declared = minimal()
     declared["stages"][1]["actions"].append(commands())
     message = rejected(declared, errors.InvalidActionDeclarationException)
@@ -551,7 +581,8 @@ def test_a_configuration_key_the_type_lacks_is_refused_with_the_allowed_keys() -
     )
 
 
-def test_commands_takes_no_configuration_keys() -> None:
+def test_commands_takes_no_configuration_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    run_as_supported(monkeypatch, "Compute", "Commands")
     declared = minimal_v2()
     declared["stages"][1]["actions"].append(commands(configuration={"ProjectName": "x"}))
     assert "Compute/Commands takes no configuration keys" in rejected(
@@ -559,7 +590,8 @@ def test_commands_takes_no_configuration_keys() -> None:
     )
 
 
-def test_commands_action_needs_commands() -> None:
+def test_commands_action_needs_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    run_as_supported(monkeypatch, "Compute", "Commands")
     declared = minimal_v2()
     runner = commands()
     del runner["commands"]

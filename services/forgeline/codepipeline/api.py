@@ -1,16 +1,22 @@
-"""CodePipeline: pipelines and their versions, tags and action types, each a mixin of
-forgeline/codepipeline/ops/."""
+"""CodePipeline: pipelines and their versions, executions, tags and action types, each a
+mixin of forgeline/codepipeline/ops/. Executions run in codepipeline/running/ (the driver
+around the pure engine in codepipeline/engine/)."""
 
 from __future__ import annotations
 
 from forgeline.codepipeline.generated.api import CodePipelineApi
 from forgeline.codepipeline.ops.action_types import ActionTypeOperations
+from forgeline.codepipeline.ops.executions import ExecutionOperations
 from forgeline.codepipeline.ops.pipelines import PipelineOperations
 from forgeline.codepipeline.ops.tags import TagOperations
 
 
 class CodePipelineProvider(
-    PipelineOperations, TagOperations, ActionTypeOperations, CodePipelineApi
+    PipelineOperations,
+    ExecutionOperations,
+    TagOperations,
+    ActionTypeOperations,
+    CodePipelineApi,
 ):
     pass
 

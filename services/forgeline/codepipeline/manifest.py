@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forgeline.core.manifest import ApiSpec, ServiceManifest
+from forgeline.core.manifest import ApiSpec, ServiceManifest, Subscription
 
 CODEPIPELINE = ApiSpec(
     "codepipeline",
@@ -21,4 +21,26 @@ MANIFEST = ServiceManifest(
         "forgeline.codepipeline.tables.pipelines",
         "forgeline.codepipeline.tables.executions",
     ),
+    # Running actions and handing grants between executions (jobs), and feeding their
+    # timers (a watcher beside each worker).
+    task_modules=(
+        "forgeline.codepipeline.running.jobs",
+        "forgeline.codepipeline.running.timers",
+    ),
+    subscriptions=(
+        # A push to a watched branch starts the pipeline.
+        Subscription(
+            "codecommit.ref_changes", "forgeline.codepipeline.running.triggers:on_ref_changes"
+        ),
+        # Builds and deployments end the actions waiting on them.
+        Subscription(
+            "codebuild.build_finished", "forgeline.codepipeline.running.listeners:on_build_finished"
+        ),
+        Subscription(
+            "codedeploy.deployment_finished",
+            "forgeline.codepipeline.running.listeners:on_deployment_finished",
+        ),
+    ),
+    on_worker_start=("forgeline.codepipeline.running.timers:start_watching",),
+    on_worker_stop=("forgeline.codepipeline.running.timers:stop_watching",),
 )

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from forgeline.codepipeline import structure
 from forgeline.codepipeline.generated import errors, shapes
 from forgeline.codepipeline.ops.tags import TAG_ERRORS, pipeline_arn, tags_from_list
+from forgeline.codepipeline.running.starting import start_execution
+from forgeline.codepipeline.tables.executions import ActionExecution, PipelineExecution
 from forgeline.codepipeline.tables.pipelines import Pipeline, PipelineVersion
 from forgeline.core import tagging
 from forgeline.core.context import RequestContext
@@ -119,6 +121,12 @@ class PipelineOperations:
             session.flush()
             if tags:
                 tagging.put_tags(session, ctx.account_id, pipeline_arn(ctx, name), tags, TAG_ERRORS)
+            # As on AWS, a new pipeline runs once at once.
+            start_execution(
+                session,
+                pipeline,
+                {"triggerType": "CreatePipeline", "triggerDetail": ctx.principal_arn},
+            )
         output: shapes.CreatePipelineOutput = {"pipeline": cast(shapes.PipelineDeclaration, stored)}
         if params.get("tags"):
             output["tags"] = params["tags"]
@@ -176,6 +184,12 @@ class PipelineOperations:
             pipeline = find_pipeline(session, ctx, params["name"], for_update=True)
             if pipeline is None:
                 return  # AWS answers a pipeline that is not there with success
+            session.execute(
+                delete(ActionExecution).where(ActionExecution.pipeline_id == pipeline.id)
+            )
+            session.execute(
+                delete(PipelineExecution).where(PipelineExecution.pipeline_id == pipeline.id)
+            )
             session.execute(
                 delete(PipelineVersion).where(PipelineVersion.pipeline_id == pipeline.id)
             )
