@@ -7,6 +7,7 @@ from __future__ import annotations
 from forgeline.codepipeline.generated.api import CodePipelineApi
 from forgeline.codepipeline.ops.action_types import ActionTypeOperations
 from forgeline.codepipeline.ops.executions import ExecutionOperations
+from forgeline.codepipeline.ops.jobs import JobOperations
 from forgeline.codepipeline.ops.pipelines import PipelineOperations
 from forgeline.codepipeline.ops.tags import TagOperations
 
@@ -14,6 +15,7 @@ from forgeline.codepipeline.ops.tags import TagOperations
 class CodePipelineProvider(
     PipelineOperations,
     ExecutionOperations,
+    JobOperations,
     TagOperations,
     ActionTypeOperations,
     CodePipelineApi,

@@ -20,6 +20,7 @@ MANIFEST = ServiceManifest(
     table_modules=(
         "forgeline.codepipeline.tables.pipelines",
         "forgeline.codepipeline.tables.executions",
+        "forgeline.codepipeline.tables.jobs",
     ),
     # Running actions and handing grants between executions (jobs), and feeding their
     # timers (a watcher beside each worker).

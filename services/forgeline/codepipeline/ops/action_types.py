@@ -4,9 +4,10 @@ CreatePipeline that refuses it."""
 
 from __future__ import annotations
 
-from forgeline.codepipeline import action_types
+from forgeline.codepipeline import action_types, custom_types
 from forgeline.codepipeline.generated import errors, shapes
 from forgeline.core.context import RequestContext
+from forgeline.core.db import session_scope
 from forgeline.core.pagination import request_page_tokens
 
 LIST_PAGE_SIZE = 100
@@ -16,10 +17,16 @@ class ActionTypeOperations:
     def list_action_types(
         self, ctx: RequestContext, params: shapes.ListActionTypesInput
     ) -> shapes.ListActionTypesOutput:
-        found = action_types.builtin_action_types(params.get("actionOwnerFilter"))
+        owner = params.get("actionOwnerFilter")
+        found = [kind.to_action_type() for kind in action_types.builtin_action_types(owner)]
+        if owner in (None, custom_types.CUSTOM):
+            with session_scope(readonly=True) as session:
+                rows = custom_types.listed(session, ctx.account_id, ctx.region)
+                found += [custom_types.action_type(row) for row in rows]
 
-        def key(kind: action_types.BuiltinActionType) -> list[str]:
-            return [kind.category, kind.owner, kind.provider, kind.version]
+        def key(kind: shapes.ActionType) -> list[str]:
+            ident = kind["id"]
+            return [ident["category"], ident["owner"], ident["provider"], ident["version"]]
 
         ordered = sorted(found, key=key)
         page, next_token = request_page_tokens(ctx).page(
@@ -29,9 +36,7 @@ class ActionTypeOperations:
             params.get("nextToken"),
             LIST_PAGE_SIZE,
         )
-        output: shapes.ListActionTypesOutput = {
-            "actionTypes": [kind.to_action_type() for kind in page]
-        }
+        output: shapes.ListActionTypesOutput = {"actionTypes": page}
         if next_token:
             output["nextToken"] = next_token
         return output

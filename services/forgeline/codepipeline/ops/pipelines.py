@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from forgeline.codepipeline import structure
+from forgeline.codepipeline import custom_types, structure
 from forgeline.codepipeline.generated import errors, shapes
 from forgeline.codepipeline.ops.tags import TAG_ERRORS, pipeline_arn, tags_from_list
 from forgeline.codepipeline.running.starting import start_execution
@@ -66,6 +66,16 @@ def stored_declaration(declaration: shapes.PipelineDeclaration, version: int) ->
     return stored
 
 
+def _validate(
+    session: Session, ctx: RequestContext, declaration: shapes.PipelineDeclaration
+) -> None:
+    structure.validate_pipeline(
+        declaration,
+        region=ctx.region,
+        custom_action_types=custom_types.lookup(session, ctx.account_id, ctx.region),
+    )
+
+
 def _metadata(ctx: RequestContext, pipeline: Pipeline) -> shapes.PipelineMetadata:
     return {
         "pipelineArn": pipeline_arn(ctx, pipeline.name),
@@ -79,11 +89,11 @@ class PipelineOperations:
         self, ctx: RequestContext, params: shapes.CreatePipelineInput
     ) -> shapes.CreatePipelineOutput:
         declaration = params["pipeline"]
-        structure.validate_pipeline(declaration, region=ctx.region)
         tags = tags_from_list(params.get("tags") or [])
-        tagging.validate_tags(tags, TAG_ERRORS)
         name = declaration["name"]
         with session_scope() as session:
+            _validate(session, ctx, declaration)
+            tagging.validate_tags(tags, TAG_ERRORS)
             if find_pipeline(session, ctx, name) is not None:
                 raise errors.PipelineNameInUseException(
                     f"A pipeline with the name '{name}' already exists in account "
@@ -156,8 +166,8 @@ class PipelineOperations:
         self, ctx: RequestContext, params: shapes.UpdatePipelineInput
     ) -> shapes.UpdatePipelineOutput:
         declaration = params["pipeline"]
-        structure.validate_pipeline(declaration, region=ctx.region)
         with session_scope() as session:
+            _validate(session, ctx, declaration)
             pipeline = require_pipeline(session, ctx, declaration["name"], for_update=True)
             version = pipeline.version + 1
             stored = stored_declaration(declaration, version)

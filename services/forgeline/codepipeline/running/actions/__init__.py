@@ -11,6 +11,7 @@ from forgeline.codepipeline.running.actions import (
     codebuild,
     codecommit_source,
     codedeploy,
+    custom_job,
     s3_deploy,
     s3_source,
 )
@@ -30,6 +31,8 @@ RUNNERS: dict[tuple[str, str], Runner] = {
 
 
 def run(context: ActionContext) -> Outcome:
+    if context.owner == custom_job.CUSTOM:
+        return custom_job.run(context)
     runner = RUNNERS.get((context.category, context.provider))
     if runner is None:
         return Failed(f"Provider {context.provider} ({context.category}) is not run here.")

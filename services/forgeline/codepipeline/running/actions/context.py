@@ -25,7 +25,9 @@ class ActionContext:
     stage: str
     action: str
     category: str
+    owner: str
     provider: str
+    version: str
     configuration: Mapping[str, str]  # resolved
     input_artifacts: tuple[ArtifactRef, ...]
     output_artifact_names: tuple[str, ...]
