@@ -24,10 +24,10 @@ RUNNABLE = {
     ("Deploy", "AWS", "CodeDeploy"),
     ("Deploy", "AWS", "S3"),
     ("Approval", "AWS", "Manual"),
+    ("Invoke", "AWS", "Lambda"),
 }
 REFUSED = {
     ("Compute", "AWS", "Commands"),  # not run yet
-    ("Invoke", "AWS", "Lambda"),  # not run yet
     ("Source", "AWS", "CodeStarSourceConnection"),
     ("Source", "AWS", "ECR"),
     ("Source", "ThirdParty", "GitHub"),

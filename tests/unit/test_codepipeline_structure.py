@@ -529,13 +529,12 @@ def test_commands_is_refused_by_name_while_this_server_cannot_run_it() -> None:
     assert "'Run' in stage 'Build' uses provider Commands, which this server cannot run" in message
 
 
-def test_lambda_is_refused_by_name_while_this_server_cannot_run_it() -> None:
+def test_a_lambda_invoke_action_is_accepted() -> None:
     declared = minimal_v2()
     declared["stages"][1]["actions"].append(
         action("Notify", "Invoke", "Lambda", configuration={"FunctionName": "notify"})
     )
-    message = rejected(declared, errors.InvalidActionDeclarationException)
-    assert "'Notify' in stage 'Build' uses provider Lambda, which this server cannot run" in message
+    validate_pipeline(cast(shapes.PipelineDeclaration, declared))
 
 
 def test_commands_is_refused_in_a_v1_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -342,7 +342,7 @@ _RUNNABLE = (
             _required("FunctionName", "The Lambda function invoked."),
             _optional("UserParameters", "A string handed to the function with the job."),
         ),
-        supported=False,  # not run yet: CreatePipeline refuses it by name
+        supported=True,
         description="Invokes a Lambda function, which reports the job's result.",
     ),
 )

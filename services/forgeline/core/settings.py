@@ -261,13 +261,14 @@ class Settings(BaseSettings):
         description="An instance fails when the agent running its command has not called "
         "(polled or reported progress) for this long: the agent is gone.",
     )
-    codedeploy_hook_routes: str = Field(
+    lambda_function_routes: str = Field(
         default="",
-        description="Where Lambda and ECS deployments' hook functions are invoked: JSON "
-        'mapping function names to URLs (`{"CheckBefore": "http://127.0.0.1:9001/"}`, '
-        '`"*"` for any other, `{function}` in its URL for the name), or the path of a file '
-        "holding it. Each URL is POSTed the hook's payload; the function answers with "
-        "PutLifecycleEventHookExecutionStatus.",
+        description="Where Lambda functions are invoked (CodeDeploy's Lambda and ECS hook "
+        "functions, CodePipeline's Invoke actions): JSON mapping function names to URLs "
+        '(`{"CheckBefore": "http://127.0.0.1:9001/"}`, `"*"` for any other, `{function}` in '
+        "its URL for the name), or the path of a file holding it. Each URL is POSTed the "
+        "payload AWS would pass the function; the function answers through the API "
+        "(PutLifecycleEventHookExecutionStatus, PutJobSuccessResult).",
     )
     codedeploy_hook_timeout_seconds: float = Field(
         default=3600.0,

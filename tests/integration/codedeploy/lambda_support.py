@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from forgeline.codedeploy.hook_invoker import FUNCTION_HEADER
+from forgeline.core.functions import FUNCTION_HEADER
 from tests.support.server import free_port
 
 

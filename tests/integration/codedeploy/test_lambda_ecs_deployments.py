@@ -54,7 +54,7 @@ def server(
     routes = json.loads(hooks.routes)
     routes["Unreachable"] = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
     env = {
-        "FORGELINE_CODEDEPLOY_HOOK_ROUTES": json.dumps(routes),
+        "FORGELINE_LAMBDA_FUNCTION_ROUTES": json.dumps(routes),
         "FORGELINE_CODEDEPLOY_MINUTE_SECONDS": "0.2",
     }
     server = ForgelineServer(tmp_path_factory.mktemp("lambda-ecs"), extra_env=env)

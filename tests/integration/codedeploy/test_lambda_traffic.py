@@ -63,7 +63,7 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, hooks: HookFunctions
 ) -> Iterator[ForgelineServer]:
     env = {
-        "FORGELINE_CODEDEPLOY_HOOK_ROUTES": hooks.routes,
+        "FORGELINE_LAMBDA_FUNCTION_ROUTES": hooks.routes,
         "FORGELINE_CODEDEPLOY_MINUTE_SECONDS": str(MINUTE_SECONDS),
     }
     with server_with_proxy(tmp_path_factory.mktemp("lambda-traffic"), env) as server:

@@ -9,25 +9,37 @@ the payload is reported from here (HookInvocationFailed).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.orm import Session
 
-from forgeline.codedeploy.hook_invoker import (
-    HookInvocationError,
-    HookRoutes,
-    HookRoutesError,
-    HttpHookInvoker,
-    hook_payload,
-)
 from forgeline.codedeploy.orchestrator.effects import InvokeHook
 from forgeline.codedeploy.orchestrator.events import HookInvocationFailed
 from forgeline.codedeploy.tables.deployments import Deployment
 from forgeline.core.db import session_scope
+from forgeline.core.functions import (
+    FunctionInvocationError,
+    FunctionRoutes,
+    FunctionRoutesError,
+    HttpFunctionInvoker,
+)
 from forgeline.core.settings import get_settings
 from forgeline.core.work.jobs import Heartbeat, enqueue, job_kind
 
 INVOKE_HOOK_JOB = "codedeploy.invoke_hook"
+
+
+class HookPayload(TypedDict):
+    DeploymentId: str
+    LifecycleEventHookExecutionId: str
+
+
+def hook_payload(deployment_id: str, lifecycle_event_hook_execution_id: str) -> HookPayload:
+    """What AWS passes a hook function: the two ids its verdict has to quote."""
+    return {
+        "DeploymentId": deployment_id,
+        "LifecycleEventHookExecutionId": lifecycle_event_hook_execution_id,
+    }
 
 
 def enqueue_invocation(session: Session, deployment: Deployment, hook: InvokeHook) -> None:
@@ -52,13 +64,13 @@ def invoke_hook(payload: dict[str, Any], heartbeat: Heartbeat) -> dict[str, Any]
     event = str(payload["lifecycleEvent"])
     problem: str | None = None
     try:
-        routes = HookRoutes.from_setting(get_settings().codedeploy_hook_routes)
-        with HttpHookInvoker(routes) as invoker:
+        routes = FunctionRoutes.from_setting(get_settings().lambda_function_routes)
+        with HttpFunctionInvoker(routes) as invoker:
             invoker.invoke(
                 function,
                 hook_payload(str(payload["deploymentId"]), str(payload["hookExecutionId"])),
             )
-    except (HookInvocationError, HookRoutesError) as exc:
+    except (FunctionInvocationError, FunctionRoutesError) as exc:
         problem = str(exc)
     if problem is None:
         return {"invoked": True}

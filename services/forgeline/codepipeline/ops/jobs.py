@@ -21,9 +21,8 @@ from forgeline.codepipeline import custom_types
 from forgeline.codepipeline.engine.state import ArtifactRef
 from forgeline.codepipeline.generated import errors, shapes
 from forgeline.codepipeline.ops.tags import TAG_ERRORS, tags_from_list
-from forgeline.codepipeline.running import driver
 from forgeline.codepipeline.running.actions.context import Failed, Succeeded
-from forgeline.codepipeline.running.jobs import finish_action
+from forgeline.codepipeline.running.job_results import end_action
 from forgeline.codepipeline.tables.executions import ActionExecution
 from forgeline.codepipeline.tables.jobs import CustomActionType, PipelineJob
 from forgeline.core import tagging
@@ -214,7 +213,7 @@ class JobOperations:
                 external_id=details.get("externalExecutionId"),
                 revision={"revisionId": revision["revision"]} if revision else None,
             )
-            _end(session, row, outcome)
+            end_action(session, row, outcome)
 
     def put_job_failure_result(
         self, ctx: RequestContext, params: shapes.PutJobFailureResultInput
@@ -223,7 +222,7 @@ class JobOperations:
         with session_scope() as session:
             job, row = _running(session, ctx, params["jobId"])
             job.status, job.updated_at = FAILED, utcnow()
-            _end(
+            end_action(
                 session,
                 row,
                 Failed(
@@ -252,12 +251,6 @@ def _running(
     if row is None:
         raise errors.JobNotFoundException(f"The action of job {job.id} no longer exists.")
     return job, row
-
-
-def _end(session: Session, row: ActionExecution, outcome: Succeeded | Failed) -> None:
-    execution = driver.lock(session, row.execution_id)
-    if execution is not None and row.status == "InProgress":
-        finish_action(session, execution, row, outcome)
 
 
 def _queue_continuation(session: Session, job: PipelineJob, token: str) -> None:

@@ -12,6 +12,7 @@ from forgeline.codepipeline.running.actions import (
     codecommit_source,
     codedeploy,
     custom_job,
+    lambda_invoke,
     s3_deploy,
     s3_source,
 )
@@ -27,6 +28,7 @@ RUNNERS: dict[tuple[str, str], Runner] = {
     ("Deploy", "CodeDeploy"): codedeploy.run,
     ("Deploy", "S3"): s3_deploy.run,
     ("Approval", "Manual"): approval.run,
+    ("Invoke", "Lambda"): lambda_invoke.run,
 }
 
 

@@ -1,6 +1,7 @@
 """A custom action (owner Custom): a job for the type's workers (PollForJobs), whose
 result (PutJobSuccessResult / PutJobFailureResult, ops/jobs.py) ends the action. The job
-names where each output artifact goes, in the pipeline's artifact store."""
+names where each output artifact goes, in the pipeline's artifact store. The Lambda invoke
+action hands its function a job of the same kind."""
 
 from __future__ import annotations
 
@@ -23,9 +24,14 @@ def _s3(bucket: str, key: str) -> dict[str, object]:
 
 
 def run(context: ActionContext) -> Outcome:
+    return Waiting(external_id=queue_job(context, CUSTOM, "Queued").id)
+
+
+def queue_job(context: ActionContext, owner: str, status: str) -> PipelineJob:
+    """The action's job, with the JobData its worker (or function) is handed."""
     kind = {
         "category": context.category,
-        "owner": CUSTOM,
+        "owner": owner,
         "provider": context.provider,
         "version": context.version,
     }
@@ -59,12 +65,12 @@ def run(context: ActionContext) -> Outcome:
         id=str(uuid.uuid4()),
         account_id=context.account_id,
         region=context.region,
-        type_key="/".join((context.category, CUSTOM, context.provider, context.version)),
+        type_key="/".join((context.category, owner, context.provider, context.version)),
         action_execution_id=context.action_execution_id,
-        status="Queued",
+        status=status,
         data=data,
         created_at=utcnow(),
         updated_at=utcnow(),
     )
     context.session.add(job)
-    return Waiting(external_id=job.id)
+    return job

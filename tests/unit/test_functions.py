@@ -9,21 +9,20 @@ import json
 import httpx
 import pytest
 
-from forgeline.codedeploy.hook_invoker import (
+from forgeline.core.functions import (
     FUNCTION_HEADER,
-    HookInvocationError,
-    HookRoute,
-    HookRoutes,
-    HookRoutesError,
-    HttpHookInvoker,
-    RecordingHookInvoker,
-    UnknownHookFunction,
+    FunctionInvocationError,
+    FunctionRoute,
+    FunctionRoutes,
+    FunctionRoutesError,
+    HttpFunctionInvoker,
+    RecordingFunctionInvoker,
+    UnknownFunction,
     bare_function_name,
-    hook_payload,
 )
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:Smoke"
-PAYLOAD = hook_payload("d-ABCDEF123", "c1a2b3c4-execution")
+PAYLOAD = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "c1a2b3c4-execution"}
 
 
 def test_payload_is_awss_two_ids() -> None:
@@ -48,7 +47,7 @@ def test_bare_function_name(reference: str, bare: str) -> None:
 
 
 def test_routes_by_exact_name_then_bare_name_then_fallback() -> None:
-    routes = HookRoutes.from_mapping(
+    routes = FunctionRoutes.from_mapping(
         {
             "Smoke": "http://127.0.0.1:9001/smoke",
             ARN + ":live": {"url": "https://checks.internal/live", "timeoutSeconds": 30},
@@ -64,40 +63,40 @@ def test_routes_by_exact_name_then_bare_name_then_fallback() -> None:
 
 
 def test_a_function_without_a_route_is_named() -> None:
-    routes = HookRoutes.from_mapping({"Smoke": "http://127.0.0.1:9001/"})
-    with pytest.raises(UnknownHookFunction) as caught:
+    routes = FunctionRoutes.from_mapping({"Smoke": "http://127.0.0.1:9001/"})
+    with pytest.raises(UnknownFunction) as caught:
         routes.route_for("Missing")
     assert caught.value.function_name == "Missing"
     assert str(caught.value) == (
-        "No hook route leads to function 'Missing' (routes for: Smoke); add it, or a '*' "
-        "route, to the hook routes."
+        "No function route leads to function 'Missing' (routes for: Smoke); add it, or a '*' "
+        "route, to the function routes."
     )
 
 
 def test_routes_from_a_setting_inline_or_empty() -> None:
-    assert HookRoutes.from_setting("") == HookRoutes()
-    routes = HookRoutes.from_setting(' {"Smoke": "http://127.0.0.1:1/"} ')
-    assert routes.by_function == {"Smoke": HookRoute("http://127.0.0.1:1/")}
+    assert FunctionRoutes.from_setting("") == FunctionRoutes()
+    routes = FunctionRoutes.from_setting(' {"Smoke": "http://127.0.0.1:1/"} ')
+    assert routes.by_function == {"Smoke": FunctionRoute("http://127.0.0.1:1/")}
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{", "the hook routes setting is not valid JSON: Expecting property name"),
+        ("{", "the function routes setting is not valid JSON: Expecting property name"),
         ('["http://x/"]', "setting must be a JSON object mapping function names to URLs"),
-        ('{"Smoke": 5}', "hook route 'Smoke' must be a URL or {url, timeoutSeconds}, not 5"),
+        ('{"Smoke": 5}', "function route 'Smoke' must be a URL or {url, timeoutSeconds}, not 5"),
         ('{"Smoke": "ftp://x/"}', "must be an http:// or https:// URL with a host, not 'ftp://x/'"),
         ('{"Smoke": "http:///path"}', "must be an http:// or https:// URL with a host"),
         ('{"Smoke": {"url": "http://x/", "timeout": 3}}', "has 'timeout'; it takes url and"),
-        ('{"Smoke": {"timeoutSeconds": 3}}', "hook route 'Smoke' needs a url"),
+        ('{"Smoke": {"timeoutSeconds": 3}}', "function route 'Smoke' needs a url"),
         ('{"Smoke": {"url": "http://x/", "timeoutSeconds": 0}}', "above 0, not 0"),
         ('{"Smoke": "http://x/{function}"}', "only the '*' route may hold {function}"),
-        ('{" ": "http://x/"}', "hook route names must be function names"),
+        ('{" ": "http://x/"}', "function route names must be function names"),
     ],
 )
 def test_malformed_routes_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(HookRoutesError) as caught:
-        HookRoutes.from_setting(text)
+    with pytest.raises(FunctionRoutesError) as caught:
+        FunctionRoutes.from_setting(text)
     assert message in str(caught.value)
 
 
@@ -108,8 +107,8 @@ def test_the_invoker_posts_the_payload_as_json() -> None:
         seen.append(request)
         return httpx.Response(202)
 
-    routes = HookRoutes.from_mapping({"*": "http://hooks.test/{function}"})
-    with HttpHookInvoker(routes, transport=httpx.MockTransport(answer)) as invoker:
+    routes = FunctionRoutes.from_mapping({"*": "http://hooks.test/{function}"})
+    with HttpFunctionInvoker(routes, transport=httpx.MockTransport(answer)) as invoker:
         invoker.invoke(ARN + ":live", PAYLOAD)
     (request,) = seen
     assert request.method == "POST"
@@ -124,9 +123,9 @@ def test_the_invoker_posts_the_payload_as_json() -> None:
     [
         (
             httpx.Response(500, text="validator\n crashed"),
-            "Hook function 'Smoke' at http://hooks.test/ answered HTTP 500: validator crashed",
+            "Function 'Smoke' at http://hooks.test/ answered HTTP 500: validator crashed",
         ),
-        (httpx.Response(404), "Hook function 'Smoke' at http://hooks.test/ answered HTTP 404."),
+        (httpx.Response(404), "Function 'Smoke' at http://hooks.test/ answered HTTP 404."),
         (
             httpx.Response(307, headers={"location": "http://elsewhere/"}),
             "answered HTTP 307",
@@ -134,9 +133,9 @@ def test_the_invoker_posts_the_payload_as_json() -> None:
     ],
 )
 def test_a_refusing_answer_is_an_invocation_error(response: httpx.Response, message: str) -> None:
-    routes = HookRoutes.from_mapping({"Smoke": "http://hooks.test/"})
-    with HttpHookInvoker(routes, transport=httpx.MockTransport(lambda _: response)) as invoker:
-        with pytest.raises(HookInvocationError) as caught:
+    routes = FunctionRoutes.from_mapping({"Smoke": "http://hooks.test/"})
+    with HttpFunctionInvoker(routes, transport=httpx.MockTransport(lambda _: response)) as invoker:
+        with pytest.raises(FunctionInvocationError) as caught:
             invoker.invoke("Smoke", PAYLOAD)
     assert message in str(caught.value)
     assert caught.value.function_name == "Smoke"
@@ -149,18 +148,22 @@ def test_transport_failures_are_invocation_errors() -> None:
     def stall(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    routes = HookRoutes.from_mapping({"Smoke": {"url": "http://hooks.test/", "timeoutSeconds": 2}})
-    with HttpHookInvoker(routes, transport=httpx.MockTransport(refuse)) as invoker:
-        with pytest.raises(HookInvocationError, match="Could not reach hook function 'Smoke'"):
+    routes = FunctionRoutes.from_mapping(
+        {"Smoke": {"url": "http://hooks.test/", "timeoutSeconds": 2}}
+    )
+    with HttpFunctionInvoker(routes, transport=httpx.MockTransport(refuse)) as invoker:
+        with pytest.raises(FunctionInvocationError, match="Could not reach function 'Smoke'"):
             invoker.invoke("Smoke", PAYLOAD)
-    with HttpHookInvoker(routes, transport=httpx.MockTransport(stall)) as invoker:
-        with pytest.raises(HookInvocationError, match="did not take the payload within 2 seconds"):
+    with HttpFunctionInvoker(routes, transport=httpx.MockTransport(stall)) as invoker:
+        with pytest.raises(
+            FunctionInvocationError, match="did not take the payload within 2 seconds"
+        ):
             invoker.invoke("Smoke", PAYLOAD)
 
 
 def test_the_recording_invoker_keeps_calls_and_fails_on_demand() -> None:
-    invoker = RecordingHookInvoker(failing=frozenset({"Broken"}))
+    invoker = RecordingFunctionInvoker(failing=frozenset({"Broken"}))
     invoker.invoke("Smoke", PAYLOAD)
-    with pytest.raises(HookInvocationError, match="Broken cannot be reached"):
+    with pytest.raises(FunctionInvocationError, match="Broken cannot be reached"):
         invoker.invoke("Broken", PAYLOAD)
     assert invoker.calls == [("Smoke", PAYLOAD), ("Broken", PAYLOAD)]

@@ -15,17 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from forgeline.codedeploy.hook_invoker import (
+from forgeline.core.functions import (
     FUNCTION_HEADER,
-    HookInvocationError,
-    HookRoutes,
-    HttpHookInvoker,
-    hook_payload,
+    FunctionInvocationError,
+    FunctionRoutes,
+    HttpFunctionInvoker,
 )
 
 pytestmark = pytest.mark.no_db
 
-PAYLOAD = hook_payload("d-7EXAMPLE1", "0a1b2c3d-4e5f-hook-execution")
+PAYLOAD = {
+    "DeploymentId": "d-7EXAMPLE1",
+    "LifecycleEventHookExecutionId": "0a1b2c3d-4e5f-hook-execution",
+}
 
 
 @dataclass
@@ -83,8 +85,8 @@ def endpoint() -> Iterator[HookEndpoint]:
 
 
 def test_an_endpoint_receives_awss_payload(endpoint: HookEndpoint) -> None:
-    routes = HookRoutes.from_mapping({"ValidateBeforeTraffic": f"{endpoint.url}/before"})
-    with HttpHookInvoker(routes) as invoker:
+    routes = FunctionRoutes.from_mapping({"ValidateBeforeTraffic": f"{endpoint.url}/before"})
+    with HttpFunctionInvoker(routes) as invoker:
         invoker.invoke("ValidateBeforeTraffic", PAYLOAD)
     (received,) = endpoint.received
     assert received.path == "/before"
@@ -98,10 +100,10 @@ def test_an_endpoint_receives_awss_payload(endpoint: HookEndpoint) -> None:
 
 def test_routing_by_arn_and_through_the_template(endpoint: HookEndpoint) -> None:
     arn = "arn:aws:lambda:us-east-1:123456789012:function:Smoke:live"
-    routes = HookRoutes.from_mapping(
+    routes = FunctionRoutes.from_mapping(
         {"Smoke": f"{endpoint.url}/smoke", "*": f"{endpoint.url}/hooks/{{function}}"}
     )
-    with HttpHookInvoker(routes) as invoker:
+    with HttpFunctionInvoker(routes) as invoker:
         invoker.invoke(arn, PAYLOAD)
         invoker.invoke("AfterAllowTestTraffic-check", PAYLOAD)
         invoker.invoke("123456789012:function:Other", PAYLOAD)
@@ -118,30 +120,30 @@ def test_routes_read_from_a_file(endpoint: HookEndpoint, tmp_path: Path) -> None
     routes_file.write_text(
         json.dumps({"Smoke": {"url": f"{endpoint.url}/from-file", "timeoutSeconds": 5}})
     )
-    with HttpHookInvoker(HookRoutes.from_setting(str(routes_file))) as invoker:
+    with HttpFunctionInvoker(FunctionRoutes.from_setting(str(routes_file))) as invoker:
         invoker.invoke("Smoke", PAYLOAD)
     assert [item.path for item in endpoint.received] == ["/from-file"]
 
 
 def test_an_endpoint_that_answers_500(endpoint: HookEndpoint) -> None:
-    routes = HookRoutes.from_mapping({"Smoke": f"{endpoint.url}/fail/smoke"})
-    with HttpHookInvoker(routes) as invoker, pytest.raises(HookInvocationError) as caught:
+    routes = FunctionRoutes.from_mapping({"Smoke": f"{endpoint.url}/fail/smoke"})
+    with HttpFunctionInvoker(routes) as invoker, pytest.raises(FunctionInvocationError) as caught:
         invoker.invoke("Smoke", PAYLOAD)
     assert str(caught.value) == (
-        f"Hook function 'Smoke' at {endpoint.url}/fail/smoke answered HTTP 500: validator exploded"
+        f"Function 'Smoke' at {endpoint.url}/fail/smoke answered HTTP 500: validator exploded"
     )
 
 
 def test_an_endpoint_that_does_not_answer_in_time(endpoint: HookEndpoint) -> None:
-    routes = HookRoutes.from_mapping(
+    routes = FunctionRoutes.from_mapping(
         {"Smoke": {"url": f"{endpoint.url}/slow/smoke", "timeoutSeconds": 0.3}}
     )
     started = time.monotonic()
-    with HttpHookInvoker(routes) as invoker, pytest.raises(HookInvocationError) as caught:
+    with HttpFunctionInvoker(routes) as invoker, pytest.raises(FunctionInvocationError) as caught:
         invoker.invoke("Smoke", PAYLOAD)
     assert time.monotonic() - started < 3
     assert str(caught.value) == (
-        f"Hook function 'Smoke' at {endpoint.url}/slow/smoke did not take the payload "
+        f"Function 'Smoke' at {endpoint.url}/slow/smoke did not take the payload "
         "within 0.3 seconds."
     )
     assert len(endpoint.received) == 1
@@ -153,8 +155,8 @@ def test_no_one_listening() -> None:
         port = probe.getsockname()[1]
     # The port was free a moment ago and nothing listens on it now.
     url = f"http://127.0.0.1:{port}/hook"
-    with HttpHookInvoker(HookRoutes.from_mapping({"Smoke": url})) as invoker:
+    with HttpFunctionInvoker(FunctionRoutes.from_mapping({"Smoke": url})) as invoker:
         with pytest.raises(
-            HookInvocationError, match=f"Could not reach hook function 'Smoke' at {url}"
+            FunctionInvocationError, match=f"Could not reach function 'Smoke' at {url}"
         ):
             invoker.invoke("Smoke", PAYLOAD)
