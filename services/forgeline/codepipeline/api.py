@@ -10,6 +10,7 @@ from forgeline.codepipeline.ops.executions import ExecutionOperations
 from forgeline.codepipeline.ops.jobs import JobOperations
 from forgeline.codepipeline.ops.pipelines import PipelineOperations
 from forgeline.codepipeline.ops.tags import TagOperations
+from forgeline.codepipeline.ops.webhooks import WebhookOperations
 
 
 class CodePipelineProvider(
@@ -17,6 +18,7 @@ class CodePipelineProvider(
     ExecutionOperations,
     JobOperations,
     TagOperations,
+    WebhookOperations,
     ActionTypeOperations,
     CodePipelineApi,
 ):

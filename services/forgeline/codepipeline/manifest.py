@@ -21,7 +21,10 @@ MANIFEST = ServiceManifest(
         "forgeline.codepipeline.tables.pipelines",
         "forgeline.codepipeline.tables.executions",
         "forgeline.codepipeline.tables.jobs",
+        "forgeline.codepipeline.tables.webhooks",
     ),
+    # Webhooks are served beside the API.
+    http_mounts=("forgeline.codepipeline.http:mount",),
     # Running actions and handing grants between executions (jobs), and feeding their
     # timers (a watcher beside each worker).
     task_modules=(
