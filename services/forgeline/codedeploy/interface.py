@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.generated import shapes
 from forgeline.codedeploy.ops.deployments import create_deployment_in
-from forgeline.codedeploy.tables.deployments import Deployment
+from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
 from forgeline.core.context import RequestContext
 
-__all__ = ["Deployment", "DeploymentOutcome", "create_pipeline_deployment", "outcome_of"]
+__all__ = [
+    "Deployment",
+    "DeploymentOutcome",
+    "DeploymentTargetView",
+    "create_pipeline_deployment",
+    "deployment_targets",
+    "outcome_of",
+]
 
 
 @dataclass(frozen=True)
@@ -65,3 +73,47 @@ def outcome_of(deployment: Deployment) -> DeploymentOutcome:
         status=deployment.deployment_status,
         error_message=error.get("message"),
     )
+
+
+@dataclass(frozen=True)
+class TargetEvent:
+    name: str
+    status: str
+    start_time: str | None
+    end_time: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class DeploymentTargetView:
+    target_id: str
+    target_type: str  # the model's DeploymentTargetType
+    status: str
+    events: tuple[TargetEvent, ...]
+
+
+def deployment_targets(session: Session, deployment_id: str) -> list[DeploymentTargetView]:
+    """The deployment's targets with their lifecycle events, by target id."""
+    rows = session.scalars(
+        select(DeploymentInstance)
+        .where(DeploymentInstance.deployment_id == deployment_id)
+        .order_by(DeploymentInstance.instance_name)
+    )
+    return [
+        DeploymentTargetView(
+            target_id=row.instance_name,
+            target_type="InstanceTarget",
+            status=row.status,
+            events=tuple(
+                TargetEvent(
+                    name=event["lifecycleEventName"],
+                    status=event["status"],
+                    start_time=event.get("startTime"),
+                    end_time=event.get("endTime"),
+                    message=(event.get("diagnostics") or {}).get("message"),
+                )
+                for event in row.lifecycle_events or []
+            ),
+        )
+        for row in rows
+    ]

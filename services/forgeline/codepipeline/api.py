@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from forgeline.codepipeline.generated.api import CodePipelineApi
 from forgeline.codepipeline.ops.action_types import ActionTypeOperations
+from forgeline.codepipeline.ops.deploy_targets import DeployTargetOperations
 from forgeline.codepipeline.ops.executions import ExecutionOperations
 from forgeline.codepipeline.ops.jobs import JobOperations
 from forgeline.codepipeline.ops.pipelines import PipelineOperations
@@ -16,6 +17,7 @@ from forgeline.codepipeline.ops.webhooks import WebhookOperations
 class CodePipelineProvider(
     PipelineOperations,
     ExecutionOperations,
+    DeployTargetOperations,
     JobOperations,
     TagOperations,
     WebhookOperations,

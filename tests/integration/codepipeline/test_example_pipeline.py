@@ -197,6 +197,18 @@ def test_each_push_goes_from_commit_to_served_version(
     approve_when_asked(pipelines, second)
     assert finished(pipelines, second) == "Succeeded"
     assert {answer(port) for _ in range(9)} == {"pipeline-app v2"}
+    web = next(
+        d
+        for d in pipelines.list_action_executions(
+            pipelineName=NAME, filter={"pipelineExecutionId": second}
+        )["actionExecutionDetails"]
+        if d["actionName"] == "Web"
+    )
+    hosts = pipelines.list_deploy_action_execution_targets(
+        pipelineName=NAME, actionExecutionId=web["actionExecutionId"]
+    )["targets"]
+    assert len(hosts) == 3 and {h["status"] for h in hosts} == {"Succeeded"}
+    assert "ValidateService" in [event["name"] for event in hosts[0]["events"]]
 
     # A broken test: the pipeline fails at Build and v2 keeps answering.
     seen.add(second)

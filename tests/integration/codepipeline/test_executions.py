@@ -324,3 +324,48 @@ def test_disabled_transitions_hold_executions_until_enabled(
     assert stage(pipelines, name, "Approve")["latestExecution"]["pipelineExecutionId"] == (
         execution_id
     )
+
+
+def test_put_action_revision_starts_the_pipeline_on_a_new_revision(
+    forgeline: Any, pipelines: Any, setup: dict[str, Any]
+) -> None:
+    name = setup["name"]
+    approval_token(pipelines, name)  # the first execution ran its source on the head
+    head = pipelines.list_action_executions(pipelineName=name)["actionExecutionDetails"]
+    ran = next(d for d in head if d["actionName"] == "Checkout")
+    current = ran["output"]["outputVariables"]["CommitId"]
+    revision = {"revisionChangeId": "c", "created": time.time()}
+    same = pipelines.put_action_revision(
+        pipelineName=name, stageName="Source", actionName="Checkout",
+        actionRevision={"revisionId": current, **revision},
+    )  # fmt: skip
+    assert same["newRevision"] is False and "pipelineExecutionId" not in same
+    second = push(forgeline, setup["repository"], setup["work"], "v9")
+    wait_for(
+        lambda: (
+            stage(pipelines, name, "Source")["actionStates"][0]
+            .get("latestExecution", {})
+            .get("externalExecutionId")
+            == second
+        ),
+        what="the push's execution to run its source",
+    )
+    assert code_of(
+        pipelines.put_action_revision, pipelineName=name, stageName="Approve",
+        actionName="Review", actionRevision={"revisionId": second, **revision},
+    ) == "ValidationException"  # fmt: skip
+    started = pipelines.put_action_revision(
+        pipelineName=name, stageName="Source", actionName="Checkout",
+        actionRevision={"revisionId": setup["first"], **revision},
+    )  # fmt: skip
+    assert started["newRevision"] is True
+    execution_id = started["pipelineExecutionId"]
+    wait_for(
+        lambda: (
+            stage(pipelines, name, "Source")["latestExecution"]
+            == {"pipelineExecutionId": execution_id, "status": "Succeeded"}
+        ),
+        what="the source to run the given revision",
+    )
+    revisions = execution_of(pipelines, name, execution_id)["artifactRevisions"]
+    assert revisions[0]["revisionId"] == setup["first"]

@@ -107,6 +107,37 @@ class ExecutionOperations:
             )
         return cast(shapes.StartPipelineExecutionOutput, answer)
 
+    def put_action_revision(
+        self, ctx: RequestContext, params: shapes.PutActionRevisionInput
+    ) -> shapes.PutActionRevisionOutput:
+        stage, action = params["stageName"], params["actionName"]
+        revision = params["actionRevision"]["revisionId"]
+        with session_scope() as session:
+            pipeline = require_pipeline(session, ctx, params["pipelineName"])
+            _require_stage(pipeline, stage)
+            declared = next(s for s in pipeline.declaration["stages"] if s["name"] == stage)
+            found = next((a for a in declared["actions"] if a["name"] == action), None)
+            if found is None:
+                raise errors.ActionNotFoundException(
+                    f"Stage {stage} of pipeline {pipeline.name} has no action named {action}."
+                )
+            if found["actionTypeId"]["category"] != "Source":
+                raise errors.ValidationException(
+                    f"{action} is not a source action: only a source takes a revision."
+                )
+            if _last_revision(session, pipeline, stage, action) == revision:
+                return {"newRevision": False}
+            overrides = {}
+            if found["actionTypeId"]["provider"] == "CodeCommit":
+                overrides[action] = {"revisionType": "COMMIT_ID", "revisionValue": revision}
+            execution = start_execution(
+                session,
+                pipeline,
+                {"triggerType": "PutActionRevision", "triggerDetail": ctx.principal_arn},
+                source_revisions=overrides,
+            )
+            return {"newRevision": True, "pipelineExecutionId": execution.id}
+
     def get_pipeline_execution(
         self, ctx: RequestContext, params: shapes.GetPipelineExecutionInput
     ) -> shapes.GetPipelineExecutionOutput:
@@ -377,6 +408,16 @@ def _latest_in_stage(session: Session, pipeline: Pipeline, stage: str) -> Pipeli
         reached = state.stage(stage)
         if reached is not None and reached.status is not None:
             return execution
+    return None
+
+
+def _last_revision(session: Session, pipeline: Pipeline, stage: str, action: str) -> str | None:
+    """The revision the newest execution that ran the source action ran it with."""
+    for execution in _executions(session, pipeline):
+        reached = driver.state_of(execution).stage(stage)
+        ran = next((a for a in reached.actions if a.name == action), None) if reached else None
+        if ran is not None and ran.revision:
+            return ran.revision.get("revisionId")
     return None
 
 
