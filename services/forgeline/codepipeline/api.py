@@ -11,6 +11,7 @@ from forgeline.codepipeline.ops.executions import ExecutionOperations
 from forgeline.codepipeline.ops.jobs import JobOperations
 from forgeline.codepipeline.ops.pipelines import PipelineOperations
 from forgeline.codepipeline.ops.tags import TagOperations
+from forgeline.codepipeline.ops.third_party import ThirdPartyJobOperations
 from forgeline.codepipeline.ops.webhooks import WebhookOperations
 
 
@@ -19,6 +20,7 @@ class CodePipelineProvider(
     ExecutionOperations,
     DeployTargetOperations,
     JobOperations,
+    ThirdPartyJobOperations,
     TagOperations,
     WebhookOperations,
     ActionTypeOperations,

@@ -190,3 +190,33 @@ def test_unknown_types_and_jobs_are_refused(
         category=kind["category"], provider=kind["provider"], version=kind["version"]
     )
     assert code_of(pipelines.poll_for_jobs, actionTypeId=kind) == "ActionTypeNotFoundException"
+
+
+def test_built_in_action_types_cannot_be_updated(clients: dict[str, Any]) -> None:
+    pipelines = clients["pipelines"]
+    builtin = pipelines.get_action_type(
+        category="Build", owner="AWS", provider="CodeBuild", version="1"
+    )["actionType"]
+    assert code_of(pipelines.update_action_type, actionType=builtin) == "RequestFailedException"
+    builtin["id"]["provider"] = "Nope"
+    assert code_of(pipelines.update_action_type, actionType=builtin) == (
+        "ActionTypeNotFoundException"
+    )
+
+
+def test_no_third_party_job_exists_here(clients: dict[str, Any]) -> None:
+    pipelines = clients["pipelines"]
+    github = {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"}
+    assert pipelines.poll_for_third_party_jobs(actionTypeId=github)["jobs"] == []
+    unknown = {**github, "provider": "Nope"}
+    assert code_of(pipelines.poll_for_third_party_jobs, actionTypeId=unknown) == (
+        "ActionTypeNotFoundException"
+    )
+    job = str(uuid.uuid4())
+    assert code_of(pipelines.get_third_party_job_details, jobId=job, clientToken="t") == (
+        "JobNotFoundException"
+    )
+    assert (
+        code_of(pipelines.acknowledge_third_party_job, jobId=job, nonce="n", clientToken="t")
+        == "JobNotFoundException"
+    )

@@ -53,3 +53,16 @@ class ActionTypeOperations:
                 f"{params['version']} does not exist."
             )
         return {"actionType": kind.to_action_type_declaration()}
+
+    def update_action_type(self, ctx: RequestContext, params: shapes.UpdateActionTypeInput) -> None:
+        """Only action types of the integration model (owner AWS or ThirdParty) are updated
+        this way; those here are the built-in ones, which the service itself defines."""
+        ident = params["actionType"]["id"]
+        name = f"{ident['category']}/{ident['owner']}/{ident['provider']}/{ident['version']}"
+        if action_types.find_builtin(
+            ident["category"], ident["owner"], ident["provider"], ident["version"]
+        ):
+            raise errors.RequestFailedException(
+                f"Action type {name} is defined by this service and cannot be updated."
+            )
+        raise errors.ActionTypeNotFoundException(f"Action type {name} does not exist.")
