@@ -143,9 +143,9 @@ def connection_source(name: str = "Source") -> dict[str, Any]:
     )
 
 
-def condition(result: str) -> dict[str, Any]:
+def condition(result: str, *, with_rule: bool = False) -> dict[str, Any]:
     rule = {"name": "Check", "ruleTypeId": {"category": "Rule", "provider": "LambdaInvoke"}}
-    return {"result": result, "rules": [rule]}
+    return {"result": result, "rules": [rule]} if with_rule else {"result": result}
 
 
 # -- valid pipelines ------------------------------------------------------------------------
@@ -426,6 +426,13 @@ def test_documented_condition_results_pass(kind: str, result: str) -> None:
     declared = minimal_v2()
     declared["stages"][1][kind] = {"conditions": [condition(result)]}
     validate(declared)
+
+
+def test_condition_rules_are_refused_by_name() -> None:
+    declared = minimal_v2()
+    declared["stages"][1]["beforeEntry"] = {"conditions": [condition("FAIL", with_rule=True)]}
+    message = rejected(declared, errors.InvalidStageDeclarationException)
+    assert "Check (LambdaInvoke)" in message and "does not evaluate" in message
 
 
 def test_on_failure_result_is_rollback_or_retry() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from forgeline.codepipeline.generated.api import CodePipelineApi
 from forgeline.codepipeline.ops.action_types import ActionTypeOperations
+from forgeline.codepipeline.ops.conditions import ConditionOperations
 from forgeline.codepipeline.ops.deploy_targets import DeployTargetOperations
 from forgeline.codepipeline.ops.executions import ExecutionOperations
 from forgeline.codepipeline.ops.jobs import JobOperations
@@ -19,6 +20,7 @@ class CodePipelineProvider(
     PipelineOperations,
     ExecutionOperations,
     DeployTargetOperations,
+    ConditionOperations,
     JobOperations,
     ThirdPartyJobOperations,
     TagOperations,

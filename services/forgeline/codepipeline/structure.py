@@ -362,6 +362,19 @@ def _check_condition_results(
                 f"Stage '{stage_name}' has a {kind} condition with result {result}; "
                 f"{kind} conditions engage {' or '.join(allowed)}."
             )
+        rules = condition.get("rules") or []
+        if rules:
+            # Accepting rules this server would never evaluate would leave a stage that
+            # looks guarded and is not: refuse them by name instead.
+            names = ", ".join(
+                f"{rule.get('name')} ({rule.get('ruleTypeId', {}).get('provider')})"
+                for rule in rules
+            )
+            raise errors.InvalidStageDeclarationException(
+                f"Stage '{stage_name}' has a {kind} condition with rules ({names}); this "
+                "server does not evaluate stage condition rules: leave them out (an "
+                "onFailure result of RETRY or ROLLBACK works without them)."
+            )
 
 
 def _check_source_placement(stages: Sequence[shapes.StageDeclaration]) -> None:

@@ -213,3 +213,41 @@ def test_action_types_are_listed_and_described(pipelines: Any) -> None:
         )
         == "ActionTypeNotFoundException"
     )
+
+
+def test_condition_rules_are_refused_and_none_ever_run(pipelines: Any) -> None:
+    name = unique("rules")
+    body = declaration(name, pipelineType="V2")
+    body["stages"][1]["beforeEntry"] = {
+        "conditions": [
+            {
+                "result": "FAIL",
+                "rules": [
+                    {
+                        "name": "Window",
+                        "ruleTypeId": {
+                            "category": "Rule",
+                            "owner": "AWS",
+                            "provider": "DeploymentWindow",
+                            "version": "1",
+                        },
+                        "configuration": {"Cron": "0 9 * * ? *"},
+                    }
+                ],
+            }
+        ]
+    }
+    with pytest.raises(pipelines.exceptions.InvalidStageDeclarationException) as refused:
+        pipelines.create_pipeline(pipeline=body)
+    assert "Window (DeploymentWindow)" in str(refused.value)
+    assert pipelines.list_rule_types()["ruleTypes"] == []
+    del body["stages"][1]["beforeEntry"]
+    pipelines.create_pipeline(pipeline=body)
+    assert pipelines.list_rule_executions(pipelineName=name)["ruleExecutionDetails"] == []
+    execution = pipelines.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"][
+        0
+    ]["pipelineExecutionId"]
+    assert code_of(
+        pipelines.override_stage_condition, pipelineName=name, stageName="Build",
+        pipelineExecutionId=execution, conditionType="BEFORE_ENTRY",
+    ) == "ConditionNotOverridableException"  # fmt: skip

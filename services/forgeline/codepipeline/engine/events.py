@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from forgeline.codepipeline.engine.plan import PipelinePlan
-from forgeline.codepipeline.engine.state import ArtifactRef
+from forgeline.codepipeline.engine.state import ArtifactRef, RollbackSeed
 
 # FailureType: what a failure reported without a code is filed under.
 JOB_FAILED = "JobFailed"
@@ -20,7 +20,9 @@ JOB_FAILED = "JobFailed"
 
 @dataclass(frozen=True)
 class Start:
-    """StartPipelineExecution, or a trigger, started the execution on ``plan``."""
+    """StartPipelineExecution, or a trigger, started the execution on ``plan``; with
+    ``rollback``, RollbackStage (or a stage's onFailure ROLLBACK) started a rollback
+    execution that runs the seed's stage only."""
 
     plan: PipelinePlan
     trigger: Mapping[str, str] = field(default_factory=dict)  # triggerType, triggerDetail
@@ -28,6 +30,7 @@ class Start:
     # sourceRevisions overrides by source action name: {revisionType, revisionValue}.
     source_revisions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     nonce: str = ""
+    rollback: RollbackSeed | None = None
 
 
 @dataclass(frozen=True)

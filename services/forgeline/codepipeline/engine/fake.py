@@ -16,6 +16,10 @@ decision.
     execution = world.start()
     world.run()
     world.state(execution).status  # "Failed"
+
+A rollback execution starts from a seed built from an earlier execution's state:
+
+    world.start(rollback=rollback_seed(world.state(earlier), "Deploy"))
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ from forgeline.codepipeline.engine.state import (
     ActionState,
     ArtifactRef,
     ExecutionState,
+    RollbackSeed,
     StageState,
     new_execution,
 )
@@ -159,19 +164,22 @@ class InMemoryPipelineWorld:
         variables: Mapping[str, str] | None = None,
         trigger: Mapping[str, str] | None = None,
         source_revisions: Mapping[str, Mapping[str, str]] | None = None,
+        rollback: RollbackSeed | None = None,
     ) -> str:
-        """Start an execution (it enters the first stage if the lanes allow) and return its
-        id; `run` carries it on."""
+        """Start an execution (it enters the first stage if the lanes allow, or with
+        ``rollback`` the seed's stage) and return its id; `run` carries it on."""
         number = len(self._order) + 1
         execution_id = str(uuid.uuid5(_EXECUTION_IDS, str(number)))
         self._order[execution_id] = number
         self.states[execution_id] = new_execution(execution_id)
+        trigger_type = "StartPipelineExecution" if rollback is None else "ManualRollback"
         start = Start(
             plan=self.plan,
-            trigger=trigger or {"triggerType": "StartPipelineExecution"},
+            trigger=trigger or {"triggerType": trigger_type},
             variables=variables or {},
             source_revisions=source_revisions or {},
             nonce=f"nonce-{number}",
+            rollback=rollback,
         )
         self.apply(execution_id, start)
         return execution_id

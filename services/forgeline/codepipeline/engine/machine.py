@@ -29,6 +29,12 @@
   the failed and abandoned actions (FAILED_ACTIONS) or all of them (ALL_ACTIONS), each a
   new attempt with a new action execution id, then carries on.
 - Superseded: a newer execution overtook this one; running actions are Abandoned.
+- A `Start` with a RollbackSeed starts a rollback execution (executionType ROLLBACK): it
+  asks for the seed's stage at once, never enters the stages before it (their artifacts and
+  namespace variables come from the seed, its pipeline variables too) and ends Succeeded
+  when that stage does, without running the stages after it. It fails as any execution
+  does, but a rollback that fails starts no rollback of its own. `rollback_problem` says
+  whether an execution can be rolled back to, `rollback_seed` builds the seed from it.
 - Once ended, every event but a retry is accepted and changes nothing; so is a result for an
   action execution the execution does not wait on.
 """
@@ -89,6 +95,7 @@ from forgeline.codepipeline.engine.state import (
     ArtifactRef,
     ErrorDetails,
     ExecutionState,
+    RollbackSeed,
     StageState,
     Timer,
 )
@@ -172,6 +179,66 @@ def can_retry(state: ExecutionState, stage: str) -> str | None:
     return None
 
 
+def rollback_problem(target: ExecutionState, stage: str) -> str | None:
+    """Why RollbackStage cannot roll ``stage`` back to the execution ``target`` (the reason
+    for UnableToRollbackStageException), or None when it can. Whether the target ran the
+    pipeline's current version, and whether the stage is running now, is the API's to
+    check."""
+    refused = f"Stage {stage} cannot be rolled back to pipeline execution {target.execution_id}"
+    plan = target.plan
+    if plan is None:
+        return f"{refused}: the execution has not started."
+    stage_plan = plan.stage(stage)
+    if stage_plan is None:
+        return f"{refused}: the pipeline has no such stage."
+    if plan.stage_index(stage) == 0 or any(a.category == "Source" for a in stage_plan.actions):
+        return f"{refused}: it is the pipeline's source stage, which cannot be rolled back."
+    if target.rollback is not None:
+        return f"{refused}: that execution is itself a rollback."
+    stage_state = target.stage(stage)
+    status = None if stage_state is None else stage_state.status
+    if status != SUCCEEDED:
+        shown = status or "not reached"
+        return f"{refused}: the execution did not succeed in that stage (it is {shown})."
+    return None
+
+
+def rollback_seed(target: ExecutionState, stage: str) -> RollbackSeed:
+    """What a rollback of ``stage`` to the execution ``target`` starts from: the artifacts
+    and namespace variables its succeeded actions in the stages before ``stage`` produced,
+    and its pipeline variables. Raises ValueError when `rollback_problem` objects."""
+    problem = rollback_problem(target, stage)
+    if problem is not None:
+        raise ValueError(problem)
+    plan = target.plan
+    assert plan is not None
+    position = plan.stage_index(stage)
+    artifacts: dict[str, ArtifactRef] = {}
+    namespaces: dict[str, dict[str, str]] = {}
+    for stage_state, action in target.succeeded_actions():
+        stage_plan = plan.stage(stage_state.name)
+        if stage_plan is None or plan.stage_index(stage_state.name) >= position:
+            continue
+        for artifact in action.output_artifacts:
+            artifacts[artifact.name] = artifact
+        producer = stage_plan.action(action.name)
+        if producer is not None and producer.namespace is not None:
+            namespaces[producer.namespace] = dict(action.output_variables)
+    revisions = {
+        name: dict(revision)
+        for name, revision in target.artifact_revisions.items()
+        if name in artifacts
+    }
+    return RollbackSeed(
+        stage=stage,
+        target_execution_id=target.execution_id,
+        artifacts=artifacts,
+        namespace_variables=namespaces,
+        variables=dict(target.variables),
+        artifact_revisions=revisions,
+    )
+
+
 def action_execution_id(
     execution_id: str, nonce: str, stage: str, action: str, attempt: int
 ) -> str:
@@ -203,7 +270,11 @@ class Run:
         if self.state.started:
             return  # a repeated Start
         plan = event.plan
-        variables = {**plan.variables, **event.variables} if plan.pipeline_type == V2 else {}
+        seed = event.rollback
+        # A rollback runs with the target's variables (a default declared since then still
+        # applies to a variable the target did not have).
+        given = event.variables if seed is None else seed.variables
+        variables = {**plan.variables, **given} if plan.pipeline_type == V2 else {}
         stages = tuple(
             StageState(stage.name, tuple(ActionState(action.name) for action in stage.actions))
             for stage in plan.stages
@@ -217,12 +288,24 @@ class Run:
             source_revisions={name: dict(rev) for name, rev in event.source_revisions.items()},
             stages=stages,
             start_time=self.now,
+            rollback=seed,
         )
         self._set_status(IN_PROGRESS)
-        if plan.stages:
+        if seed is not None:
+            self._start_rollback(seed)
+        elif plan.stages:
             self._want(plan.stages[0].name)
         else:
             self._finish(SUCCEEDED, None)
+
+    def _start_rollback(self, seed: RollbackSeed) -> None:
+        """A rollback execution enters the seed's stage directly."""
+        if self.plan.stage(seed.stage) is None:
+            self._finish(FAILED, f"Stage {seed.stage} cannot be rolled back: no such stage.")
+            return
+        revisions = {name: dict(rev) for name, rev in seed.artifact_revisions.items()}
+        self.state = replace(self.state, artifact_revisions=revisions)
+        self._want(seed.stage)
 
     def _want(self, stage: str) -> None:
         self.state = replace(self.state, waiting_for=stage)
@@ -293,7 +376,8 @@ class Run:
         self._set_stage_status(stage_name, SUCCEEDED)
         self.effects.append(ReleaseStage(stage_name))
         index = self.plan.stage_index(stage_name)
-        if index + 1 < len(self.plan.stages):
+        # A rollback runs its one stage only.
+        if self.state.rollback is None and index + 1 < len(self.plan.stages):
             self._want(self.plan.stages[index + 1].name)
         else:
             self._finish(SUCCEEDED, None)
@@ -316,7 +400,7 @@ class Run:
         self._set_stage_status(stage_name, FAILED)
         self.effects.append(ReleaseStage(stage_name))
         self._finish(FAILED, failure_summary(self._stage(stage_name)))
-        if stage_plan.on_failure == RESULT_ROLLBACK:
+        if stage_plan.on_failure == RESULT_ROLLBACK and self.state.rollback is None:
             self.effects.append(StartRollback(stage_name))
 
     def _end_stopped_stage(self, stage_name: str) -> None:
@@ -343,7 +427,7 @@ class Run:
             self.state.execution_id, self.state.nonce, stage_name, action_name, attempt
         )
         scopes = visible_scopes(self.state, action)
-        prepared = prepare(action, scopes, self.state.artifacts())
+        prepared = prepare(action, scopes, self.state.available_artifacts())
         started = ActionState(
             action_name,
             status=IN_PROGRESS,

@@ -39,6 +39,9 @@ ABANDONED = "Abandoned"
 # RetryTrigger
 AUTOMATED_STAGE_RETRY = "AutomatedStageRetry"
 MANUAL_STAGE_RETRY = "ManualStageRetry"
+# ExecutionType
+STANDARD = "STANDARD"
+ROLLBACK = "ROLLBACK"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -251,6 +254,51 @@ class StageState:
 
 
 @dataclass(frozen=True)
+class RollbackSeed:
+    """What a rollback execution (executionType ROLLBACK) starts from: it runs ``stage``
+    only, with what ``target_execution_id`` (an execution that succeeded in that stage) had
+    when it ran it. ``artifacts`` are every artifact the target's earlier stages produced,
+    by name; ``namespace_variables`` the output variables of their actions, by namespace;
+    ``variables`` the target's pipeline variables; ``artifact_revisions`` what its source
+    actions fetched, by output artifact name."""
+
+    stage: str
+    target_execution_id: str
+    artifacts: Mapping[str, ArtifactRef] = field(default_factory=dict)
+    namespace_variables: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)
+    artifact_revisions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "targetExecutionId": self.target_execution_id,
+            "artifacts": {name: ref.to_document() for name, ref in self.artifacts.items()},
+            "namespaceVariables": {k: dict(v) for k, v in self.namespace_variables.items()},
+            "variables": dict(self.variables),
+            "artifactRevisions": {k: dict(v) for k, v in self.artifact_revisions.items()},
+        }
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, Any]) -> RollbackSeed:
+        return cls(
+            stage=str(data["stage"]),
+            target_execution_id=str(data["targetExecutionId"]),
+            artifacts={
+                str(name): ArtifactRef.from_document(ref)
+                for name, ref in (data.get("artifacts") or {}).items()
+            },
+            namespace_variables={
+                str(k): _strings(v) for k, v in (data.get("namespaceVariables") or {}).items()
+            },
+            variables=_strings(data.get("variables")),
+            artifact_revisions={
+                str(k): _strings(v) for k, v in (data.get("artifactRevisions") or {}).items()
+            },
+        )
+
+
+@dataclass(frozen=True)
 class ExecutionState:
     execution_id: str
     status: str | None = None  # None until Start
@@ -273,6 +321,13 @@ class ExecutionState:
     start_time: datetime | None = None
     last_update_time: datetime | None = None
     end_time: datetime | None = None
+    # Set for a rollback execution: the stage it runs and what it runs it with.
+    rollback: RollbackSeed | None = None
+
+    @property
+    def execution_type(self) -> str:
+        """ExecutionType: ROLLBACK for an execution started from a RollbackSeed."""
+        return STANDARD if self.rollback is None else ROLLBACK
 
     @property
     def started(self) -> bool:
@@ -323,6 +378,12 @@ class ExecutionState:
             for artifact in action.output_artifacts
         }
 
+    def available_artifacts(self) -> dict[str, ArtifactRef]:
+        """The artifacts an action of this execution may take as input: those its succeeded
+        actions produced and, in a rollback, those its seed brings from the target."""
+        seeded = {} if self.rollback is None else dict(self.rollback.artifacts)
+        return {**seeded, **self.artifacts()}
+
     def resolved_variables(self) -> list[shapes.ResolvedPipelineVariable]:
         return [{"name": k, "resolvedValue": v} for k, v in self.variables.items()]
 
@@ -345,6 +406,7 @@ class ExecutionState:
             "startTime": _iso(self.start_time),
             "lastUpdateTime": _iso(self.last_update_time),
             "endTime": _iso(self.end_time),
+            "rollback": None if self.rollback is None else self.rollback.to_document(),
         }
 
     @classmethod
@@ -352,7 +414,7 @@ class ExecutionState:
         version = data.get("version")
         if version != DOCUMENT_VERSION:
             raise ValueError(f"unknown pipeline execution state document version: {version!r}")
-        plan = data.get("plan")
+        plan, rollback = data.get("plan"), data.get("rollback")
         return cls(
             execution_id=str(data["executionId"]),
             status=data.get("status"),
@@ -372,6 +434,7 @@ class ExecutionState:
             start_time=_time(data.get("startTime")),
             last_update_time=_time(data.get("lastUpdateTime")),
             end_time=_time(data.get("endTime")),
+            rollback=None if rollback is None else RollbackSeed.from_document(rollback),
         )
 
 

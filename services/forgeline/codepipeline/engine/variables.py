@@ -7,7 +7,8 @@ AWS's variables reference is the spec:
   output variables that action produced.
 - An action sees the variables of the actions guaranteed to run before it: those in earlier
   stages and those of a lower runOrder in its own stage. An action without a namespace
-  produces no variables anyone can reference.
+  produces no variables anyone can reference. In a rollback execution the earlier stages'
+  namespaces are those the target execution's actions produced (its RollbackSeed).
 - CodePipeline resolves every reference before it runs the action; one it cannot resolve
   fails the action with "An action in this pipeline failed because one or more variables
   could not be resolved: Action name=...", followed here by the references and why.
@@ -84,12 +85,15 @@ def failure_message(action_name: str, unresolved: Sequence[Unresolved]) -> str:
 
 def visible_scopes(state: ExecutionState, action: ActionPlan) -> dict[str, dict[str, str]]:
     """The namespaces ``action`` may reference in ``state``: the execution's own, the
-    pipeline variables (V2) and those of the actions that ran before it."""
+    pipeline variables (V2), those a rollback's seed brings and those of the actions that
+    ran before it."""
     plan = state.plan
     assert plan is not None
-    scopes: dict[str, dict[str, str]] = {
-        CODEPIPELINE_NAMESPACE: {EXECUTION_ID_VARIABLE: state.execution_id},
-    }
+    scopes: dict[str, dict[str, str]] = {}
+    if state.rollback is not None:
+        for namespace, values in state.rollback.namespace_variables.items():
+            scopes[namespace] = dict(values)
+    scopes[CODEPIPELINE_NAMESPACE] = {EXECUTION_ID_VARIABLE: state.execution_id}
     if plan.pipeline_type == V2:
         scopes[PIPELINE_VARIABLES_NAMESPACE] = dict(state.variables)
     position = plan.stage_index(action.stage)

@@ -14,8 +14,6 @@ from forgeline.codepipeline.running.actions.context import split_location
 from forgeline.codepipeline.tables.executions import ActionExecution, PipelineExecution
 from forgeline.codepipeline.tables.pipelines import Pipeline
 
-STANDARD = "STANDARD"
-
 
 def _trigger(execution: PipelineExecution) -> shapes.ExecutionTrigger:
     return cast(shapes.ExecutionTrigger, dict(execution.trigger))
@@ -64,8 +62,12 @@ def pipeline_execution(
         ],
         "trigger": _trigger(execution),
         "executionMode": _mode(pipeline),
-        "executionType": STANDARD,
+        "executionType": state.execution_type,
     }
+    if state.rollback is not None:
+        shape["rollbackMetadata"] = {
+            "rollbackTargetPipelineExecutionId": state.rollback.target_execution_id
+        }
     if state.status_summary:
         shape["statusSummary"] = state.status_summary
     if state.variables:
@@ -92,8 +94,12 @@ def execution_summary(
         ],
         "trigger": _trigger(execution),
         "executionMode": _mode(pipeline),
-        "executionType": STANDARD,
+        "executionType": state.execution_type,
     }
+    if state.rollback is not None:
+        summary["rollbackMetadata"] = {
+            "rollbackTargetPipelineExecutionId": state.rollback.target_execution_id
+        }
     if state.status_summary:
         summary["statusSummary"] = state.status_summary
     if state.stop_reason is not None and execution.status in ("Stopping", "Stopped"):

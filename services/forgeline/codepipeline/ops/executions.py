@@ -26,6 +26,7 @@ from forgeline.codepipeline.generated import errors, shapes
 from forgeline.codepipeline.ops import execution_views as views
 from forgeline.codepipeline.ops.pipelines import require_pipeline
 from forgeline.codepipeline.running import driver
+from forgeline.codepipeline.running.rollbacks import start_rollback
 from forgeline.codepipeline.running.starting import start_execution
 from forgeline.codepipeline.tables.executions import ActionExecution, PipelineExecution
 from forgeline.codepipeline.tables.pipelines import Pipeline
@@ -137,6 +138,34 @@ class ExecutionOperations:
                 source_revisions=overrides,
             )
             return {"newRevision": True, "pipelineExecutionId": execution.id}
+
+    def rollback_stage(
+        self, ctx: RequestContext, params: shapes.RollbackStageInput
+    ) -> shapes.RollbackStageOutput:
+        stage = params["stageName"]
+        with session_scope() as session:
+            pipeline = require_pipeline(session, ctx, params["pipelineName"], for_update=True)
+            _require_stage(pipeline, stage)
+            target = _require_execution(session, pipeline, params["targetPipelineExecutionId"])
+            if target.pipeline_version != pipeline.version:
+                raise errors.PipelineExecutionOutdatedException(
+                    f"Pipeline execution {target.id} ran version {target.pipeline_version} "
+                    f"of pipeline {pipeline.name}, which is now at version {pipeline.version}."
+                )
+            running = _running_in(session, pipeline, stage)
+            if running is not None:
+                raise errors.UnableToRollbackStageException(
+                    f"Stage {stage} is running pipeline execution {running}; roll it back "
+                    "once that ends."
+                )
+            execution = start_rollback(
+                session,
+                pipeline,
+                target,
+                stage,
+                {"triggerType": "ManualRollback", "triggerDetail": ctx.principal_arn},
+            )
+        return {"pipelineExecutionId": execution.id}
 
     def get_pipeline_execution(
         self, ctx: RequestContext, params: shapes.GetPipelineExecutionInput
@@ -418,6 +447,16 @@ def _last_revision(session: Session, pipeline: Pipeline, stage: str, action: str
         ran = next((a for a in reached.actions if a.name == action), None) if reached else None
         if ran is not None and ran.revision:
             return ran.revision.get("revisionId")
+    return None
+
+
+def _running_in(session: Session, pipeline: Pipeline, stage: str) -> str | None:
+    for execution in _executions(session, pipeline):
+        if execution.status not in ("InProgress", "Stopping"):
+            continue
+        current = driver.state_of(execution).current_stage
+        if current is not None and current.name == stage:
+            return execution.id
     return None
 
 

@@ -98,9 +98,12 @@ def _perform(
         notifications.execution_changed(session, execution, state, effect.status)
     elif isinstance(effect, fx.StageChanged):
         notifications.stage_changed(session, execution, effect.stage, effect.status)
+    elif isinstance(effect, fx.StartRollback):
+        # Imported here: rollbacks start executions, which this module drives.
+        from forgeline.codepipeline.running.rollbacks import roll_back_failed_stage
+
+        roll_back_failed_stage(session, execution, effect.stage)
     # SetTimer needs nothing more: `_save` keeps the earliest timer in `wake_at`.
-    # StartRollback (stage conditions' ROLLBACK) is not offered: structure.py refuses
-    # nothing that asks for it yet, so the failed stage simply fails the execution.
     return []
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from forgeline.codepipeline.engine.events import Start
 from forgeline.codepipeline.engine.plan import plan_from_declaration
-from forgeline.codepipeline.engine.state import ExecutionState
+from forgeline.codepipeline.engine.state import ExecutionState, RollbackSeed
 from forgeline.codepipeline.running import driver
 from forgeline.codepipeline.tables.executions import PipelineExecution
 from forgeline.codepipeline.tables.pipelines import Pipeline
@@ -30,6 +30,7 @@ def start_execution(
     variables: Mapping[str, str] | None = None,
     source_revisions: Mapping[str, Mapping[str, str]] | None = None,
     client_request_token: str | None = None,
+    rollback: RollbackSeed | None = None,
 ) -> PipelineExecution:
     now = utcnow()
     execution_id = str(uuid.uuid4())
@@ -58,6 +59,7 @@ def start_execution(
             variables=dict(variables or {}),
             source_revisions={k: dict(v) for k, v in (source_revisions or {}).items()},
             nonce=secrets.token_hex(8),
+            rollback=rollback,
         ),
         now=now,
     )

@@ -1,0 +1,66 @@
+"""Stage condition rules: ListRuleTypes, ListRuleExecutions and OverrideStageCondition.
+
+This server evaluates no condition rules (structure.py refuses a declaration that has
+any, by name), so no rule type is offered, no rule ever executes, and no condition is
+ever in progress to override: each answers as AWS does for a pipeline in that state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forgeline.codepipeline.generated import errors, shapes
+from forgeline.codepipeline.ops.pipelines import require_pipeline
+from forgeline.codepipeline.tables.executions import PipelineExecution
+from forgeline.core.context import RequestContext
+from forgeline.core.db import session_scope
+
+
+class ConditionOperations:
+    def list_rule_types(
+        self, ctx: RequestContext, params: shapes.ListRuleTypesInput
+    ) -> shapes.ListRuleTypesOutput:
+        return {"ruleTypes": []}
+
+    def list_rule_executions(
+        self, ctx: RequestContext, params: shapes.ListRuleExecutionsInput
+    ) -> shapes.ListRuleExecutionsOutput:
+        wanted = (params.get("filter") or {}).get("pipelineExecutionId")
+        with session_scope(readonly=True) as session:
+            pipeline = require_pipeline(session, ctx, params["pipelineName"])
+            if wanted and not _has_execution(session, pipeline.id, wanted):
+                raise errors.PipelineExecutionNotFoundException(
+                    f"Pipeline execution {wanted} of pipeline {pipeline.name} does not exist."
+                )
+        return {"ruleExecutionDetails": []}
+
+    def override_stage_condition(
+        self, ctx: RequestContext, params: shapes.OverrideStageConditionInput
+    ) -> None:
+        with session_scope(readonly=True) as session:
+            pipeline = require_pipeline(session, ctx, params["pipelineName"])
+            stages = [stage["name"] for stage in pipeline.declaration.get("stages", [])]
+            if params["stageName"] not in stages:
+                raise errors.StageNotFoundException(
+                    f"Pipeline {pipeline.name} has no stage named {params['stageName']}."
+                )
+            if not _has_execution(session, pipeline.id, params["pipelineExecutionId"]):
+                raise errors.PipelineExecutionNotFoundException(
+                    f"Pipeline execution {params['pipelineExecutionId']} does not exist."
+                )
+        raise errors.ConditionNotOverridableException(
+            f"No {params['conditionType']} condition of stage {params['stageName']} is in "
+            "progress for that execution: this server evaluates no condition rules."
+        )
+
+
+def _has_execution(session: Session, pipeline_id: str, execution_id: str) -> bool:
+    return (
+        session.scalars(
+            select(PipelineExecution.id).where(
+                PipelineExecution.id == execution_id, PipelineExecution.pipeline_id == pipeline_id
+            )
+        ).first()
+        is not None
+    )
