@@ -10,6 +10,8 @@ Run once, on the suite's Postgres pass (as the other fleet tests).
 from __future__ import annotations
 
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -30,19 +32,24 @@ EXAMPLE = REPO_ROOT / "examples" / "pipeline-app"
 
 
 def _free_block() -> int:
-    """A port whose next three are free too (the proxy and the app's three copies)."""
-    for _ in range(50):
-        base = free_port()
-        if base < 65000 and all(_is_free(base + i) for i in range(1, 4)):
+    """A port whose next three are free too (the proxy and the app's three copies), below
+    the ephemeral range, where an outgoing connection can take a port between the check
+    and the app's bind."""
+    for _ in range(200):
+        base = random.randrange(20000, 30000, 4)
+        if all(_is_free(base + i) for i in range(4)):
             return base
     raise AssertionError("no block of four free ports")
 
 
 def _is_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")

@@ -255,14 +255,14 @@ def test_several_violations_are_reported_together(forgeline):
 def test_not_implemented_names_the_operation(forgeline):
     response = _post(
         forgeline,
-        "ListPipelines",
+        "ListFleets",
         {},
-        prefix="CodePipeline_20150709",
-        signing_name="codepipeline",
+        prefix="CodeBuild_20161006",
+        signing_name="codebuild",
     )
     status, code, message = _error(response)
     assert (status, code) == (501, "NotImplementedException")
-    assert "ListPipelines" in message
+    assert "ListFleets" in message
     assert response.headers["x-amzn-RequestId"]
 
 

@@ -70,7 +70,7 @@ def test_credentials_file_is_private_and_works_with_the_aws_cli(forgeline):
     )
     assert "cli-repo" in listed.stdout
     unimplemented = subprocess.run(
-        [*base, "codepipeline", "list-pipelines"],
+        [*base, "codebuild", "list-fleets"],
         env=env,
         capture_output=True,
         text=True,
@@ -78,7 +78,7 @@ def test_credentials_file_is_private_and_works_with_the_aws_cli(forgeline):
     )
     assert unimplemented.returncode != 0
     assert "NotImplementedException" in unimplemented.stderr
-    assert "ListPipelines" in unimplemented.stderr
+    assert "ListFleets" in unimplemented.stderr
     forgeline.client("codecommit").delete_repository(repositoryName="cli-repo")
 
 
