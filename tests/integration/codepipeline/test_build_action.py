@@ -5,12 +5,12 @@ build's artifact. A failing build fails the pipeline at Build, naming the build'
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.integration.codepipeline.support import aws_action, wait_for
 from tests.support.builds import SERVICE_ROLE, build_server, unique
 from tests.support.server import ForgelineServer
 
@@ -33,19 +33,6 @@ artifacts:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForgelineServer]:
     yield from build_server(tmp_path_factory, "host")
-
-
-def _action(category: str, provider: str, name: str, **extra: Any) -> dict[str, Any]:
-    kind = {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
-    return {"name": name, "actionTypeId": kind, **extra}
-
-
-def wait_for(check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -100,18 +87,18 @@ def declaration(chain: dict[str, Any]) -> dict[str, Any]:
         "roleArn": "arn:aws:iam::000000000000:role/pipeline",
         "artifactStore": {"type": "S3", "location": chain["artifacts"]},
         "stages": [
-            {"name": "Source", "actions": [_action(
+            {"name": "Source", "actions": [aws_action(
                 "Source", "CodeCommit", "Checkout",
                 configuration={"RepositoryName": chain["repository"], "BranchName": "main"},
                 outputArtifacts=[{"name": "Code"}],
             )]},
-            {"name": "Build", "actions": [_action(
+            {"name": "Build", "actions": [aws_action(
                 "Build", "CodeBuild", "Compile",
                 configuration={"ProjectName": chain["project"]},
                 inputArtifacts=[{"name": "Code"}], outputArtifacts=[{"name": "Built"}],
                 namespace="BuildVariables",
             )]},
-            {"name": "Publish", "actions": [_action(
+            {"name": "Publish", "actions": [aws_action(
                 "Deploy", "S3", "Site",
                 configuration={"BucketName": chain["site"], "Extract": "true"},
                 inputArtifacts=[{"name": "Built"}],

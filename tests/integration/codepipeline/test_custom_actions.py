@@ -5,32 +5,15 @@ or failure, as AWS's job worker protocol goes."""
 
 from __future__ import annotations
 
-import io
-import time
 import uuid
-import zipfile
 from typing import Any
 
 import pytest
 
+from tests.integration.codepipeline.support import wait_for, zip_of
 from tests.support.errors import code_of
 
 CATEGORY, PROVIDER = "Build", "Packager"
-
-
-def wait_for(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return value
-
-
-def _zip(text: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("file.txt", text)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +87,7 @@ def status(pipelines: Any, name: str) -> str:
 def setup_pipeline(clients: dict[str, Any], kind: dict[str, str], flavour: str) -> str:
     name, bucket = f"custom-{uuid.uuid4().hex[:8]}", f"custom-{uuid.uuid4().hex[:8]}"
     clients["s3"].create_bucket(Bucket=bucket)
-    clients["s3"].put_object(Bucket=bucket, Key="in.zip", Body=_zip("source"))
+    clients["s3"].put_object(Bucket=bucket, Key="in.zip", Body=zip_of("source"))
     clients["pipelines"].create_pipeline(pipeline=pipeline(name, bucket, kind, flavour))
     return name
 
@@ -136,7 +119,7 @@ def test_a_worker_runs_the_custom_action_through_a_continuation(
     assert follow_up["data"]["continuationToken"] == "half-way"
     pipelines.acknowledge_job(jobId=follow_up["id"], nonce=follow_up["nonce"])
     target = follow_up["data"]["outputArtifacts"][0]["location"]["s3Location"]
-    s3.put_object(Bucket=target["bucketName"], Key=target["objectKey"], Body=_zip("packed"))
+    s3.put_object(Bucket=target["bucketName"], Key=target["objectKey"], Body=zip_of("packed"))
     pipelines.put_job_success_result(
         jobId=follow_up["id"],
         executionDetails={"summary": "packed", "externalExecutionId": "pk-1"},

@@ -14,20 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.integration.codepipeline.support import aws_action, wait_for
 from tests.support.errors import code_of
 from tests.support.git_cli import new_repository, signed_url
 
 ROLE = "arn:aws:iam::000000000000:role/pipeline"
-
-
-def wait_for(check: Any, timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +31,6 @@ def s3(forgeline: Any) -> Any:
     return forgeline.client("s3")
 
 
-def _action(category: str, provider: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "actionTypeId": {
-            "category": category,
-            "owner": "AWS",
-            "provider": provider,
-            "version": "1",
-        },
-        **extra,
-    }
-
-
 def declaration(name: str, repository: str, artifacts: str, site: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -62,7 +40,7 @@ def declaration(name: str, repository: str, artifacts: str, site: str) -> dict[s
             {
                 "name": "Source",
                 "actions": [
-                    _action(
+                    aws_action(
                         "Source",
                         "CodeCommit",
                         "Checkout",
@@ -79,7 +57,7 @@ def declaration(name: str, repository: str, artifacts: str, site: str) -> dict[s
             {
                 "name": "Approve",
                 "actions": [
-                    _action(
+                    aws_action(
                         "Approval",
                         "Manual",
                         "Review",
@@ -90,7 +68,7 @@ def declaration(name: str, repository: str, artifacts: str, site: str) -> dict[s
             {
                 "name": "Publish",
                 "actions": [
-                    _action(
+                    aws_action(
                         "Deploy",
                         "S3",
                         "Site",

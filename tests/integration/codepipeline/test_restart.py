@@ -5,13 +5,13 @@ end."""
 from __future__ import annotations
 
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.integration.codepipeline.support import kind, wait_for
 from tests.support.server import ForgelineServer
 
 
@@ -24,18 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForgelineServer
         server.stop()
 
 
-def wait_for(check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return value
-
-
 def declaration(name: str, bucket: str) -> dict[str, Any]:
-    def kind(category: str, provider: str) -> dict[str, str]:
-        return {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
-
     return {
         "name": name,
         "roleArn": "arn:aws:iam::000000000000:role/pipeline",

@@ -4,28 +4,17 @@ itself back to the last execution that succeeded in it."""
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
-import zipfile
 from typing import Any
 
 import pytest
 
+from tests.integration.codepipeline.support import kind, zip_of
 from tests.support.errors import code_of
 
 
-def _zip(text: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.html", text)
-    return buffer.getvalue()
-
-
 def declaration(name: str, bucket: str) -> dict[str, Any]:
-    def kind(category: str, provider: str) -> dict[str, str]:
-        return {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
-
     return {
         "name": name,
         "pipelineType": "V2",
@@ -50,7 +39,7 @@ def site(forgeline: Any) -> dict[str, Any]:
     name, bucket = f"rb-{uuid.uuid4().hex[:8]}", f"rb-{uuid.uuid4().hex[:8]}"
     s3, pipelines = forgeline.client("s3"), forgeline.client("codepipeline")
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="site.zip", Body=_zip("one"))
+    s3.put_object(Bucket=bucket, Key="site.zip", Body=zip_of("one"))
     pipelines.create_pipeline(pipeline=declaration(name, bucket))
     return {"name": name, "bucket": bucket, "s3": s3, "pipelines": pipelines}
 
@@ -76,7 +65,7 @@ def test_rollback_stage_ships_what_an_earlier_execution_shipped(site: dict[str, 
     pipelines, name = site["pipelines"], site["name"]
     first = settle(site)[0]
     assert first["status"] == "Succeeded" and live(site) == b"one"
-    site["s3"].put_object(Bucket=site["bucket"], Key="site.zip", Body=_zip("two"))
+    site["s3"].put_object(Bucket=site["bucket"], Key="site.zip", Body=zip_of("two"))
     pipelines.start_pipeline_execution(name=name)
     assert settle(site)[0]["status"] == "Succeeded" and live(site) == b"two"
 
