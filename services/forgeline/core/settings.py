@@ -236,6 +236,12 @@ class Settings(BaseSettings):
         "over the built-in map, which sends every Linux curated name to "
         "forgeline/standard:runtimes when present, else forgeline/standard:latest.",
     )
+    codepipeline_s3_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often pipelines whose S3 source polls for changes "
+        "(PollForSourceChanges) look at the source object; a new ETag starts the pipeline.",
+    )
     codedeploy_poll_seconds: float = Field(
         default=20.0,
         gt=0,

@@ -1,11 +1,13 @@
-"""Feeding executions their due timers (action timeouts, a manual approval's seven days):
-a watcher thread beside each worker, as CodeDeploy's deployments have."""
+"""Feeding executions their due timers (action timeouts, a manual approval's seven days),
+and polling S3 sources for changes (s3_polling.py): a watcher thread beside each worker,
+as CodeDeploy's deployments have."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
+import time
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
@@ -13,9 +15,10 @@ from sqlalchemy import select
 
 from forgeline.codepipeline.engine.events import Tick
 from forgeline.codepipeline.engine.state import FINAL_STATUSES
-from forgeline.codepipeline.running import driver
+from forgeline.codepipeline.running import driver, s3_polling
 from forgeline.codepipeline.tables.executions import PipelineExecution
 from forgeline.core.db import session_scope, utcnow
+from forgeline.core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +61,14 @@ class TimerWatch:
             self._thread.join(10)
 
     def _run(self) -> None:
+        settings = get_settings()
+        next_poll = time.monotonic() + settings.codepipeline_s3_poll_seconds
         while not self._stop.wait(INTERVAL_SECONDS):
             try:
                 tick_due()
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + settings.codepipeline_s3_poll_seconds
+                    s3_polling.poll_once(settings)
             except Exception:
                 logger.exception("pipeline timers failed; retrying next interval")
 
