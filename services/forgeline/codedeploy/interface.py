@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from forgeline.codedeploy.generated import shapes
 from forgeline.codedeploy.ops.deployments import create_deployment_in
+from forgeline.codedeploy.ops.lookups import find_application
 from forgeline.codedeploy.tables.deployments import Deployment, DeploymentInstance
 from forgeline.core.context import RequestContext
 
@@ -21,6 +22,7 @@ __all__ = [
     "Deployment",
     "DeploymentOutcome",
     "DeploymentTargetView",
+    "compute_platform",
     "create_pipeline_deployment",
     "deployment_targets",
     "outcome_of",
@@ -34,6 +36,13 @@ class DeploymentOutcome:
     error_message: str | None
 
 
+def compute_platform(session: Session, account_id: str, region: str, application: str) -> str:
+    """The application's compute platform (Server, Lambda or ECS); Server when unknown, so
+    CreateDeployment answers the missing application with its own error."""
+    found = find_application(session, account_id, region, application)
+    return found.compute_platform if found is not None else "Server"
+
+
 def create_pipeline_deployment(
     session: Session,
     account_id: str,
@@ -43,9 +52,11 @@ def create_pipeline_deployment(
     bucket: str,
     key: str,
     description: str,
+    appspec: str | None = None,
 ) -> str:
-    """CreateDeployment of the zip at bucket/key, in the caller's transaction; raises
-    CodeDeploy's own errors. Returns the deployment id."""
+    """CreateDeployment of the zip at bucket/key (or, for a Lambda or ECS application, of
+    its AppSpec's text), in the caller's transaction; raises CodeDeploy's own errors.
+    Returns the deployment id."""
     ctx = RequestContext(
         account_id=account_id,
         region=region,
@@ -63,6 +74,11 @@ def create_pipeline_deployment(
             "s3Location": {"bucket": bucket, "key": key, "bundleType": "zip"},
         },
     }
+    if appspec is not None:
+        params["revision"] = {
+            "revisionType": "AppSpecContent",
+            "appSpecContent": {"content": appspec},
+        }
     return create_deployment_in(session, ctx, params).id
 
 
