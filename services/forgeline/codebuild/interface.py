@@ -38,6 +38,9 @@ class PipelineBuildRequest:
     sources: Sequence[ArtifactPlace]  # the primary first
     outputs: Sequence[ArtifactPlace]  # the primary first; secondaries by name
     environment_variables: Sequence[Mapping[str, str]] = ()  # {name, value, type}
+    # The primary source as a git clone instead of the first artifact: (repository clone
+    # URL, commit id), for a CodeCommit source's CODEBUILD_CLONE_REF output.
+    git_clone: tuple[str, str] | None = None
 
 
 def start_pipeline_build(session: Session, request: PipelineBuildRequest) -> str:
@@ -56,6 +59,9 @@ def start_pipeline_build(session: Session, request: PipelineBuildRequest) -> str
         "sourceTypeOverride": "CODEPIPELINE",
         "sourceLocationOverride": _location(request.sources[0]),
     }
+    if request.git_clone is not None:
+        params["sourceTypeOverride"] = "CODECOMMIT"
+        params["sourceLocationOverride"], params["sourceVersion"] = request.git_clone
     if len(request.sources) > 1:
         params["secondarySourcesOverride"] = [
             {"type": "CODEPIPELINE", "location": _location(s), "sourceIdentifier": s.name}

@@ -164,3 +164,49 @@ def test_a_failing_build_fails_the_pipeline_at_build(chain: dict[str, Any]) -> N
     assert "Build terminated with state: FAILED" in error["message"]
     publish = next(s for s in state if s["stageName"] == "Publish")
     assert publish["latestExecution"]["pipelineExecutionId"] != failed["pipelineExecutionId"]
+
+
+CLONE_BUILDSPEC = """version: 0.2
+env:
+  exported-variables: [COMMITS, HEAD_COMMIT]
+phases:
+  build:
+    commands:
+      - export COMMITS="$(git rev-list --count HEAD)"
+      - export HEAD_COMMIT="$(git rev-parse HEAD)"
+"""
+
+
+def test_a_clone_ref_source_builds_from_a_full_git_clone(
+    chain: dict[str, Any], server: ForgelineServer
+) -> None:
+    codebuild, pipelines = chain["codebuild"], chain["pipelines"]
+    project, name = unique("clone"), unique("clone-pipe")
+    codebuild.create_project(
+        name=project,
+        source={"type": "CODEPIPELINE", "buildspec": CLONE_BUILDSPEC},
+        artifacts={"type": "CODEPIPELINE"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=SERVICE_ROLE,
+    )
+    body = declaration(chain)
+    body["name"] = name
+    source = body["stages"][0]["actions"][0]
+    source["configuration"]["OutputArtifactFormat"] = "CODEBUILD_CLONE_REF"
+    source["namespace"] = "Src"
+    body["stages"][1]["actions"][0]["configuration"]["ProjectName"] = project
+    body["stages"][1]["actions"][0]["outputArtifacts"] = []
+    body["stages"] = body["stages"][:2]
+    pipelines.create_pipeline(pipeline=body)
+    done = last_execution(pipelines, name, set())
+    assert done["status"] == "Succeeded", done.get("statusSummary")
+    details = pipelines.list_action_executions(pipelineName=name)["actionExecutionDetails"]
+    checkout = next(d for d in details if d["actionName"] == "Checkout")
+    compiled = next(d for d in details if d["actionName"] == "Compile")
+    variables = compiled["output"]["outputVariables"]
+    assert variables["HEAD_COMMIT"] == checkout["output"]["outputVariables"]["CommitId"]
+    assert int(variables["COMMITS"]) >= 2  # the history came along, not just the files

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 from forgeline.codebuild import interface as codebuild
+from forgeline.codepipeline.engine.state import ArtifactRef
+from forgeline.codepipeline.running.actions import clone_refs
 from forgeline.codepipeline.running.actions.context import (
     ActionContext,
     Failed,
@@ -17,6 +19,7 @@ from forgeline.codepipeline.running.actions.context import (
     split_location,
 )
 from forgeline.core.protocol.errors import AwsError
+from forgeline.s3 import interface as s3
 
 
 def run(context: ActionContext) -> Outcome:
@@ -29,6 +32,7 @@ def run(context: ActionContext) -> Outcome:
         codebuild.ArtifactPlace(name, context.artifact_bucket, context.artifact_key(name))
         for name in context.output_artifact_names
     ]
+    clone = _clone_of(context, inputs[0]) if inputs else None
     try:
         variables = _environment_variables(context.configuration.get("EnvironmentVariables"))
         build_id = codebuild.start_pipeline_build(
@@ -41,6 +45,7 @@ def run(context: ActionContext) -> Outcome:
                 sources=sources,
                 outputs=outputs,
                 environment_variables=variables,
+                git_clone=clone,
             ),
         )
     except (AwsError, ValueError) as exc:
@@ -66,3 +71,13 @@ def _environment_variables(text: str | None) -> list[dict[str, str]]:
         {"name": str(i["name"]), "value": str(i["value"]), "type": str(i.get("type", "PLAINTEXT"))}
         for i in loaded
     ]
+
+
+def _clone_of(context: ActionContext, primary: ArtifactRef) -> tuple[str, str] | None:
+    """(clone URL, commit) when the primary input is a CODEBUILD_CLONE_REF artifact."""
+    data = s3.read_object(context.settings, *split_location(primary.location))
+    reference = clone_refs.CloneRef.parse(data) if data is not None else None
+    if reference is None:
+        return None
+    url = f"https://git-codecommit.{context.region}.amazonaws.com/v1/repos/{reference.repository}"
+    return url, reference.commit_id

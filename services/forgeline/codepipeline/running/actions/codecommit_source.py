@@ -1,10 +1,14 @@
 """Source / CodeCommit: the branch's head commit (or StartPipelineExecution's COMMIT_ID
-override), its tree zipped into the artifact store, and AWS's output variables."""
+override), its tree zipped into the artifact store, and AWS's output variables.
+
+With OutputArtifactFormat CODEBUILD_CLONE_REF the artifact is instead a reference to the
+commit (clone_refs.py), which a CodeBuild action turns into a full git clone."""
 
 from __future__ import annotations
 
 from forgeline.codecommit import interface as codecommit
 from forgeline.codepipeline.engine.state import ArtifactRef
+from forgeline.codepipeline.running.actions import clone_refs
 from forgeline.codepipeline.running.actions.context import ActionContext, Failed, Outcome, Succeeded
 from forgeline.s3 import interface as s3
 
@@ -40,7 +44,17 @@ def run(context: ActionContext) -> Outcome:
         )
     artifact = context.output_artifact_names[0]
     key = context.artifact_key(artifact)
-    s3.put_object(context.settings, context.artifact_bucket, key, archive, ZIP)
+    if context.configuration.get("OutputArtifactFormat") == clone_refs.FORMAT:
+        reference = clone_refs.CloneRef(name, branch, info.commit_id)
+        s3.put_object(
+            context.settings,
+            context.artifact_bucket,
+            key,
+            reference.to_bytes(),
+            clone_refs.CONTENT_TYPE,
+        )
+    else:
+        s3.put_object(context.settings, context.artifact_bucket, key, archive, ZIP)
     first_line = info.message.strip().splitlines()[0] if info.message.strip() else ""
     return Succeeded(
         output_artifacts={
