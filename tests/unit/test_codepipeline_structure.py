@@ -330,10 +330,18 @@ def test_a_trigger_names_a_source_action_of_the_pipeline() -> None:
     assert "'Elsewhere' names no Source action" in message and "Source" in message
 
 
-def test_a_trigger_needs_a_connection_source() -> None:
+def test_a_trigger_on_a_codecommit_source_is_honoured() -> None:
+    validate(minimal_v2(triggers=[trigger("Source", push=[{"branches": {"includes": ["main"]}}])]))
+
+
+def test_a_trigger_needs_a_git_source() -> None:
     declared = minimal_v2(triggers=[trigger("Source")])
+    declared["stages"][0]["actions"][0] = action(
+        "Source", "Source", "S3", outputs=("SourceOutput",),
+        configuration={"S3Bucket": "b", "S3ObjectKey": "k"},
+    )  # fmt: skip
     message = rejected(declared, errors.InvalidStructureException)
-    assert "CodeStarSourceConnection" in message and "'Source' uses CodeCommit" in message
+    assert "CodeStarSourceConnection and CodeCommit" in message and "'Source' uses S3" in message
 
 
 def test_a_trigger_provider_is_codestar_source_connection() -> None:

@@ -60,27 +60,9 @@ def _message_of(git: pygit2.Repository, commit: str) -> Callable[[], str]:
 
 
 def _paths_between(git: pygit2.Repository, old: str | None, new: str) -> Callable[[], list[str]]:
-    """Paths that differ between `old` (None: the new commit's first parent) and `new`."""
-
-    def read() -> list[str]:
-        try:
-            head = git[new].peel(pygit2.Commit)
-            base: pygit2.Commit | None
-            if old:
-                base = git[old].peel(pygit2.Commit)
-            else:
-                base = head.parents[0] if head.parents else None
-            diff = git.diff(base, head) if base is not None else head.tree.diff_to_tree(swap=True)
-        except (KeyError, ValueError, pygit2.GitError):
-            return []
-        paths: list[str] = []
-        for delta in diff.deltas:
-            for path in (delta.old_file.path, delta.new_file.path):
-                if path and path not in paths:
-                    paths.append(path)
-        return paths
-
-    return read
+    """Paths that differ between `old` (None: the new commit's first parent) and `new`,
+    read only when a filter asks."""
+    return lambda: codecommit.changed_paths(git, old, new)
 
 
 def push_events(

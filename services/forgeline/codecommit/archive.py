@@ -1,4 +1,5 @@
-"""A commit as other services hand it on: its metadata, and its tree as a zip file.
+"""A commit as other services hand it on: its metadata, its tree as a zip file, and the
+paths it changed.
 
 CodePipeline's CodeCommit source action outputs the tree as a zip artifact (AWS's default
 CODE_ZIP format: the files at the repository's root, no `.git`), with the commit's
@@ -89,3 +90,24 @@ def _zip_time(timestamp: int) -> tuple[int, int, int, int, int, int]:
 def _when(signature: pygit2.Signature) -> dt.datetime:
     offset = dt.timezone(dt.timedelta(minutes=signature.offset))
     return dt.datetime.fromtimestamp(signature.time, offset)
+
+
+def changed_paths(git: pygit2.Repository, old: str | None, new: str) -> list[str]:
+    """Paths that differ between `old` (None: the new commit's first parent) and `new`
+    (both sides of a rename); [] when a commit cannot be read."""
+    try:
+        head = git[new].peel(pygit2.Commit)
+        base: pygit2.Commit | None
+        if old:
+            base = git[old].peel(pygit2.Commit)
+        else:
+            base = head.parents[0] if head.parents else None
+        diff = git.diff(base, head) if base is not None else head.tree.diff_to_tree(swap=True)
+    except (KeyError, ValueError, pygit2.GitError):
+        return []
+    paths: list[str] = []
+    for delta in diff.deltas:
+        for path in (delta.old_file.path, delta.new_file.path):
+            if path and path not in paths:
+                paths.append(path)
+    return paths

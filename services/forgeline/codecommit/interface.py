@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pygit2 import Commit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forgeline.codecommit import git_auth
-from forgeline.codecommit.archive import CommitInfo, commit_info, zip_tree
+from forgeline.codecommit.archive import CommitInfo, changed_paths, commit_info, zip_tree
 from forgeline.codecommit.gitstore import BRANCH_PREFIX, ZERO_OID, RefChange, branch_head, open_git
 from forgeline.codecommit.storage import repository_path
 from forgeline.codecommit.tables.git_credentials import GitCredential
@@ -24,8 +25,10 @@ from forgeline.core.settings import Settings
 
 __all__ = [
     "BRANCH_PREFIX",
+    "Commit",
     "CommitInfo",
     "branch_head",
+    "changed_paths",
     "commit_info",
     "zip_tree",
     "ZERO_OID",

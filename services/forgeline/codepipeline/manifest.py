@@ -32,9 +32,13 @@ MANIFEST = ServiceManifest(
         "forgeline.codepipeline.running.timers",
     ),
     subscriptions=(
-        # A push to a watched branch starts the pipeline.
+        # Pushes and pull requests of a watched repository start the pipeline.
         Subscription(
             "codecommit.ref_changes", "forgeline.codepipeline.running.triggers:on_ref_changes"
+        ),
+        Subscription(
+            "codecommit.pull_request_change",
+            "forgeline.codepipeline.running.triggers:on_pull_request_change",
         ),
         # Builds and deployments end the actions waiting on them.
         Subscription(

@@ -651,6 +651,9 @@ def _check_inputs(
 
 
 # -- triggers -----------------------------------------------------------------------------
+TRIGGER_SOURCES = (TRIGGER_PROVIDER, "CodeCommit")
+
+
 def _check_triggers(
     triggers: Sequence[shapes.PipelineTriggerDeclaration],
     stages: Sequence[shapes.StageDeclaration],
@@ -674,10 +677,12 @@ def _check_triggers(
                 f"of the pipeline; its Source actions are {', '.join(sorted(sources))}."
             )
         provider = action["actionTypeId"]["provider"]
-        if provider != TRIGGER_PROVIDER:
+        # AWS takes triggers on CodeStarSourceConnection sources only, a provider this
+        # server cannot run; it honours them on CodeCommit sources instead.
+        if provider not in TRIGGER_SOURCES:
             raise invalid(
-                f"The trigger on Source action '{name}' cannot be used: triggers are only "
-                f"supported for {TRIGGER_PROVIDER} source actions, and '{name}' uses {provider}."
+                f"The trigger on Source action '{name}' cannot be used: triggers apply to "
+                f"{' and '.join(TRIGGER_SOURCES)} source actions, and '{name}' uses {provider}."
             )
         if name in triggered:
             raise invalid(
