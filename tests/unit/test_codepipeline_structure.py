@@ -791,3 +791,10 @@ def test_validation_does_not_change_the_declaration() -> None:
     before = copy.deepcopy(declared)
     validate(declared)
     assert declared == before
+
+
+def test_batch_builds_are_refused_not_ignored() -> None:
+    declared = minimal()
+    declared["stages"][1]["actions"][0]["configuration"]["BatchEnabled"] = "true"
+    message = rejected(declared, errors.InvalidActionDeclarationException)
+    assert "BatchEnabled" in message

@@ -472,6 +472,18 @@ def _check_action(
     _check_compute_members(where, action, rules)
     _check_timeout(where, action, rules)
     _check_region(where, action, rules, declaration, region)
+    _check_unrun_options(where, action)
+
+
+def _check_unrun_options(where: str, action: shapes.ActionDeclaration) -> None:
+    """Configuration this server's actions do not carry out yet: refused, never ignored."""
+    provider = action["actionTypeId"]["provider"]
+    configuration = action.get("configuration") or {}
+    if provider == "CodeBuild" and str(configuration.get("BatchEnabled", "")).lower() == "true":
+        raise errors.InvalidActionDeclarationException(
+            f"{where} sets BatchEnabled: this server's pipelines run single builds only; "
+            "leave BatchEnabled (and CombineArtifacts) out."
+        )
 
 
 def _check_run_order(where: str, action: shapes.ActionDeclaration) -> None:
