@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
+from collections.abc import Callable
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
@@ -27,6 +27,7 @@ from forgeline.codedeploy.tables.deployments import IN_PROGRESS, Deployment, Hos
 from forgeline.core.db import session_scope, utcnow
 from forgeline.core.settings import Settings, get_settings
 from forgeline.core.work import celery_app
+from forgeline.core.work.watch import PeriodicWatch, WatchSlot
 
 logger = logging.getLogger(__name__)
 
@@ -95,52 +96,29 @@ def fail_silent_agents(
     return len(silent)
 
 
-class TimerWatch:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="codedeploy-timers", daemon=True)
-        self._started_at = utcnow()
+def _watch_step(settings: Settings) -> Callable[[], None]:
+    started_at = utcnow()
 
-    def start(self) -> None:
-        self._thread.start()
+    def step() -> None:
+        tick_due()
+        fail_silent_agents(
+            settings.codedeploy_agent_silence_seconds,
+            watching_since=started_at,
+            poll_seconds=settings.codedeploy_poll_seconds,
+        )
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(INTERVAL_SECONDS):
-            try:
-                tick_due()
-                fail_silent_agents(
-                    self.settings.codedeploy_agent_silence_seconds,
-                    watching_since=self._started_at,
-                    poll_seconds=self.settings.codedeploy_poll_seconds,
-                )
-            except Exception:
-                logger.exception("deployment timers failed; retrying next interval")
+    return step
 
 
-_watch: TimerWatch | None = None
-_watch_lock = threading.Lock()
+_slot = WatchSlot()
 
 
 def start_watching(settings: Settings) -> None:
-    global _watch
-    with _watch_lock:
-        if _watch is None:
-            _watch = TimerWatch(settings)
-            _watch.start()
+    _slot.start(lambda: PeriodicWatch("codedeploy-timers", INTERVAL_SECONDS, _watch_step(settings)))
 
 
 def stop_watching() -> None:
-    global _watch
-    with _watch_lock:
-        if _watch is not None:
-            _watch.stop()
-            _watch = None
+    _slot.stop()
 
 
 @worker_ready.connect

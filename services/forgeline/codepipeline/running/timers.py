@@ -5,9 +5,8 @@ as CodeDeploy's deployments have."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
@@ -19,8 +18,7 @@ from forgeline.codepipeline.running import driver, s3_polling
 from forgeline.codepipeline.tables.executions import PipelineExecution
 from forgeline.core.db import session_scope, utcnow
 from forgeline.core.settings import get_settings
-
-logger = logging.getLogger(__name__)
+from forgeline.core.work.watch import PeriodicWatch, WatchSlot
 
 INTERVAL_SECONDS = 1.0
 BATCH = 100
@@ -47,50 +45,29 @@ def tick_due(now: dt.datetime | None = None) -> int:
     return len(due)
 
 
-class TimerWatch:
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="codepipeline-timers", daemon=True)
+def _watch_step() -> Callable[[], None]:
+    settings = get_settings()
+    next_poll = time.monotonic() + settings.codepipeline_s3_poll_seconds
 
-    def start(self) -> None:
-        self._thread.start()
+    def step() -> None:
+        nonlocal next_poll
+        tick_due()
+        if time.monotonic() >= next_poll:
+            next_poll = time.monotonic() + settings.codepipeline_s3_poll_seconds
+            s3_polling.poll_once(settings)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        settings = get_settings()
-        next_poll = time.monotonic() + settings.codepipeline_s3_poll_seconds
-        while not self._stop.wait(INTERVAL_SECONDS):
-            try:
-                tick_due()
-                if time.monotonic() >= next_poll:
-                    next_poll = time.monotonic() + settings.codepipeline_s3_poll_seconds
-                    s3_polling.poll_once(settings)
-            except Exception:
-                logger.exception("pipeline timers failed; retrying next interval")
+    return step
 
 
-_watch: TimerWatch | None = None
-_watch_lock = threading.Lock()
+_slot = WatchSlot()
 
 
 def start_watching(*_: Any) -> None:
-    global _watch
-    with _watch_lock:
-        if _watch is None:
-            _watch = TimerWatch()
-            _watch.start()
+    _slot.start(lambda: PeriodicWatch("codepipeline-timers", INTERVAL_SECONDS, _watch_step()))
 
 
 def stop_watching(*_: Any) -> None:
-    global _watch
-    with _watch_lock:
-        if _watch is not None:
-            _watch.stop()
-            _watch = None
+    _slot.stop()
 
 
 @worker_ready.connect
