@@ -25,12 +25,6 @@ def _mode(pipeline: Pipeline | None) -> str:
 
 def _revisions(state: ExecutionState) -> list[dict[str, Any]]:
     """Each source action's revision, as its output artifacts recorded it."""
-    revisions = []
-    for stage, action in state.succeeded_actions():
-        if action.revision is None:
-            continue
-        for artifact in action.output_artifacts:
-            revisions.append((stage.name, action, artifact))
     return [
         {
             "actionName": action.name,
@@ -38,9 +32,28 @@ def _revisions(state: ExecutionState) -> list[dict[str, Any]]:
             "revisionSummary": action.revision.get("revisionSummary", action.summary or ""),
             "artifactName": artifact.name,
         }
-        for _, action, artifact in revisions
+        for _, action in state.succeeded_actions()
         if action.revision is not None
+        for artifact in action.output_artifacts
     ]
+
+
+def _add_how_it_ran(
+    shape: shapes.PipelineExecution | shapes.PipelineExecutionSummary,
+    execution: PipelineExecution,
+    pipeline: Pipeline | None,
+    state: ExecutionState,
+) -> None:
+    """What PipelineExecution and PipelineExecutionSummary both say of an execution."""
+    shape["trigger"] = _trigger(execution)
+    shape["executionMode"] = _mode(pipeline)
+    shape["executionType"] = state.execution_type
+    if state.rollback is not None:
+        shape["rollbackMetadata"] = {
+            "rollbackTargetPipelineExecutionId": state.rollback.target_execution_id
+        }
+    if state.status_summary:
+        shape["statusSummary"] = state.status_summary
 
 
 def pipeline_execution(
@@ -60,16 +73,8 @@ def pipeline_execution(
             }
             for revision in _revisions(state)
         ],
-        "trigger": _trigger(execution),
-        "executionMode": _mode(pipeline),
-        "executionType": state.execution_type,
     }
-    if state.rollback is not None:
-        shape["rollbackMetadata"] = {
-            "rollbackTargetPipelineExecutionId": state.rollback.target_execution_id
-        }
-    if state.status_summary:
-        shape["statusSummary"] = state.status_summary
+    _add_how_it_ran(shape, execution, pipeline, state)
     if state.variables:
         shape["variables"] = state.resolved_variables()
     return shape
@@ -92,16 +97,8 @@ def execution_summary(
             }
             for revision in _revisions(state)
         ],
-        "trigger": _trigger(execution),
-        "executionMode": _mode(pipeline),
-        "executionType": state.execution_type,
     }
-    if state.rollback is not None:
-        summary["rollbackMetadata"] = {
-            "rollbackTargetPipelineExecutionId": state.rollback.target_execution_id
-        }
-    if state.status_summary:
-        summary["statusSummary"] = state.status_summary
+    _add_how_it_ran(summary, execution, pipeline, state)
     if state.stop_reason is not None and execution.status in ("Stopping", "Stopped"):
         summary["stopTrigger"] = {"reason": state.stop_reason}
     return summary
