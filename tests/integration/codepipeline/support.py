@@ -34,3 +34,15 @@ def kind(category: str, provider: str) -> dict[str, str]:
 
 def aws_action(category: str, provider: str, name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "actionTypeId": kind(category, provider), **extra}
+
+
+def newest_when_ended(pipelines: Any, name: str, timeout: float = 30) -> dict[str, Any]:
+    """The pipeline's newest execution summary, once it is no longer InProgress."""
+
+    def ended() -> dict[str, Any] | None:
+        newest = pipelines.list_pipeline_executions(pipelineName=name)[
+            "pipelineExecutionSummaries"
+        ][0]
+        return newest if newest["status"] != "InProgress" else None
+
+    return wait_for(ended, timeout, what=f"the newest execution of {name} to end")

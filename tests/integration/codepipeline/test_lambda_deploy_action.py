@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.integration.codepipeline.support import kind, wait_for, zip_of
+from tests.integration.codepipeline.support import kind, newest_when_ended, zip_of
 
 APPSPEC = """version: 0.0
 Resources:
@@ -46,17 +46,7 @@ def test_a_lambda_appspec_in_the_artifact_is_deployed(forgeline: Any) -> None:
             ],
         }
     )  # fmt: skip
-    summary = wait_for(
-        lambda: (
-            (
-                s := pipelines.list_pipeline_executions(pipelineName=name)[
-                    "pipelineExecutionSummaries"
-                ][0]
-            )["status"]
-            != "InProgress"
-            and s
-        )
-    )
+    summary = newest_when_ended(pipelines, name)
     assert summary["status"] == "Succeeded", summary
     details = pipelines.list_action_executions(pipelineName=name)["actionExecutionDetails"]
     deployment_id = next(d for d in details if d["actionName"] == "Shift")["output"][

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.codepipeline.support import kind, wait_for
+from tests.integration.codepipeline.support import kind, newest_when_ended, wait_for
 from tests.support.server import ForgelineServer
 
 
@@ -68,16 +68,6 @@ def test_an_execution_survives_a_killed_server(server: ForgelineServer) -> None:
         pipelineName=name, stageName="Hold", actionName="Wait",
         result={"summary": "after the crash", "status": "Approved"}, token=token,
     )  # fmt: skip
-    summary = wait_for(
-        lambda: (
-            (
-                s := pipelines.list_pipeline_executions(pipelineName=name)[
-                    "pipelineExecutionSummaries"
-                ][0]
-            )["status"]
-            != "InProgress"
-            and s
-        )
-    )
+    summary = newest_when_ended(pipelines, name)
     assert summary["status"] == "Succeeded"
     assert server.client("s3").head_object(Bucket=bucket, Key="shipped.zip")["ContentLength"] > 0
