@@ -7,12 +7,9 @@ ever in progress to override: each answers as AWS does for a pipeline in that st
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from forgeline.codepipeline.generated import errors, shapes
+from forgeline.codepipeline.ops.executions import require_execution
 from forgeline.codepipeline.ops.pipelines import require_pipeline
-from forgeline.codepipeline.tables.executions import PipelineExecution
 from forgeline.core.context import RequestContext
 from forgeline.core.db import session_scope
 
@@ -29,10 +26,8 @@ class ConditionOperations:
         wanted = (params.get("filter") or {}).get("pipelineExecutionId")
         with session_scope(readonly=True) as session:
             pipeline = require_pipeline(session, ctx, params["pipelineName"])
-            if wanted and not _has_execution(session, pipeline.id, wanted):
-                raise errors.PipelineExecutionNotFoundException(
-                    f"Pipeline execution {wanted} of pipeline {pipeline.name} does not exist."
-                )
+            if wanted:
+                require_execution(session, pipeline, wanted)
         return {"ruleExecutionDetails": []}
 
     def override_stage_condition(
@@ -45,22 +40,8 @@ class ConditionOperations:
                 raise errors.StageNotFoundException(
                     f"Pipeline {pipeline.name} has no stage named {params['stageName']}."
                 )
-            if not _has_execution(session, pipeline.id, params["pipelineExecutionId"]):
-                raise errors.PipelineExecutionNotFoundException(
-                    f"Pipeline execution {params['pipelineExecutionId']} does not exist."
-                )
+            require_execution(session, pipeline, params["pipelineExecutionId"])
         raise errors.ConditionNotOverridableException(
             f"No {params['conditionType']} condition of stage {params['stageName']} is in "
             "progress for that execution: this server evaluates no condition rules."
         )
-
-
-def _has_execution(session: Session, pipeline_id: str, execution_id: str) -> bool:
-    return (
-        session.scalars(
-            select(PipelineExecution.id).where(
-                PipelineExecution.id == execution_id, PipelineExecution.pipeline_id == pipeline_id
-            )
-        ).first()
-        is not None
-    )

@@ -42,7 +42,7 @@ LIST_ACTIONS_MAX = 100
 APPROVED, REJECTED = "Approved", "Rejected"
 
 
-def _require_execution(
+def require_execution(
     session: Session, pipeline: Pipeline, execution_id: str, *, lock: bool = False
 ) -> PipelineExecution:
     query = select(PipelineExecution).where(
@@ -146,7 +146,7 @@ class ExecutionOperations:
         with session_scope() as session:
             pipeline = require_pipeline(session, ctx, params["pipelineName"], for_update=True)
             _require_stage(pipeline, stage)
-            target = _require_execution(session, pipeline, params["targetPipelineExecutionId"])
+            target = require_execution(session, pipeline, params["targetPipelineExecutionId"])
             if target.pipeline_version != pipeline.version:
                 raise errors.PipelineExecutionOutdatedException(
                     f"Pipeline execution {target.id} ran version {target.pipeline_version} "
@@ -172,7 +172,7 @@ class ExecutionOperations:
     ) -> shapes.GetPipelineExecutionOutput:
         with session_scope(readonly=True) as session:
             pipeline = require_pipeline(session, ctx, params["pipelineName"])
-            execution = _require_execution(session, pipeline, params["pipelineExecutionId"])
+            execution = require_execution(session, pipeline, params["pipelineExecutionId"])
             return {"pipelineExecution": views.pipeline_execution(execution, pipeline)}
 
     def list_pipeline_executions(
@@ -247,7 +247,7 @@ class ExecutionOperations:
             pipeline = require_pipeline(session, ctx, params["pipelineName"])
             query = select(ActionExecution).where(ActionExecution.pipeline_id == pipeline.id)
             if wanted:
-                _require_execution(session, pipeline, wanted)
+                require_execution(session, pipeline, wanted)
                 query = query.where(ActionExecution.execution_id == wanted)
             rows = list(
                 session.scalars(
@@ -285,7 +285,7 @@ class ExecutionOperations:
         abandon = bool(params.get("abandon"))
         with session_scope() as session:
             pipeline = require_pipeline(session, ctx, params["pipelineName"])
-            found = _require_execution(session, pipeline, params["pipelineExecutionId"])
+            found = require_execution(session, pipeline, params["pipelineExecutionId"])
             execution = driver.lock(session, found.id)
             assert execution is not None
             state = driver.state_of(execution)
@@ -309,7 +309,7 @@ class ExecutionOperations:
         with session_scope() as session:
             pipeline = require_pipeline(session, ctx, params["pipelineName"])
             _require_stage(pipeline, stage)
-            found = _require_execution(session, pipeline, params["pipelineExecutionId"])
+            found = require_execution(session, pipeline, params["pipelineExecutionId"])
             latest = _latest_in_stage(session, pipeline, stage)
             if latest is not None and latest.id != found.id:
                 raise errors.NotLatestPipelineExecutionException(
